@@ -1,0 +1,37 @@
+"""The ``screentest`` console entry point.
+
+``screentest`` with no subcommand runs the main job (a Hydra application, see
+``experiments.main_job``); ``screentest SUBCOMMAND ...`` dispatches to the subcommands below.
+Each subcommand module exposes ``main(argv: list[str]) -> int``.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+
+# name -> (module, one-line help). Modules are imported lazily so `screentest --help` is fast.
+SUBCOMMANDS: dict[str, tuple[str, str]] = {}
+
+
+def _usage() -> str:
+    lines = ["usage: screentest [hydra overrides ...]      run the main job (see README)"]
+    for name, (_mod, help_) in sorted(SUBCOMMANDS.items()):
+        lines.append(f"       screentest {name:<10} ...            {help_}")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] in SUBCOMMANDS:
+        mod = importlib.import_module(SUBCOMMANDS[argv[0]][0])
+        return int(mod.main(argv[1:]) or 0)
+    if argv and argv[0] in ("help", "--usage"):
+        print(_usage())
+        return 0
+    mod = importlib.import_module("experiments.main_job")
+    return int(mod.main(argv) or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
