@@ -11,7 +11,10 @@ import importlib
 import sys
 
 # name -> (module, one-line help). Modules are imported lazily so `screentest --help` is fast.
-SUBCOMMANDS: dict[str, tuple[str, str]] = {}
+SUBCOMMANDS: dict[str, tuple[str, str]] = {
+    "results": ("experiments.results_cli", "load a result store as a DataFrame (summary, csv, parquet)"),
+    "report": ("experiments.report", "write a markdown/HTML report with PNG plots from a result store"),
+}
 
 
 def _usage() -> str:

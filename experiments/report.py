@@ -1,0 +1,350 @@
+"""``screentest report DIR``: a markdown (and optionally HTML) report with PNG plots from a result store.
+
+What it contains (each part only when its table is in the store):
+
+* **Bake-off summary** (table ``bakeoff``): per configuration and candidate (and hyperparameter
+  point), the final cumulative regret over seeds, its mean with a 95% t-interval, the reward per
+  round, and the paired difference to the best candidate of the same configuration. Candidates run
+  on common random numbers (seed ``s`` is the same member for all), so the difference is computed
+  seed by seed (paired) and its interval is a t-interval of the per-seed differences, much tighter
+  than comparing two independent means.
+* ``regret_<config>.png``: mean cumulative regret against rounds with a 95% confidence band of the
+  mean over seeds (t-interval at every stored curve point).
+* ``paired_<config>.png``: the paired final-regret differences to the best candidate with 95% CIs.
+* ``ope.png`` (table ``ope``): each estimator's estimate of each candidate's value with its
+  interval, against the member simulator's ground truth.
+* ``calibration.png`` (table ``calibration``): the simulator's predicted click rate against the
+  observed rate per bin of the logs (a calibration curve), with the diagonal.
+
+Usage: ``screentest report DIR [--out OUTDIR] [--html]``. ``OUTDIR`` defaults to ``DIR/report``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import html
+import json
+import os
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from experiments import store
+
+
+def _t_interval(x: np.ndarray, level: float = 0.95) -> tuple[float, float, float]:
+    """``(mean, lo, hi)``: Student-t interval of the mean of ``x`` (degenerate for n < 2)."""
+    x = np.asarray(x, np.float64)
+    m = float(np.mean(x))
+    if x.size < 2:
+        return m, m, m
+    half = float(stats.t.ppf(0.5 + level / 2, x.size - 1) * np.std(x, ddof=1) / np.sqrt(x.size))
+    return m, m - half, m + half
+
+
+def _short_hparams(hp_json: str) -> str:
+    d = json.loads(hp_json) if hp_json else {}
+    return ", ".join(f"{k}={v:g}" for k, v in sorted(d.items())) or "-"
+
+
+def group_label(policy: str, hp_json: str, multi: bool) -> str:
+    """``policy`` or ``policy (alpha=0.1)`` when a candidate has several hyperparameter points."""
+    return f"{policy} ({_short_hparams(hp_json)})" if multi else policy
+
+
+def summarize(df: pd.DataFrame, level: float = 0.95) -> pd.DataFrame:
+    """Per (config_hash, policy, hparams): seeds, mean final regret with CI, reward per round,
+    and the paired difference to the best group of the same config (on the seeds both have).
+
+    df: rows of the ``bakeoff`` table. Returns one row per group, sorted by config then regret.
+    Columns: ``config_hash, env, horizon, policy, hparams, hparams_short, label, n, regret_mean,
+    regret_lo, regret_hi, reward_per_round, diff_mean, diff_lo, diff_hi, vs_best`` (text).
+    """
+    if df.empty:
+        raise store.StoreError("no bake-off rows to summarise")
+    out = []
+    for chash, g in df.groupby("config_hash", sort=True):
+        multi = g.groupby("policy")["hparams"].nunique()
+        rows = []
+        for (pol, hp), gg in g.groupby(["policy", "hparams"], sort=True):
+            m, lo, hi = _t_interval(gg["cum_regret"].to_numpy(), level)
+            horizon = int(gg["horizon"].iloc[0])
+            rows.append({
+                "config_hash": chash, "env": str(gg["env"].iloc[0]), "horizon": horizon, "policy": pol,
+                "hparams": hp, "hparams_short": _short_hparams(hp), "label": group_label(pol, hp, multi[pol] > 1),
+                "n": len(gg), "regret_mean": m, "regret_lo": lo, "regret_hi": hi,
+                "reward_per_round": float(gg["cum_reward"].mean() / horizon),
+                "_by_seed": gg.set_index("seed")["cum_regret"],
+            })
+        best = min(rows, key=lambda r: r["regret_mean"])
+        for r in rows:
+            if r is best:
+                r.update(diff_mean=0.0, diff_lo=0.0, diff_hi=0.0, vs_best="best")
+                continue
+            a, b = r["_by_seed"].align(best["_by_seed"], join="inner")
+            d = (a - b).to_numpy()
+            if d.size == 0:
+                r.update(diff_mean=np.nan, diff_lo=np.nan, diff_hi=np.nan, vs_best="no common seeds")
+                continue
+            m, lo, hi = _t_interval(d, level)
+            r.update(diff_mean=m, diff_lo=lo, diff_hi=hi, vs_best=f"+{m:.2f} [{lo:.2f}, {hi:.2f}]")
+        out.extend(rows)
+    res = pd.DataFrame(out).drop(columns="_by_seed")
+    return res.sort_values(["config_hash", "regret_mean"], kind="stable").reset_index(drop=True)
+
+
+# ----------------------------------------------------------------------------- plots
+
+
+def _plt():
+    import matplotlib
+
+    matplotlib.use("Agg", force=True)
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def plot_regret_curves(g: pd.DataFrame, path: Path, level: float = 0.95) -> Path:
+    """Mean cumulative regret vs rounds per candidate (one config), 95% band of the mean over seeds."""
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(7, 4.2), dpi=110)
+    multi = g.groupby("policy")["hparams"].nunique()
+    for (pol, hp), gg in g.groupby(["policy", "hparams"], sort=True):
+        rounds = np.asarray(gg["curve_rounds"].iloc[0], np.float64)
+        curves = np.stack([np.asarray(c, np.float64) for c in gg["regret_curve"]])
+        n = curves.shape[0]
+        mean = curves.mean(axis=0)
+        if n > 1:
+            half = stats.t.ppf(0.5 + level / 2, n - 1) * curves.std(axis=0, ddof=1) / np.sqrt(n)
+        else:
+            half = np.zeros_like(mean)
+        line, = ax.plot(rounds, mean, label=f"{group_label(pol, hp, multi[pol] > 1)} (n={n})")
+        ax.fill_between(rounds, mean - half, mean + half, color=line.get_color(), alpha=0.25, linewidth=0)
+    ax.set_xlabel("round")
+    ax.set_ylabel("cumulative regret")
+    ax.set_title(f"{g['env'].iloc[0]}: cumulative regret, mean and {int(level * 100)}% CI over seeds")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+    return path
+
+
+def plot_paired(s: pd.DataFrame, path: Path) -> Path:
+    """Paired final-regret differences to the best candidate (one config), with 95% CIs."""
+    plt = _plt()
+    s = s.sort_values("diff_mean", kind="stable")
+    fig, ax = plt.subplots(figsize=(7, 0.9 + 0.45 * len(s)), dpi=110)
+    y = np.arange(len(s))
+    err = np.vstack([s["diff_mean"] - s["diff_lo"], s["diff_hi"] - s["diff_mean"]])
+    ax.errorbar(s["diff_mean"], y, xerr=err, fmt="o", capsize=4, color="tab:blue")
+    ax.axvline(0.0, color="black", linewidth=0.8)
+    ax.set_yticks(y, s["label"])
+    best = s.loc[s["vs_best"] == "best", "label"]
+    ax.set_xlabel(f"final regret minus best ({best.iloc[0] if len(best) else '?'}), paired by seed")
+    ax.set_title("final-regret difference to the best candidate, 95% CI (common random numbers)")
+    ax.grid(alpha=0.3, axis="x")
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+    return path
+
+
+def plot_ope(o: pd.DataFrame, path: Path) -> Path:
+    """OPE estimates with intervals against the simulator's truth, per candidate and estimator.
+
+    o: ``ope`` rows with ``policy, estimator, estimate, ci_lo, ci_hi, truth`` (one row per seed):
+    the plot shows the mean estimate over logging seeds and the mean interval.
+    """
+    plt = _plt()
+    agg = (o.groupby(["policy", "estimator"], sort=True)
+           .agg(estimate=("estimate", "mean"), lo=("ci_lo", "mean"), hi=("ci_hi", "mean"), truth=("truth", "mean"))
+           .reset_index())
+    pols = sorted(agg["policy"].unique())
+    ests = sorted(agg["estimator"].unique())
+    fig, ax = plt.subplots(figsize=(max(6, 1.6 * len(pols)), 4.2), dpi=110)
+    width = 0.8 / max(len(ests), 1)
+    for j, est in enumerate(ests):
+        a = agg[agg["estimator"] == est].set_index("policy").reindex(pols)
+        x = np.arange(len(pols)) - 0.4 + width * (j + 0.5)
+        err = np.vstack([a["estimate"] - a["lo"], a["hi"] - a["estimate"]])
+        ax.errorbar(x, a["estimate"], yerr=err, fmt="o", capsize=3, label=est)
+    truth = agg.groupby("policy")["truth"].mean().reindex(pols)
+    for i, t in enumerate(truth):
+        ax.hlines(t, i - 0.45, i + 0.45, colors="black", linewidth=2, label="simulator truth" if i == 0 else None)
+    ax.set_xticks(np.arange(len(pols)), pols)
+    ax.set_ylabel("policy value (expected reward per round)")
+    ax.set_title("off-policy estimates (mean over logging seeds, mean interval) vs the simulator's truth")
+    ax.grid(alpha=0.3, axis="y")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+    return path
+
+
+def plot_calibration(cal: pd.DataFrame, path: Path) -> Path:
+    """Calibration curve: mean predicted vs observed rate per bin, point size ~ rows in the bin."""
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(5, 5), dpi=110)
+    groups = cal.groupby("config_hash") if "config_hash" in cal else [("", cal)]
+    for _key, g in groups:
+        g = g.sort_values("predicted")
+        size = 20 + 180 * g["count"] / max(float(g["count"].max()), 1.0) if "count" in g else 30
+        label = str(g["label"].iloc[0]) if "label" in g else "simulator"
+        ax.plot(g["predicted"], g["observed"], "-", alpha=0.6)
+        ax.scatter(g["predicted"], g["observed"], s=size, label=label)
+    hi = float(max(cal["predicted"].max(), cal["observed"].max())) * 1.05 or 1.0
+    ax.plot([0, hi], [0, hi], "k--", linewidth=0.8, label="perfect calibration")
+    ax.set_xlim(0, hi)
+    ax.set_ylim(0, hi)
+    ax.set_xlabel("predicted click rate (simulator)")
+    ax.set_ylabel("observed click rate (logs)")
+    ax.set_title("member simulator calibration")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+    return path
+
+
+# ----------------------------------------------------------------------------- report
+
+
+def _md_table(df: pd.DataFrame, cols: list[str], headers: list[str] | None = None) -> str:
+    headers = headers or cols
+    lines = ["| " + " | ".join(headers) + " |", "|" + "|".join("---" for _ in cols) + "|"]
+    for r in df[cols].itertuples(index=False):
+        cells = [f"{v:.4g}" if isinstance(v, float) else str(v) for v in r]
+        lines.append("| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |")
+    return "\n".join(lines)
+
+
+def write_report(root: str | os.PathLike, out: str | os.PathLike | None = None, html_too: bool = False) -> Path:
+    """Write ``report.md`` (and ``report.html`` if ``html_too``) with PNG plots; returns the md path.
+
+    root: the result store. out: output directory (default ``root/report``). Raises
+    :class:`experiments.store.StoreError` if the store has no results at all.
+    """
+    root = Path(root)
+    out = Path(out) if out is not None else root / "report"
+    have = store.tables(root)
+    if not have:
+        raise store.StoreError(f"results directory {str(root)!r} has no finished results")
+    out.mkdir(parents=True, exist_ok=True)
+    md: list[str] = ["# screentest report", "", f"Results store: `{root}`", ""]
+    figures: list[tuple[str, Path]] = []
+
+    if "bakeoff" in have:
+        df = store.load(root, "bakeoff")
+        s = summarize(df)
+        md += ["## Policy bake-off", "",
+               "Final cumulative regret over seeds (mean and 95% t-interval). `vs best`: paired difference "
+               "to the best candidate of the same configuration, seed by seed (common random numbers), "
+               "with its 95% t-interval.", ""]
+        for chash, g in df.groupby("config_hash", sort=True):
+            sg = s[s["config_hash"] == chash]
+            env, horizon = sg["env"].iloc[0], int(sg["horizon"].iloc[0])
+            md += [f"### `{env}`, horizon {horizon} (config `{chash}`)", ""]
+            md.append(_md_table(sg, ["label", "n", "regret_mean", "regret_lo", "regret_hi", "reward_per_round", "vs_best"],
+                                ["candidate", "seeds", "regret", "CI low", "CI high", "reward/round", "vs best (paired)"]))
+            md.append("")
+            p1 = plot_regret_curves(g, out / f"regret_{store.safe_name(chash)}.png")
+            p2 = plot_paired(sg, out / f"paired_{store.safe_name(chash)}.png")
+            figures += [(f"regret curves ({env})", p1), (f"paired final regret ({env})", p2)]
+            md += [f"![regret curves]({p1.name})", "", f"![paired differences]({p2.name})", ""]
+
+    if "ope" in have:
+        o = store.load(root, "ope")
+        md += ["## Off-policy evaluation against the simulator's truth", "",
+               "Each candidate's value estimated from the behaviour policy's logs in the member "
+               "simulator, by each estimator; truth = the candidate's value in the simulator. Mean over "
+               "logging seeds; `covered` = share of seeds whose interval contains the truth.", ""]
+        o = o.assign(err=o["estimate"] - o["truth"], covered=(o["ci_lo"] <= o["truth"]) & (o["truth"] <= o["ci_hi"]))
+        agg = (o.groupby(["policy", "estimator"], sort=True)
+               .agg(seeds=("seed", "nunique"), truth=("truth", "mean"), estimate=("estimate", "mean"),
+                    bias=("err", "mean"), rmse=("err", lambda e: float(np.sqrt(np.mean(np.square(e))))),
+                    covered=("covered", "mean"))
+               .reset_index())
+        md.append(_md_table(agg, ["policy", "estimator", "seeds", "truth", "estimate", "bias", "rmse", "covered"]))
+        md.append("")
+        p = plot_ope(o, out / "ope.png")
+        figures.append(("OPE vs truth", p))
+        md += [f"![OPE estimates vs truth]({p.name})", ""]
+
+    if "calibration" in have:
+        cal = store.load(root, "calibration")
+        p = plot_calibration(cal, out / "calibration.png")
+        figures.append(("simulator calibration", p))
+        md += ["## Member simulator calibration", "",
+               "Predicted click rate of the calibrated simulator against the observed rate in the logs, "
+               "per bin of predicted rate (point size: rows in the bin).", "", f"![calibration]({p.name})", ""]
+
+    runs = store.read_run_meta(root)
+    if runs:
+        md += ["## Provenance", ""]
+        seen = set()
+        for r in runs:
+            key = (r.get("config_hash"), r.get("git_commit"))
+            if key in seen:
+                continue
+            seen.add(key)
+            md.append(f"- config `{r.get('config_hash')}`: git `{r.get('git_commit')}`, versions `{r.get('versions')}`")
+        md.append("")
+
+    md_path = out / "report.md"
+    store.atomic_write_bytes(md_path, "\n".join(md).encode())
+    if html_too:
+        body = []
+        for line in md:
+            if line.startswith("!["):
+                src = line[line.index("(") + 1 : -1]
+                body.append(f'<p><img src="{html.escape(src)}" style="max-width:100%"></p>')
+            elif line.startswith("#"):
+                level = len(line) - len(line.lstrip("#"))
+                body.append(f"<h{level}>{html.escape(line.lstrip('#').strip())}</h{level}>")
+            elif line.startswith("|"):
+                cells = [c.strip() for c in line.strip("|").split("|")]
+                if set("".join(cells)) <= set("-"):
+                    continue
+                body.append("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in cells) + "</tr>")
+            elif line:
+                body.append(f"<p>{html.escape(line)}</p>")
+        text, in_table = [], False
+        for b in body:
+            if b.startswith("<tr>") and not in_table:
+                text.append('<table border="1" cellspacing="0" cellpadding="3">')
+                in_table = True
+            if not b.startswith("<tr>") and in_table:
+                text.append("</table>")
+                in_table = False
+            text.append(b)
+        if in_table:
+            text.append("</table>")
+        page = "<!doctype html><html><head><meta charset='utf-8'><title>screentest report</title></head><body>" + "\n".join(text) + "</body></html>"
+        store.atomic_write_bytes(out / "report.html", page.encode())
+    return md_path
+
+
+def main(argv: list[str]) -> int:
+    """``screentest report DIR [--out OUT] [--html]``; exit 0 ok, 2 bad usage / no results."""
+    ap = argparse.ArgumentParser(prog="screentest report", description="Write a markdown/HTML report with PNG plots from a result store.")
+    ap.add_argument("dir", help="result store directory (the main job's out_dir, default screentest-results)")
+    ap.add_argument("--out", default=None, help="output directory (default DIR/report)")
+    ap.add_argument("--html", action="store_true", help="also write report.html")
+    try:
+        args = ap.parse_args(argv)
+    except SystemExit as e:
+        return 0 if e.code == 0 else 2
+    try:
+        path = write_report(args.dir, args.out, args.html)
+    except store.StoreError as e:
+        print(f"screentest report: error: {e}", file=sys.stderr)
+        return 2
+    print(path)
+    return 0
