@@ -35,3 +35,4 @@ def make(name: str, **kwargs) -> Policy:
 
 # Policy family modules (each registers itself on import). Add new modules here.
 from bandits.policies import random  # noqa: E402,F401
+from bandits.policies import hybrid_linucb, logistic_ts, nonstationary, priors, slate, squarecb, wrappers  # noqa: E402,F401,I001

@@ -1,0 +1,268 @@
+"""Priors for new titles from item features: a model fitted on existing titles gives a new title's
+prior mean and variance (cold start and transfer), for linear TS and Beta-Bernoulli TS.
+
+Two pure-JAX fitting/prediction pairs (usable offline on numpy arrays or inside jit):
+
+* :func:`fit_linear_item_prior` / :func:`predict_linear_item_prior`: a weighted multi-output ridge
+  regression of per-title coefficient vectors ``theta_j (d,)`` on item features ``phi_j (p,)``,
+  ``theta_j ~ N(W^T phi_j, tau^2 I)``. A new title's prior is ``N(W^T phi, v I)`` with
+  ``v = tau^2 (1 + phi^T G^-1 phi)`` (residual spread plus the uncertainty of ``W``;
+  ``G = Phi^T diag(w) Phi + ridge I``), floored at ``min_var``.
+* :func:`fit_beta_item_prior` / :func:`predict_beta_item_prior`: a weighted ridge regression of
+  each title's empirical click logit ``logit((c + 1/2) / (n + 1))`` on ``phi`` (weights = the
+  delta-method inverse variance ``n p (1 - p)``). A new title's logit prior ``N(mu, v)`` (same
+  variance formula) is moment-matched to a Beta on the probability scale: mean
+  ``m = sigmoid(mu)``, variance ``(m (1 - m))^2 v`` (delta method), strength
+  ``alpha + beta = m (1 - m) / var - 1`` clipped to ``[min_strength, max_strength]``. The result
+  ``(alpha0, beta0)`` plugs into any Beta-Bernoulli TS with per-item priors (e.g. ``bts``).
+
+Two registered online policies use them as empirical-Bayes priors re-fitted every round from the
+titles that already have data (``n_j >= n_min``), so a title arriving mid-run gets an informed
+prior on its first impression, without the policy having to detect arrivals:
+
+* ``lints_feature_prior``: disjoint linear TS, item ``a``'s prior ``N(W^T phi_a, v_a I)``; posterior
+  precision ``I / v_a + G_a / noise_var``, mean ``P_a^-1 (m_a / v_a + g_a / noise_var)``.
+* ``bernoulli_ts_feature_prior``: context-free Beta-Bernoulli TS, item ``a``'s prior
+  ``Beta(alpha0_a, beta0_a)`` from :func:`predict_beta_item_prior`.
+
+Before any title qualifies, the priors fall back to ``N(0, prior_var I)`` and ``Beta(1, 1)``.
+(The prior of a title with data is fitted partly on its own data, as in any empirical-Bayes
+shrinkage; its own likelihood soon dominates.) Item features live in the state
+(``state.item_features (K, p)``; default ``ones((K, 1))``: the prior is the population average).
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+from jax.scipy.linalg import cho_solve
+
+from bandits.core import Decision, Policy
+from bandits.policies import register
+from bandits.policies.hybrid_linucb import validate_item_features
+from bandits.policies.nonstationary import check_sizes, gaussian_ts_decision, mc_argmax_probs
+
+
+class LinearItemPrior(NamedTuple):
+    """coef: (p, d) W; gram_inv: (p, p) G^-1; tau2: () residual variance per coordinate."""
+
+    coef: jax.Array
+    gram_inv: jax.Array
+    tau2: jax.Array
+
+
+class BetaItemPrior(NamedTuple):
+    """coef: (p,) logit-CTR weights; gram_inv: (p, p); tau2: () residual logit variance."""
+
+    coef: jax.Array
+    gram_inv: jax.Array
+    tau2: jax.Array
+
+
+def _weighted_ridge(item_features, targets, weights, ridge):
+    """W = (Phi^T w Phi + ridge I)^-1 Phi^T w Y. targets: (n, m). Returns (W (p, m), G^-1 (p, p))."""
+    phi = jnp.asarray(item_features)
+    w = jnp.asarray(weights, phi.dtype)
+    p = phi.shape[1]
+    G = (phi * w[:, None]).T @ phi + jnp.asarray(ridge, phi.dtype) * jnp.eye(p, dtype=phi.dtype)
+    L = jnp.linalg.cholesky(G)
+    W = cho_solve((L, True), (phi * w[:, None]).T @ targets)
+    Ginv = cho_solve((L, True), jnp.eye(p, dtype=phi.dtype))
+    return W, Ginv
+
+
+def fit_linear_item_prior(item_features, theta, weights=None, ridge=1.0, fallback_var=1.0,
+                          min_var=1e-3) -> LinearItemPrior:
+    """Fit ``theta_j ~ N(W^T phi_j, tau^2 I)`` on existing titles.
+
+    item_features: (n, p); theta: (n, d) per-title coefficient estimates; weights: (n,) >= 0
+    (0 excludes a title; default all 1). ``tau2`` is the weighted mean squared residual per
+    coordinate, ``fallback_var`` when the weights sum to 0, floored at ``min_var``.
+    """
+    phi = jnp.asarray(item_features)
+    theta = jnp.asarray(theta, phi.dtype)
+    w = jnp.ones(phi.shape[0], phi.dtype) if weights is None else jnp.asarray(weights, phi.dtype)
+    W, Ginv = _weighted_ridge(phi, theta, w, ridge)
+    resid = theta - phi @ W
+    wsum = jnp.sum(w)
+    tau2 = jnp.sum(w * jnp.sum(resid * resid, axis=1)) / jnp.maximum(wsum * theta.shape[1], 1e-12)
+    tau2 = jnp.where(wsum > 0, tau2, jnp.asarray(fallback_var, phi.dtype))
+    return LinearItemPrior(coef=W, gram_inv=Ginv, tau2=jnp.maximum(tau2, jnp.asarray(min_var, phi.dtype)))
+
+
+def predict_linear_item_prior(prior: LinearItemPrior, item_features) -> tuple[jax.Array, jax.Array]:
+    """Prior for titles with features ``(m, p)``: ``(mean (m, d), var (m,))``, isotropic per title."""
+    phi = jnp.asarray(item_features, prior.coef.dtype)
+    lev = jnp.einsum("mi,ij,mj->m", phi, prior.gram_inv, phi)
+    return phi @ prior.coef, prior.tau2 * (1 + lev)
+
+
+def fit_beta_item_prior(item_features, clicks, impressions, ridge=1.0, fallback_var=1.0,
+                        min_var=1e-3) -> BetaItemPrior:
+    """Fit click logits on item features. clicks, impressions: (n,) >= 0 (0 impressions: ignored)."""
+    phi = jnp.asarray(item_features)
+    c = jnp.asarray(clicks, phi.dtype)
+    n = jnp.asarray(impressions, phi.dtype)
+    p_hat = (c + 0.5) / (n + 1.0)
+    y = jnp.log(p_hat) - jnp.log1p(-p_hat)
+    w = n * p_hat * (1 - p_hat)
+    W, Ginv = _weighted_ridge(phi, y[:, None], w, ridge)
+    resid = y - phi @ W[:, 0]
+    has = (n > 0).astype(phi.dtype)
+    # residual spread across titles beyond each title's own sampling noise 1 / (n p (1-p))
+    noise = has / jnp.maximum(w, 1e-12)
+    tau2 = jnp.sum(has * (resid * resid - noise)) / jnp.maximum(jnp.sum(has), 1.0)
+    tau2 = jnp.where(jnp.sum(has) > 1, tau2, jnp.asarray(fallback_var, phi.dtype))
+    return BetaItemPrior(coef=W[:, 0], gram_inv=Ginv, tau2=jnp.maximum(tau2, jnp.asarray(min_var, phi.dtype)))
+
+
+def predict_beta_item_prior(prior: BetaItemPrior, item_features, min_strength=2.0,
+                            max_strength=1e4) -> tuple[jax.Array, jax.Array]:
+    """Beta prior ``(alpha0 (m,), beta0 (m,))`` for titles with features ``(m, p)``; see module doc."""
+    phi = jnp.asarray(item_features, prior.coef.dtype)
+    mu = phi @ prior.coef
+    v = prior.tau2 * (1 + jnp.einsum("mi,ij,mj->m", phi, prior.gram_inv, phi))
+    m = jax.nn.sigmoid(mu)
+    var_p = (m * (1 - m)) ** 2 * v
+    strength = jnp.clip(m * (1 - m) / jnp.maximum(var_p, 1e-12) - 1, min_strength, max_strength)
+    return m * strength, (1 - m) * strength
+
+
+# ----------------------------------------------------------------------------- online policies
+
+
+class LinTSPriorHParams(NamedTuple):
+    """nu: posterior scale (>= 0). noise_var: reward noise variance (> 0). prior_var: fallback prior
+    variance (> 0). ridge: penalty of the prior regression (> 0). min_var: prior variance floor.
+    n_min: observations a title needs to enter the prior fit. lam: ridge of the per-title estimates
+    used as regression targets."""
+
+    nu: float = 1.0
+    noise_var: float = 1.0
+    prior_var: float = 1.0
+    ridge: float = 1.0
+    min_var: float = 1e-3
+    n_min: float = 10.0
+    lam: float = 1.0
+
+
+class LinTSPriorState(NamedTuple):
+    """G: (K, d, d) sum x x^T per title; g: (K, d) sum r x; n: (K,) counts; item_features: (K, p)."""
+
+    G: jax.Array
+    g: jax.Array
+    n: jax.Array
+    item_features: jax.Array
+    t: jax.Array
+
+
+def lints_prior_posterior(state: LinTSPriorState, hparams) -> tuple[jax.Array, jax.Array]:
+    """Posterior ``(mean (K, d), precision (K, d, d))`` of every title under the fitted prior."""
+    dtype = state.g.dtype
+    K, d = state.g.shape
+    eye = jnp.eye(d, dtype=dtype)
+    lam = jnp.asarray(hparams.lam, dtype)
+    theta_hat = jax.vmap(lambda G_, g_: jnp.linalg.solve(G_ + lam * eye, g_))(state.G, state.g)
+    w = (state.n >= jnp.asarray(hparams.n_min, dtype)).astype(dtype)
+    prior = fit_linear_item_prior(state.item_features, theta_hat, w, hparams.ridge, hparams.prior_var,
+                                  hparams.min_var)
+    m0, v0 = predict_linear_item_prior(prior, state.item_features)
+    nv = jnp.asarray(hparams.noise_var, dtype)
+    P = eye[None] / v0[:, None, None] + state.G / nv
+    mean = jax.vmap(lambda P_, r_: jnp.linalg.solve(P_, r_))(P, m0 / v0[:, None] + state.g / nv)
+    return mean, P
+
+
+@register("lints_feature_prior")
+def lints_feature_prior(num_actions: int, context_dim: int, dtype=jnp.float32, item_features=None,
+                        n_mc: int = 256) -> Policy:
+    """Disjoint linear TS with empirical-Bayes priors from item features; see the module docstring.
+
+    probs: Monte Carlo over ``n_mc`` (static) draws of ``x^T theta_a``.
+    """
+    K, d = check_sizes("lints_feature_prior", num_actions, context_dim, dtype, n_mc=n_mc)
+    feats = validate_item_features("lints_feature_prior", item_features, K, dtype)
+
+    def init(key, hparams):
+        return LinTSPriorState(G=jnp.zeros((K, d, d), dtype), g=jnp.zeros((K, d), dtype),
+                               n=jnp.zeros((K,), dtype), item_features=jnp.asarray(feats, dtype),
+                               t=jnp.zeros((), jnp.int32))
+
+    def select(key, state, context, mask, hparams):
+        x = jnp.asarray(context, dtype)
+        mean, P = lints_prior_posterior(state, hparams)
+        L = jnp.linalg.cholesky(P)
+        var = jax.vmap(lambda l_: jnp.dot(x, cho_solve((l_, True), x)))(L)
+        std = jnp.asarray(hparams.nu, dtype) * jnp.sqrt(jnp.maximum(var, 0))
+        return gaussian_ts_decision(key, mean @ x, std, mask, int(n_mc), dtype)
+
+    def update(state, context, action, reward, hparams):
+        x = jnp.asarray(context, dtype)
+        oh = jax.nn.one_hot(action, K, dtype=dtype)
+        return state._replace(G=state.G + oh[:, None, None] * jnp.outer(x, x),
+                              g=state.g + oh[:, None] * (jnp.asarray(reward, dtype) * x),
+                              n=state.n + oh, t=state.t + 1)
+
+    return Policy("lints_feature_prior", K, d, LinTSPriorHParams(), init, select, update)
+
+
+class BetaTSPriorHParams(NamedTuple):
+    """ridge: penalty of the prior regression. n_min: impressions a title needs to enter the fit.
+    fallback_var: logit variance before any title qualifies. min_strength, max_strength: bounds on
+    alpha0 + beta0."""
+
+    ridge: float = 1.0
+    n_min: float = 10.0
+    fallback_var: float = 4.0
+    min_strength: float = 2.0
+    max_strength: float = 1e4
+
+
+class BetaTSPriorState(NamedTuple):
+    """S: (K,) successes; N: (K,) impressions; item_features: (K, p); t: () int32."""
+
+    S: jax.Array
+    N: jax.Array
+    item_features: jax.Array
+    t: jax.Array
+
+
+def beta_prior_from_state(state: BetaTSPriorState, hparams) -> tuple[jax.Array, jax.Array]:
+    """Every title's fitted prior ``(alpha0 (K,), beta0 (K,))`` from the titles with data."""
+    dtype = state.S.dtype
+    use = (state.N >= jnp.asarray(hparams.n_min, dtype)).astype(dtype)
+    prior = fit_beta_item_prior(state.item_features, state.S * use, state.N * use, hparams.ridge,
+                                hparams.fallback_var)
+    a0, b0 = predict_beta_item_prior(prior, state.item_features, hparams.min_strength, hparams.max_strength)
+    any_fit = jnp.sum(use) > 1
+    return jnp.where(any_fit, a0, 1.0), jnp.where(any_fit, b0, 1.0)
+
+
+@register("bernoulli_ts_feature_prior")
+def bernoulli_ts_feature_prior(num_actions: int, context_dim: int = 1, dtype=jnp.float32, item_features=None,
+                               n_mc: int = 256) -> Policy:
+    """Beta-Bernoulli TS with empirical-Bayes per-title Beta priors from item features (rewards in [0, 1]).
+
+    probs: Monte Carlo over ``n_mc`` (static) Beta draws.
+    """
+    K, d = check_sizes("bernoulli_ts_feature_prior", num_actions, context_dim, dtype, n_mc=n_mc)
+    feats = validate_item_features("bernoulli_ts_feature_prior", item_features, K, dtype)
+
+    def init(key, hparams):
+        z = jnp.zeros((K,), dtype)
+        return BetaTSPriorState(S=z, N=z, item_features=jnp.asarray(feats, dtype), t=jnp.zeros((), jnp.int32))
+
+    def select(key, state, context, mask, hparams):
+        a0, b0 = beta_prior_from_state(state, hparams)
+        k_s, k_tie = jax.random.split(key)
+        draws = jax.random.beta(k_s, a0 + state.S, b0 + state.N - state.S, shape=(int(n_mc), K), dtype=dtype)
+        action, probs = mc_argmax_probs(k_tie, draws, mask)
+        return Decision(action=action, probs=probs)
+
+    def update(state, context, action, reward, hparams):
+        oh = jax.nn.one_hot(action, K, dtype=dtype)
+        return state._replace(S=state.S + oh * jnp.asarray(reward, dtype), N=state.N + oh, t=state.t + 1)
+
+    return Policy("bernoulli_ts_feature_prior", K, d, BetaTSPriorHParams(), init, select, update)
