@@ -29,7 +29,8 @@ marginal probability that each action is shown in each slot: obp's ``action_dist
 
 from __future__ import annotations
 
-from typing import Any, Callable, NamedTuple
+from collections.abc import Callable
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
