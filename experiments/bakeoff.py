@@ -85,7 +85,7 @@ def run_cell(env, policy, cell: Cell, horizon: int, rounds: np.ndarray, chunk_se
     points = cell.spec.points()
     label = cell.spec.label
     seeds = np.arange(cell.seed_lo, cell.seed_hi, dtype=np.int64)
-    grid = {label: points} if cell.spec.grid else None
+    grid = {label: points}  # explicit hyperparameter points (the base values when there is no grid)
     raw = sweep(env, {label: policy}, seeds, grid, int(horizon), checkpoints=[int(r) for r in rounds],
                 chunk_size=len(points) * int(chunk_seeds), progress=progress)
     fields = list(type(policy.default_hparams)._fields)
@@ -99,10 +99,13 @@ def run_cell(env, policy, cell: Cell, horizon: int, rounds: np.ndarray, chunk_se
         "policy_name": cell.spec.name,
         "grid_index": np.repeat(np.arange(G), len(seeds)),
     })
-    hp = raw[fields].to_numpy(np.float64) if fields else np.zeros((len(raw), 0))
-    rows["hparams"] = [json.dumps(dict(zip(fields, map(float, r), strict=True)), sort_keys=True) for r in hp]
-    for j, f in enumerate(fields):
-        rows[f"hp_{f}"] = hp[:, j]
+    # hyperparameters as configured (python floats), not their float32 round trip through the sweep;
+    # the sweep's rows are ordered by grid point, then seed
+    full = [{f: float(v) for f, v in policy.hparams(**p)._asdict().items()} for p in points]
+    per_row = [full[g] for g in np.repeat(np.arange(G), len(seeds))]
+    rows["hparams"] = [json.dumps(h, sort_keys=True) for h in per_row]
+    for f in fields:
+        rows[f"hp_{f}"] = np.asarray([h[f] for h in per_row], np.float64)
     rows["seed"] = raw["seed"].to_numpy(np.int64)
     rows["cum_regret"] = raw["cum_regret"].to_numpy(np.float64)
     rows["cum_reward"] = raw["cum_reward"].to_numpy(np.float64)

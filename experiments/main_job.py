@@ -39,6 +39,7 @@ from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 from experiments import conf as _conf  # noqa: F401  (registers the structured configs)
+from experiments import ray_launcher as _ray_launcher  # noqa: F401  (plugin path, before Hydra scans plugins)
 from experiments.builders import ConfigError, PolicySpec, load_data, resolve_path
 
 CONFIG_NAME = "screentest"
@@ -217,34 +218,45 @@ def config_hash(c: dict[str, Any]) -> str:
     return stable_hash(keep)
 
 
+def _console(quiet: bool):
+    from rich.console import Console
+
+    console = Console(stderr=True, quiet=quiet)
+    if not console.is_terminal:
+        console.width = 150  # logs and CI: do not squeeze the summary table into 80 columns
+    return console
+
+
 def _summary_table(df, console) -> None:
     from rich.table import Table
 
     from experiments.report import summarize
 
     s = summarize(df)
+    many = s["config_hash"].nunique() > 1
     t = Table(title="bake-off: final cumulative regret over seeds (mean, 95% CI)")
-    for col in ("policy", "hparams", "seeds", "regret", "95% CI", "reward/round", "vs best (paired)"):
-        t.add_column(col, justify="left" if col in ("policy", "hparams") else "right")
+    cols = (("config",) if many else ()) + ("policy", "hparams", "seeds", "regret", "95% CI", "reward/round",
+                                            "vs best (paired)")
+    for col in cols:
+        t.add_column(col, justify="left" if col in ("config", "policy", "hparams") else "right")
     for r in s.itertuples(index=False):
-        t.add_row(r.policy, r.hparams_short, str(r.n), f"{r.regret_mean:.2f}",
-                  f"[{r.regret_lo:.2f}, {r.regret_hi:.2f}]", f"{r.reward_per_round:.4f}", r.vs_best)
+        cells = [r.policy, r.hparams_short, str(r.n), f"{r.regret_mean:.2f}",
+                 f"[{r.regret_lo:.2f}, {r.regret_hi:.2f}]", f"{r.reward_per_round:.4f}", r.vs_best]
+        t.add_row(*([f"{r.env} {r.config_hash[:8]}"] if many else []), *cells)
     console.print(t)
 
 
 def run_job(cfg: DictConfig, base_dir: str | os.PathLike | None = None, multirun: bool = False,
             overrides: list[str] | None = None) -> dict[str, Any]:
     """Run one job (see the module docstring). Returns a dict with the store dir, config hash, counts."""
-    from rich.console import Console
-
     from experiments import store
-    from experiments.bakeoff import run_bakeoff
+    from experiments.bakeoff import plan_cells, run_bakeoff
     from experiments.progress import BakeoffProgress
 
     base_dir = Path(base_dir or os.getcwd())
     c = plain(cfg)
     quiet = bool(c["quiet"])
-    console = Console(stderr=True, quiet=quiet)
+    console = _console(quiet)
     root = resolve_path(c["out_dir"], base_dir)
     specs = instantiate_policies(cfg.policy)
 
@@ -282,6 +294,7 @@ def run_job(cfg: DictConfig, base_dir: str | os.PathLike | None = None, multirun
 
     t0 = time.perf_counter()
     with BakeoffProgress(console, enabled=not quiet) as prog:
+        prog.start(len(plan_cells(specs, c["seeds"], c["seed_offset"], c["sweep"]["chunk_seeds"])))
         counts = run_bakeoff(
             env, specs, root=str(root), config_hash=chash, seeds=c["seeds"], seed_offset=c["seed_offset"],
             horizon=c["horizon"], chunk_seeds=c["sweep"]["chunk_seeds"], curve_points=c["sweep"]["curve_points"],
@@ -299,7 +312,7 @@ def run_job(cfg: DictConfig, base_dir: str | os.PathLike | None = None, multirun
                                        provenance=prov, console=console)
             result["ope"] = ope_result
 
-    if not quiet:
+    if not quiet and not multirun:
         df = store.load(root, "bakeoff")
         df = df[(df["config_hash"] == chash) & df["policy"].isin([s.label for s in specs])]
         lo, hi = c["seed_offset"], c["seed_offset"] + c["seeds"]
@@ -322,7 +335,8 @@ def run_job(cfg: DictConfig, base_dir: str | os.PathLike | None = None, multirun
 
 
 class ReportCallback:
-    """Hydra callback: after a multirun, write one report over the shared store (not one per job)."""
+    """Hydra callback: after a multirun, print one summary table and write one report over the
+    shared store (not one per job)."""
 
     def __init__(self, out_dir: str = "screentest-results", enabled: bool = True, quiet: bool = False) -> None:
         self.out_dir = out_dir
@@ -330,18 +344,21 @@ class ReportCallback:
         self.quiet = quiet
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
-        if not self.enabled:
-            return
         from experiments.report import write_report
         from experiments.store import StoreError
 
         root = resolve_path(self.out_dir, HydraConfig.get().runtime.cwd if HydraConfig.initialized() else None)
+        console = _console(self.quiet)
         try:
-            path = write_report(root)
+            if not self.quiet:
+                from experiments.store import load
+
+                _summary_table(load(root, "bakeoff"), console)
+            if self.enabled:
+                path = write_report(root)
+                console.print(f"report: {path}")
         except StoreError:
             return
-        if not self.quiet:
-            print(f"report: {path}", file=sys.stderr)
 
     # the other callback hooks are no-ops
     def on_run_start(self, config: DictConfig, **kwargs: Any) -> None: ...
@@ -400,9 +417,6 @@ def main(argv: list[str] | None = None) -> int:
                   file=sys.stderr)
             return 2
     hydra_argv = [*flags, *_hydra_defaults(overrides, quiet), *overrides]
-    # register the Ray launcher plugin's search path before Hydra discovers plugins
-    from experiments import ray_launcher  # noqa: F401
-
     old_argv = sys.argv
     sys.argv = ["screentest", *hydra_argv]
     try:

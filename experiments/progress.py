@@ -59,6 +59,11 @@ class BakeoffProgress:
         """Member-rounds per second of simulation (excluding compile and cells skipped)."""
         return self.rounds / self.seconds if self.seconds > 0 else 0.0
 
+    def start(self, total_cells: int) -> None:
+        """Show the bar before the first cell finishes (``total_cells`` cells planned)."""
+        if self._progress is not None and self._task is None:
+            self._task = self._progress.add_task(self.description, total=int(total_cells), rate="")
+
     def on_rounds(self, rounds: int, seconds: float) -> None:
         """Called after each compiled call: ``rounds`` member-rounds took ``seconds``."""
         self.rounds += int(rounds)

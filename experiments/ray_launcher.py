@@ -81,7 +81,7 @@ def worker_runtime_env() -> dict[str, Any]:
     return {"env_vars": {"PYTHONPATH": path}}
 
 
-class RayLauncher(Launcher):
+class RayLauncherBase(Launcher):
     """Hydra launcher running each job as a Ray task; results come back as ``JobReturn`` objects."""
 
     def __init__(self, address: str | None = None, num_cpus: int | None = None, cpus_per_job: float = 1.0,

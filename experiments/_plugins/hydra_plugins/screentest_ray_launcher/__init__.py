@@ -1,7 +1,12 @@
-"""Hydra only instantiates launchers from the ``hydra_plugins`` namespace; this re-exports ours.
+"""Hydra instantiates launchers only from classes defined in the ``hydra_plugins`` namespace.
 
-The implementation lives in :mod:`experiments.ray_launcher` (which puts this directory on
-``sys.path`` and registers ``hydra/launcher=ray``).
+The implementation is :class:`experiments.ray_launcher.RayLauncherBase` (that module puts this
+directory on ``sys.path`` and registers ``hydra/launcher=ray``); this subclass gives it a module
+name Hydra accepts.
 """
 
-from experiments.ray_launcher import RayLauncher  # noqa: F401
+from experiments.ray_launcher import RayLauncherBase
+
+
+class RayLauncher(RayLauncherBase):
+    """``hydra/launcher=ray`` (see :mod:`experiments.ray_launcher`)."""
