@@ -53,6 +53,7 @@ found exactly among distinct available titles (see :func:`best_slate_value`).
 
 from __future__ import annotations
 
+import functools
 import itertools
 from typing import Any, NamedTuple
 
@@ -426,6 +427,19 @@ def random_catalog(
     if lo_a > hi_a:
         raise ValueError(f"live_amplitude: expected low <= high, got {live_amplitude}")
 
+    cat = _draw_catalog(
+        key, counts, size, horizon, int(feature_dim), float(initial_fraction), float(departure_fraction),
+        float(lo_d), float(hi_d), float(lo_a), float(hi_a), float(drift_slope_scale), jnp.dtype(dtype),
+    )
+    validate_catalog(cat, horizon=horizon)
+    return cat
+
+
+@functools.partial(jax.jit, static_argnums=tuple(range(1, 13)))
+def _draw_catalog(key, counts, size, horizon, feature_dim, initial_fraction, departure_fraction,
+                  lo_d, hi_d, lo_a, hi_a, drift_slope_scale, dtype) -> Catalog:
+    """The draws of :func:`random_catalog` (one compiled function per static configuration)."""
+    n = sum(counts)
     ks = jax.random.split(key, 10)
     codes = np.concatenate([np.full(c, t, np.int32) for t, c in enumerate(counts)] + [np.zeros(size - n, np.int32)])
     n_reg = sum(counts[:3])
@@ -456,11 +470,11 @@ def random_catalog(
     amp = jnp.concatenate([0 * ones, amp_l.astype(dtype), jnp.zeros(pad, dtype)])
     kf, ksl = jax.random.split(ks[9])
     feats = jnp.concatenate(
-        [jax.nn.one_hot(codes, 4, dtype=dtype), jax.random.normal(kf, (size, int(feature_dim)), dtype)], axis=1
+        [jax.nn.one_hot(codes, 4, dtype=dtype), jax.random.normal(kf, (size, feature_dim), dtype)], axis=1
     )
     feats = jnp.where(present[:, None], feats, 0.0)
     slope = jnp.where(present, drift_slope_scale * jax.random.normal(ksl, (size,), dtype), 0.0)
-    cat = Catalog(
+    return Catalog(
         item_type=jnp.asarray(codes),
         features=feats,
         arrive=arrive,
@@ -471,8 +485,6 @@ def random_catalog(
         amplitude=amp,
         drift_slope=slope.astype(dtype),
     )
-    validate_catalog(cat, horizon=horizon)
-    return cat
 
 
 # ----------------------------------------------------------------------------------------------
