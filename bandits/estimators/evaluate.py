@@ -1,0 +1,252 @@
+"""``evaluate``: every estimator, its interval and overlap diagnostics in one table.
+
+In memory (:func:`evaluate`) or streamed over row batches of a log too big for memory
+(:func:`evaluate_batches`, e.g. over :func:`bandits.data.iter_parquet_batches`); both share one
+accumulator, so a streamed evaluation gives the same estimates and normal intervals as an
+in-memory one (bootstraps differ only by their random draws).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from bandits.estimators import intervals as iv
+from bandits.estimators.core import (
+    Columns,
+    Estimator,
+    as_estimators,
+    as_logged,
+    column_keys,
+    gradients,
+    term_index,
+    values_from_means,
+)
+
+DEFAULT_ESTIMATORS = ("dm", "ipw", "snipw", "dr")
+_INTERVALS = ("normal", "bootstrap", "none")
+
+RESULT_COLUMNS = [
+    "estimator", "estimate", "ci_low", "ci_high", "std_err", "relative", "n_rounds", "ess",
+    "ess_ratio", "max_iw", "unsupported_mass", "interval", "alpha",
+]
+
+
+def _check_options(interval: str | None, alpha: float, n_bootstrap: int, bootstrap_method: str) -> str:
+    interval = "none" if interval is None else str(interval).lower()
+    if interval not in _INTERVALS:
+        raise ValueError(f"interval: expected one of {list(_INTERVALS)}, got {interval!r}")
+    if not (isinstance(alpha, (int, float)) and 0.0 < float(alpha) < 1.0):
+        raise ValueError(f"alpha: expected a number in (0, 1), got {alpha!r}")
+    if interval == "bootstrap":
+        if not (isinstance(n_bootstrap, (int, np.integer)) and n_bootstrap >= 2):
+            raise ValueError(f"n_bootstrap: expected an integer >= 2, got {n_bootstrap!r}")
+        if bootstrap_method not in ("poisson", "multinomial"):
+            raise ValueError(f"bootstrap_method: expected 'poisson' or 'multinomial', got {bootstrap_method!r}")
+    return interval
+
+
+class _Accumulator:
+    """Sufficient statistics of one evaluation, fed batch by batch."""
+
+    def __init__(self, est: list[Estimator], interval: str, n_bootstrap: int, bootstrap_method: str,
+                 rng: np.random.Generator):
+        self.est = est
+        self.keys = column_keys(est)
+        self.terms = term_index(est, self.keys)
+        self.interval = interval
+        self.B = n_bootstrap
+        self.method = bootstrap_method
+        self.rng = rng
+        self.mom = iv.Moments(len(self.keys))
+        self.boot: np.ndarray | None = None
+        self.shift: np.ndarray | None = None
+        self.sum_w = 0.0
+        self.sum_w2 = 0.0
+        self.max_w = 0.0
+        self.sum_r = 0.0
+        self.logged: np.ndarray | None = None  # (L, K) counts of logged (position, action)
+        self.target: np.ndarray | None = None  # (L, K) summed target probability at the row's position
+
+    def add(self, cols: Columns) -> None:
+        log = cols.log
+        C = cols.matrix(self.keys)  # (m, n)
+        self.mom.add(C)
+        if self.interval == "bootstrap":
+            if self.shift is None:
+                self.shift = C.sum(axis=1) / C.shape[1]
+            S = iv.bootstrap_sums(C, self.B, self.rng, self.shift, self.method)
+            self.boot = S if self.boot is None else self.boot + S
+        w = cols.col("w")
+        self.sum_w += float(w.sum())
+        self.sum_w2 += float(np.dot(w, w))
+        self.max_w = max(self.max_w, float(w.max()))
+        self.sum_r += float(log.reward.sum())
+        K, L = log.n_actions, cols.len_list
+        cnt = np.bincount(log.position * K + log.action, minlength=L * K).reshape(L, K)
+        A = cols.action_dist
+        if L == 1:
+            tgt = (np.ones(A.shape[0]) @ A[:, :, 0])[None, :]
+        else:
+            tgt = np.zeros((L, K))
+            for p in range(L):
+                sel = log.position == p
+                if sel.any():
+                    tgt[p] = A[sel, :, p].sum(axis=0)
+        if self.logged is None:
+            self.logged, self.target = cnt, tgt
+        else:
+            if self.logged.shape != cnt.shape:
+                raise ValueError(
+                    f"action_dist: expected the same (len_list, n_actions)={self.logged.shape} in every batch, "
+                    f"got {cnt.shape}"
+                )
+            self.logged = self.logged + cnt
+            self.target = self.target + tgt
+
+    def result(self, alpha: float) -> pd.DataFrame:
+        n = self.mom.n
+        means = self.mom.mean
+        values = values_from_means(self.terms, means)
+        E = len(self.est)
+        if self.interval == "normal":
+            lo, hi, se = iv.normal_interval(values, gradients(self.terms, means), self.mom.cov, n, alpha)
+        elif self.interval == "bootstrap":
+            reps = values_from_means(self.terms, iv.means_from_sums(self.boot, self.shift))
+            lo, hi, se = iv.percentile_interval(reps, alpha)
+        else:
+            lo = hi = se = np.full(E, np.nan)
+        ess = self.sum_w**2 / self.sum_w2 if self.sum_w2 > 0 else 0.0
+        unsupported = float(self.target[self.logged == 0].sum() / n)
+        logged_mean = self.sum_r / n
+        rows = []
+        for e in range(E):
+            rows.append({
+                "estimator": self.est[e].label,
+                "estimate": float(values[e]),
+                "ci_low": float(lo[e]),
+                "ci_high": float(hi[e]),
+                "std_err": float(se[e]),
+                "relative": float(values[e] / logged_mean) if logged_mean != 0 else np.nan,
+                "n_rounds": int(n),
+                "ess": float(ess),
+                "ess_ratio": float(ess / n),
+                "max_iw": float(self.max_w),
+                "unsupported_mass": unsupported,
+                "interval": self.interval,
+                "alpha": float(alpha),
+            })
+        df = pd.DataFrame(rows, columns=RESULT_COLUMNS)
+        df.attrs["logged_mean_reward"] = logged_mean
+        return df
+
+
+def evaluate(
+    data: Any,
+    action_dist: Any,
+    estimators: Any = DEFAULT_ESTIMATORS,
+    estimated_rewards: Any = None,
+    interval: str | None = "normal",
+    alpha: float = 0.05,
+    n_bootstrap: int = 1000,
+    random_state: int | np.random.Generator | None = 0,
+    bootstrap_method: str = "poisson",
+    reward_model: Any = None,
+    n_folds: int = 3,
+) -> pd.DataFrame:
+    """Estimate an evaluation policy's value with several estimators at once.
+
+    data: :class:`bandits.data.LoggedData` (or any object / obp dict with ``reward (n,)``,
+        ``action (n,)`` int in ``[0, n_actions)``, ``pscore (n,)`` in ``(0, 1]``, optional
+        ``position (n,)`` 0-based, ``context (n, d)``, ``action_context (K, p)``, ``n_actions``,
+        ``len_list``).
+    action_dist: ``(n, n_actions, len_list)`` float: ``action_dist[i, :, k]`` is the evaluation
+        policy's distribution over actions for slot ``k`` given context ``i`` (obp's layout; a
+        2-D ``(n, K)`` array means len_list 1). Make one from a screentest policy with
+        :func:`bandits.estimators.policy_action_dist`.
+    estimators: names (``dm, ipw, snipw, dr, sndr, switch-dr, dr-os, rm``) or
+        :class:`Estimator` objects (``Estimator("switch-dr", lambda_=20)``).
+    estimated_rewards: ``(n, n_actions, len_list)`` float reward-model predictions
+        ``q_hat(x_i, a, k)`` for the model-based estimators. When None and a model-based
+        estimator is asked for, a reward model is cross-fitted on ``data`` with
+        :func:`bandits.estimators.fit_reward_model` (``reward_model``, ``n_folds``).
+    interval: ``"normal"`` (delta method), ``"bootstrap"`` (percentile, vectorised Poisson
+        bootstrap with ``n_bootstrap`` replicates; ``bootstrap_method="multinomial"`` for the
+        classic resample), or None.
+    alpha: the interval is a ``1 - alpha`` interval.
+    random_state: seed or ``numpy.random.Generator`` for the bootstrap and the reward model folds.
+
+    Returns a DataFrame, one row per estimator, columns ``estimator, estimate, ci_low, ci_high,
+    std_err, relative`` (estimate / mean logged reward), ``n_rounds, ess`` (Kish effective sample
+    size of the importance weights, ``(sum w)^2 / sum w^2``), ``ess_ratio`` (ess / n), ``max_iw``,
+    ``unsupported_mass`` (share of the target's probability on (position, action) pairs the
+    logger never took in this log), ``interval, alpha``. ``df.attrs["logged_mean_reward"]`` holds
+    the on-policy mean reward of the log.
+    """
+    interval = _check_options(interval, alpha, n_bootstrap, bootstrap_method)
+    est = as_estimators(estimators)
+    log = as_logged(data)
+    rng = np.random.default_rng(random_state)
+    if estimated_rewards is None and any(e.model_based for e in est):
+        from bandits.estimators.reward_model import fit_reward_model
+
+        seed = int(rng.integers(2**31 - 1))
+        ad = np.asarray(action_dist)
+        L = ad.shape[2] if ad.ndim == 3 else 1
+        estimated_rewards = fit_reward_model(data, model=reward_model, n_folds=n_folds, random_state=seed,
+                                             len_list=L)
+    cols = Columns(log, action_dist, estimated_rewards)
+    if any(e.name == "rm" for e in est):
+        cols.check_uniform_logging()
+    acc = _Accumulator(est, interval, n_bootstrap, bootstrap_method, rng)
+    acc.add(cols)
+    return acc.result(alpha)
+
+
+def evaluate_batches(
+    batches: Iterable[Any],
+    action_dist: Callable[[Any], Any],
+    estimators: Any = DEFAULT_ESTIMATORS,
+    estimated_rewards: Callable[[Any], Any] | None = None,
+    interval: str | None = "normal",
+    alpha: float = 0.05,
+    n_bootstrap: int = 1000,
+    random_state: int | np.random.Generator | None = 0,
+) -> pd.DataFrame:
+    """:func:`evaluate` over a stream of log batches in bounded memory.
+
+    batches: iterable of LoggedData-like batches (e.g. ``bandits.data.iter_parquet_batches(path)``).
+    action_dist: callable ``batch -> (n_batch, K, len_list)`` (e.g. a policy through
+        :func:`bandits.estimators.policy_action_dist`).
+    estimated_rewards: callable ``batch -> (n_batch, K, len_list)`` (a reward model fitted
+        beforehand, e.g. :meth:`RewardModel.predict` of :func:`fit_reward_model_on`), needed by
+        model-based estimators.
+    Only per-estimator sums, a column covariance and ``(n_bootstrap, m)`` bootstrap sums are kept
+    between batches (Poisson weights are independent across rows, so bootstrap sums add up).
+    Returns the same table as :func:`evaluate`.
+    """
+    interval = _check_options(interval, alpha, n_bootstrap, "poisson")
+    est = as_estimators(estimators)
+    if any(e.model_based for e in est) and estimated_rewards is None:
+        raise ValueError(
+            "estimated_rewards: model-based estimators need a callable batch -> (n, K, len_list), got None"
+        )
+    if not callable(action_dist):
+        raise ValueError(f"action_dist: expected a callable batch -> (n, K, len_list), got {type(action_dist).__name__}")
+    rng = np.random.default_rng(random_state)
+    acc = _Accumulator(est, interval, n_bootstrap, "poisson", rng)
+    n_batches = 0
+    for batch in batches:
+        log = as_logged(batch)
+        q = estimated_rewards(batch) if estimated_rewards is not None else None
+        cols = Columns(log, action_dist(batch), q)
+        if any(e.name == "rm" for e in est):
+            cols.check_uniform_logging()
+        acc.add(cols)
+        n_batches += 1
+    if n_batches == 0:
+        raise ValueError("batches: expected at least one batch, got an empty iterable")
+    return acc.result(alpha)

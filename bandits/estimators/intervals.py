@@ -1,0 +1,198 @@
+"""Confidence intervals for the column-mean estimators of :mod:`bandits.estimators.core`.
+
+Both kinds work on the per-row column matrix ``C (n_rounds, m)`` (stored transposed, ``(m, n)``) (float64) shared by all the
+estimators being evaluated, so the cost does not grow with the number of estimators.
+
+Normal approximation (delta method)
+    Each estimate is a smooth function ``f`` of the column means; with ``g = grad f`` and
+    ``Sigma`` the column covariance (ddof 1), ``se = sqrt(g' Sigma g / n)`` and the interval is
+    ``estimate -/+ z_{1-alpha/2} se``. For a plain mean this is the usual ``std/sqrt(n)``; for a
+    ratio (SNIPS, SNDR, replay) it is the linearisation ``(num_i - R den_i) / mean(den)``. The
+    covariance is accumulated chunk by chunk with Chan et al.'s pairwise update, so streamed logs
+    give the same answer as in-memory ones.
+
+Bootstrap (percentile), vectorised
+    A replicate reweights every row by an independent Poisson(1) count ``w_bi`` (the Poisson
+    bootstrap: Hanley & MacGibbon 2006; Chamandy et al. 2012) and recomputes each estimate from
+    weighted column means ``sum_i w_bi C_i / sum_i w_bi``; ratio estimators are ratios of weighted
+    sums. No estimator is refitted: all replicates of all estimators are weighted sums of ``C``.
+
+    Exact Poisson weights for B replicates need B * n draws (1e9 for B = 1000, n = 1M: ~10 s in
+    numpy). Above ``direct_limit`` draws we use a *pooled* scheme that keeps every replicate an
+    exact Poisson bootstrap replicate and costs ~n draws plus one dense matrix product:
+
+    1. rows are randomly permuted (the statistic does not care; this removes any ordering in the
+       log) and cut into ``K_c <= B`` chunks of ``s = ceil(n / B)`` rows (the last one padded
+       with zero rows);
+    2. a pool ``W (B, s)`` of iid Poisson(1) weight vectors is drawn;
+    3. replicate ``b`` weights chunk ``k`` with pool vector ``(rho(b) + k) mod B`` (``rho`` a
+       random permutation): within a replicate the ``K_c`` chunks get *distinct* pool vectors, so
+       its n weights are iid Poisson(1) exactly; two replicates never share a vector on the same
+       chunk (a Latin-rectangle assignment);
+    4. ``T = W @ [C_1 | ... | C_Kc]`` is one (B, s) x (s, K_c m) GEMM (BLAS at full speed,
+       instead of a skinny (B, n) x (n, m) product), and replicate sums are gathers from ``T``.
+
+    The only departure from B fully independent replicates: replicates ``b != b'`` may reuse a
+    vector on *different* chunks, which correlates them through ``sum_i c_ki c_k'i`` over two
+    disjoint, randomly permuted sets of centred rows, a correlation of order ``1/sqrt(n)``
+    (1e-3 at n = 1M). That affects only the Monte-Carlo noise of the percentiles, not their
+    target. ``tests/test_estimators_intervals.py`` checks the pooled scheme against direct iid
+    weights and the coverage of the resulting intervals.
+
+    ``method="multinomial"`` draws classic with-replacement resamples (counts ~ Multinomial(n,
+    1/n)) exactly, B * n draws, for those who want the textbook bootstrap on small logs.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from scipy.stats import norm
+
+DIRECT_LIMIT = 20_000_000  # B * n at or below which the bootstrap draws iid weights directly
+
+
+class Moments:
+    """Streaming column means and covariance (Chan, Golub & LeVeque's pairwise update).
+
+    add(Ct): Ct ``(m, n_chunk)`` float64, one row per column. Attributes n (int), mean ``(m,)``,
+    m2 ``(m, m)`` (sum of centred outer products).
+    """
+
+    def __init__(self, m: int):
+        self.n = 0
+        self.mean = np.zeros(m)
+        self.m2 = np.zeros((m, m))
+
+    def add(self, Ct: np.ndarray) -> None:
+        nc = Ct.shape[1]
+        if nc == 0:
+            return
+        mc = Ct.sum(axis=1) / nc
+        D = Ct - mc[:, None]
+        m2c = D @ D.T
+        tot = self.n + nc
+        delta = mc - self.mean
+        self.mean = self.mean + delta * (nc / tot)
+        self.m2 = self.m2 + m2c + np.outer(delta, delta) * (self.n * nc / tot)
+        self.n = tot
+
+    @property
+    def cov(self) -> np.ndarray:
+        """Column covariance ``(m, m)``, ddof 1 (zeros when n < 2)."""
+        return self.m2 / max(self.n - 1, 1)
+
+
+def normal_interval(values: np.ndarray, grads: np.ndarray, cov: np.ndarray, n: int, alpha: float
+                    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Delta-method interval. values ``(E,)``, grads ``(E, m)``, cov ``(m, m)``.
+
+    Returns ``(low, high, se)``, each ``(E,)``.
+    """
+    var = np.einsum("em,mk,ek->e", grads, cov, grads) / n
+    se = np.sqrt(np.maximum(var, 0.0))
+    z = norm.ppf(1.0 - alpha / 2.0)
+    return values - z * se, values + z * se, se
+
+
+def _pooled_poisson_sums(Ct: np.ndarray, n_bootstrap: int, rng: np.random.Generator,
+                         block_bytes: int = 64 << 20) -> np.ndarray:
+    """Pooled exact-marginal Poisson bootstrap (see the module docstring).
+
+    Ct ``(m1, n)`` float64, its last row the ones row. Returns ``(B, m1)`` weighted sums.
+    """
+    m1, n = Ct.shape
+    B = n_bootstrap
+    s = max(1, math.ceil(n / B))
+    kc = math.ceil(n / s)  # number of chunks, <= B
+    perm = rng.permutation(n)
+    Cp = np.zeros((m1, kc * s))
+    np.take(Ct, perm, axis=1, out=Cp[:, :n])
+    # (s, kc * m1): column block k holds chunk k
+    Cmat = np.ascontiguousarray(Cp.reshape(m1, kc, s).transpose(2, 1, 0).reshape(s, kc * m1))
+    del Cp
+    W = rng.poisson(1.0, size=(B, s)).astype(np.float64)
+    rho = rng.permutation(B)
+    out = np.zeros((B, m1))
+    # process chunk groups so that T (B, g * m1) stays under block_bytes
+    g = max(1, min(kc, block_bytes // (8 * B * m1)))
+    for k0 in range(0, kc, g):
+        k1 = min(kc, k0 + g)
+        T = (W @ Cmat[:, k0 * m1:k1 * m1]).reshape(B, k1 - k0, m1)
+        ks = np.arange(k0, k1)
+        idx = (rho[:, None] + ks[None, :]) % B  # (B, g): pool vector used by replicate b on chunk k
+        out += T[idx, (ks - k0)[None, :], :].sum(axis=1)
+    return out
+
+
+def _direct_poisson_sums(Ct: np.ndarray, n_bootstrap: int, rng: np.random.Generator,
+                         chunk: int = 4096) -> np.ndarray:
+    """Exact iid Poisson(1) weights, ``(B, chunk) @ (chunk, m1)`` per row chunk."""
+    m1, n = Ct.shape
+    out = np.zeros((n_bootstrap, m1))
+    for i0 in range(0, n, chunk):
+        blk = Ct[:, i0:i0 + chunk]
+        W = rng.poisson(1.0, size=(n_bootstrap, blk.shape[1])).astype(np.float64)
+        out += W @ blk.T
+    return out
+
+
+def _multinomial_sums(Ct: np.ndarray, n_bootstrap: int, rng: np.random.Generator) -> np.ndarray:
+    """Classic resampling with replacement: counts ~ Multinomial(n, 1/n) per replicate."""
+    m1, n = Ct.shape
+    out = np.empty((n_bootstrap, m1))
+    for b in range(n_bootstrap):
+        counts = np.bincount(rng.integers(0, n, size=n), minlength=n).astype(np.float64)
+        out[b] = Ct @ counts
+    return out
+
+
+def bootstrap_sums(Ct: np.ndarray, n_bootstrap: int, rng: np.random.Generator, shift: np.ndarray,
+                   method: str = "poisson", direct_limit: int = DIRECT_LIMIT) -> np.ndarray:
+    """Weighted sums of ``C - shift`` and of the weights: ``(n_bootstrap, m + 1)``.
+
+    Ct ``(m, n)``: one row per column. Sums from independent row batches add up (Poisson weights
+    are independent across rows), which is how streamed logs are bootstrapped.
+    """
+    m, n = Ct.shape
+    C1 = np.empty((m + 1, n))
+    np.subtract(Ct, shift[:, None], out=C1[:m])
+    C1[m] = 1.0
+    if method == "poisson":
+        if n_bootstrap * n <= direct_limit or n_bootstrap < 2:
+            return _direct_poisson_sums(C1, n_bootstrap, rng)
+        return _pooled_poisson_sums(C1, n_bootstrap, rng)
+    if method == "multinomial":
+        return _multinomial_sums(C1, n_bootstrap, rng)
+    raise ValueError(f"bootstrap_method: expected 'poisson' or 'multinomial', got {method!r}")
+
+
+def means_from_sums(S: np.ndarray, shift: np.ndarray) -> np.ndarray:
+    """``(B, m + 1)`` weighted sums -> ``(B, m)`` weighted means (NaN for an all-zero replicate)."""
+    m = S.shape[1] - 1
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return shift + S[:, :m] / S[:, m:]
+
+
+def bootstrap_means(Ct: np.ndarray, n_bootstrap: int, rng: np.random.Generator, method: str = "poisson",
+                    shift: np.ndarray | None = None, direct_limit: int = DIRECT_LIMIT) -> np.ndarray:
+    """Bootstrap replicates of the column means.
+
+    Ct ``(m, n)`` float64 per-row columns (one row per column); returns ``(n_bootstrap, m)`` weighted column means
+    ``sum_i w_bi C_i / sum_i w_bi``. ``shift`` ``(m,)`` (default: the column means) is subtracted
+    before the products and added back, which keeps the sums well conditioned.
+    method: ``"poisson"`` (pooled when ``n_bootstrap * n > direct_limit``, else direct) or
+    ``"multinomial"``.
+    """
+    if shift is None:
+        shift = Ct.mean(axis=1)
+    return means_from_sums(bootstrap_sums(Ct, n_bootstrap, rng, shift, method, direct_limit), shift)
+
+
+def percentile_interval(reps: np.ndarray, alpha: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """reps ``(B, E)`` -> ``(low, high, se)`` each ``(E,)`` (NaN replicates are dropped)."""
+    lo = np.nanquantile(reps, alpha / 2.0, axis=0)
+    hi = np.nanquantile(reps, 1.0 - alpha / 2.0, axis=0)
+    se = np.nanstd(reps, axis=0, ddof=1)
+    return lo, hi, se
