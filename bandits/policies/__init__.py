@@ -7,7 +7,7 @@ Each policy family lives in its own module and registers its constructor with
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 from bandits.core import Policy
 
@@ -34,5 +34,15 @@ def make(name: str, **kwargs) -> Policy:
 
 
 # Policy family modules (each registers itself on import). Add new modules here.
-from bandits.policies import random  # noqa: E402,F401
-from bandits.policies import hybrid_linucb, logistic_ts, nonstationary, priors, slate, squarecb, wrappers  # noqa: E402,F401,I001
+from bandits.policies import (  # noqa: E402,F401,I001
+    bts,  # noqa: E402,F401
+    hybrid_linucb,
+    logistic_ts,
+    nonstationary,
+    priors,
+    random,  # noqa: E402,F401
+    slate,
+    squarecb,
+    wrappers,
+)
+from bandits.policies import epsilon_greedy, linucb, lints, thompson, ucb  # noqa: E402,F401,I001
