@@ -240,3 +240,7 @@ def check_mask_shape(mask, num_actions: int, policy_name: str) -> None:
         raise ValueError(
             f"mask: policy {policy_name!r} expects shape ({num_actions},) bool per round, got {shape}"
         )
+
+
+#: Alias kept for callers that use the ``check_`` prefix (``bandits.rollout`` looks this name up).
+check_hparams = validate_hparams

@@ -1,0 +1,1 @@
+"""Independent float64 numpy references for the tests (per-round loops, closed forms, quadrature)."""
