@@ -54,6 +54,7 @@ from bandits.rollout import (
     init_member,
     member_keys,
     resolve_env_params,
+    seed_key,
 )
 from envs.core import Env
 
@@ -194,7 +195,7 @@ def _member_summary(env: Env, policy: Policy, horizon: int, ckpts: tuple[int, ..
     ck = np.asarray(ckpts, np.uint32)
 
     def member(seed, hparams, env_params):
-        keys = member_keys(jax.random.key(seed, impl=prng_impl))
+        keys = member_keys(seed_key(seed, prng_impl))
         params = resolve_env_params(env, env_params_fn if env_params_fn is not None else env_params,
                                     keys.env_params)
         inner = init_member(env, policy, keys, hparams, params)
@@ -285,7 +286,7 @@ def count_rounds(policies, seeds, grid=None, horizon: int = 1000) -> int:
 
 def sweep(env: Env, policies, seeds, grid: Mapping[str, Any] | None = None, horizon: int = 1000, *,
           env_params=None, checkpoints="log", chunk_size: int = 1000, progress: Callable | None = None,
-          devices: Sequence[Any] | None = None, unroll: int = 1, prng_impl: str | None = None,
+          devices: Sequence[Any] | None = None, unroll: int = 1, prng_impl="threefry_fused",
           ) -> pd.DataFrame:
     """Simulate every (policy, hyperparameters, seed) for ``horizon`` rounds; tidy results.
 
@@ -304,7 +305,9 @@ def sweep(env: Env, policies, seeds, grid: Mapping[str, Any] | None = None, hori
     progress: ``progress(rounds, seconds)`` after each chunk: member-rounds simulated in the
         chunk (padding excluded) and the chunk's wall time.
     devices: devices to shard over (default ``jax.local_devices()``).
-    unroll: ``lax.scan`` unroll factor. prng_impl: ``jax.random.key`` impl (default threefry).
+    unroll: ``lax.scan`` unroll factor.
+    prng_impl: key impl, default ``"threefry_fused"`` (:mod:`bandits.prng`: the same streams as
+        JAX's default threefry, fused for speed); None, ``"rbg"``, ... pass through to JAX.
 
     Returns a DataFrame (columns in the module docstring), rows ordered by policy, grid point,
     seed. Memory: O(chunk_size x (policy state + checkpoints)) per device plus the table.
@@ -337,14 +340,13 @@ def sweep(env: Env, policies, seeds, grid: Mapping[str, Any] | None = None, hori
     for label, policy in pols.items():
         _check_compatible(env, policy)
         hps = expand_grid(policy, grid.get(label))
-        for h in hps:
-            _eager_policy_checks(policy, h)
+        stacked = _stack_hparams(hps)
+        _eager_policy_checks(policy, stacked)
         for f in type(hps[0])._fields:
             if f not in hp_columns:
                 hp_columns.append(f)
         G, S = len(hps), len(seeds_arr)
         M = G * S
-        stacked = _stack_hparams(hps)
         g_idx = np.repeat(np.arange(G), S)
         m_seed = np.tile(seeds_arr, G)
         m_hp = type(stacked)(*[np.asarray(col)[g_idx] for col in stacked])

@@ -92,7 +92,7 @@ def _check_dtype(dtype):
     dt = jnp.dtype(dtype)
     if not jnp.issubdtype(dt, jnp.floating):
         raise ValueError(f"dtype: expected a floating dtype (float32 or float64), got {dt}")
-    if dt == jnp.float64 and not jax.config.jax_enable_x64:
+    if dt == jnp.float64 and not jax.config.jax_enable_x64:  # reflects jax.enable_x64(...) contexts
         raise ValueError("dtype: float64 requested but jax_enable_x64 is off; "
                          "run jax.config.update('jax_enable_x64', True) first")
     return dt
