@@ -379,8 +379,8 @@ def sweep(env: Env, policies, seeds, grid: Mapping[str, Any] | None = None, hori
                 progress(n * horizon, seconds)
 
         df = pd.DataFrame({"policy": np.repeat(label, M)})
-        for f in type(hps[0])._fields:
-            df[f] = np.asarray(getattr(m_hp, f), dtype=np.float64)
+        for f in type(hps[0])._fields:  # the values as given (not their float32 round trip)
+            df[f] = np.asarray([float(getattr(h, f)) for h in hps], dtype=np.float64)[g_idx]
         df["seed"] = m_seed
         df["cum_reward"] = cum_r
         df["cum_regret"] = cum_g
