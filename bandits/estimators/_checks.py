@@ -44,7 +44,7 @@ def as_1d(name: str, x: Any, n: int | None, kind: str) -> np.ndarray:
         bad = ~np.isfinite(a)
         if bad.any():
             i = first_bad(bad)
-            raise ValueError(f"{name}: expected finite values, got {a[i]!r} at index {i}")
+            raise ValueError(f"{name}: expected finite values, got {float(a[i])!r} at index {i}")
     else:
         if np.issubdtype(a.dtype, np.floating):
             if not np.all(np.isfinite(a)) or not np.all(a == np.round(a)):
@@ -60,7 +60,7 @@ def check_pscore(pscore: np.ndarray) -> None:
     bad = ~((pscore > 0.0) & (pscore <= 1.0))
     if bad.any():
         i = first_bad(bad)
-        raise ValueError(f"pscore: expected every value in (0, 1], got {pscore[i]!r} at index {i}")
+        raise ValueError(f"pscore: expected every value in (0, 1], got {float(pscore[i])!r} at index {i}")
 
 
 def check_range(name: str, a: np.ndarray, upper: int, upper_name: str) -> None:
@@ -108,7 +108,7 @@ def check_action_dist(action_dist: np.ndarray) -> np.ndarray:
         i = first_bad(bad)
         raise ValueError(
             "action_dist: expected non-negative finite probabilities, got "
-            f"{action_dist[i][bad[i]][0]!r} in row {i}"
+            f"{float(action_dist[i][bad[i]][0])!r} in row {i}"
         )
     if L == 1 and action_dist.flags.c_contiguous:
         # a matrix-vector product is several times faster than a short-axis reduction
@@ -122,7 +122,7 @@ def check_action_dist(action_dist: np.ndarray) -> np.ndarray:
         pos = int(np.flatnonzero(bad[i])[0])
         raise ValueError(
             "action_dist: expected each row's probabilities over actions (axis 1) to sum to 1 "
-            f"(tolerance {SUM_TOL}) at every position, got sum {sums[i, pos]!r} in row {i}, position {pos}"
+            f"(tolerance {SUM_TOL}) at every position, got sum {float(sums[i, pos])!r} in row {i}, position {pos}"
         )
     return sums
 

@@ -354,7 +354,7 @@ class Columns:
             if ps.max() - ps.min() > 1e-12 * ps.max():
                 raise ValueError(
                     "pscore: the replay estimator ('rm') needs uniformly logged data (one constant "
-                    f"pscore per position), got values from {ps.min()!r} to {ps.max()!r} at position {k}"
+                    f"pscore per position), got values from {float(ps.min())!r} to {float(ps.max())!r} at position {int(k)}"
                 )
 
     def matrix(self, keys: list[str]) -> np.ndarray:

@@ -25,12 +25,13 @@ Bootstrap (percentile), vectorised
        log) and cut into ``K_c <= B`` chunks of ``s = ceil(n / B)`` rows (the last one padded
        with zero rows);
     2. a pool ``W (B, s)`` of iid Poisson(1) weight vectors is drawn;
-    3. replicate ``b`` weights chunk ``k`` with pool vector ``(rho(b) + k) mod B`` (``rho`` a
-       random permutation): within a replicate the ``K_c`` chunks get *distinct* pool vectors, so
-       its n weights are iid Poisson(1) exactly; two replicates never share a vector on the same
-       chunk (a Latin-rectangle assignment);
+    3. replicate ``b`` weights chunk ``k`` with pool vector ``(b + k) mod B``: within a replicate
+       the ``K_c`` chunks get *distinct* pool vectors, so its n weights are iid Poisson(1)
+       exactly; two replicates never share a vector on the same chunk (a Latin-rectangle
+       assignment);
     4. ``T = W @ [C_1 | ... | C_Kc]`` is one (B, s) x (s, K_c m) GEMM (BLAS at full speed,
-       instead of a skinny (B, n) x (n, m) product), and replicate sums are gathers from ``T``.
+       instead of a skinny (B, n) x (n, m) product), and replicate sums are skewed-diagonal sums
+       of ``T`` read through a strided view.
 
     The only departure from B fully independent replicates: replicates ``b != b'`` may reuse a
     vector on *different* chunks, which correlates them through ``sum_i c_ki c_k'i`` over two
@@ -45,12 +46,29 @@ Bootstrap (percentile), vectorised
 
 from __future__ import annotations
 
+import contextlib
 import math
 
 import numpy as np
 from scipy.stats import norm
+from threadpoolctl import threadpool_limits
 
 DIRECT_LIMIT = 20_000_000  # B * n at or below which the bootstrap draws iid weights directly
+
+
+SMALL_GEMM_FLOPS = 200_000_000  # below this a multi-threaded BLAS costs more (thread wake-ups) than it saves
+
+
+def blas_threads_for(flops: float):
+    """Context manager (applied on creation, so make a new one per ``with``): one BLAS thread for
+    small products, the library default otherwise.
+
+    Small GEMMs on a busy machine were measured 10-30x slower with OpenBLAS's thread pool than
+    single-threaded (spin-up and contention dominate).
+    """
+    if flops < SMALL_GEMM_FLOPS:
+        return threadpool_limits(limits=1, user_api="blas")
+    return contextlib.nullcontext()
 
 
 class Moments:
@@ -71,7 +89,8 @@ class Moments:
             return
         mc = Ct.sum(axis=1) / nc
         D = Ct - mc[:, None]
-        m2c = D @ D.T
+        with blas_threads_for(2.0 * D.size * D.shape[0]):
+            m2c = D @ D.T
         tot = self.n + nc
         delta = mc - self.mean
         self.mean = self.mean + delta * (nc / tot)
@@ -113,16 +132,22 @@ def _pooled_poisson_sums(Ct: np.ndarray, n_bootstrap: int, rng: np.random.Genera
     Cmat = np.ascontiguousarray(Cp.reshape(m1, kc, s).transpose(2, 1, 0).reshape(s, kc * m1))
     del Cp
     W = rng.poisson(1.0, size=(B, s)).astype(np.float64)
-    rho = rng.permutation(B)
     out = np.zeros((B, m1))
     # process chunk groups so that T (B, g * m1) stays under block_bytes
     g = max(1, min(kc, block_bytes // (8 * B * m1)))
-    for k0 in range(0, kc, g):
-        k1 = min(kc, k0 + g)
-        T = (W @ Cmat[:, k0 * m1:k1 * m1]).reshape(B, k1 - k0, m1)
-        ks = np.arange(k0, k1)
-        idx = (rho[:, None] + ks[None, :]) % B  # (B, g): pool vector used by replicate b on chunk k
-        out += T[idx, (ks - k0)[None, :], :].sum(axis=1)
+    with blas_threads_for(2.0 * B * s * kc * m1):
+        for k0 in range(0, kc, g):
+            k1 = min(kc, k0 + g)
+            gk = k1 - k0
+            T = (W @ Cmat[:, k0 * m1:k1 * m1]).reshape(B, gk, m1)
+            # replicate j takes pool vector (j + k) mod B on chunk k: out[j] += sum_k T[(j + k) % B, k - k0].
+            # Stack T on itself along the pool axis and read the skewed diagonals through a strided
+            # view (no gather); the replicate labels need no shuffling since replicates are exchangeable.
+            T2 = np.concatenate([T, T], axis=0)[(k0 % B):]  # row r is pool vector (r + k0) mod B
+            st = T2.strides
+            V = np.lib.stride_tricks.as_strided(T2, shape=(B, gk, m1), strides=(st[0], st[0] + st[1], st[2]),
+                                                writeable=False)
+            out += V.sum(axis=1)
     return out
 
 
@@ -131,10 +156,11 @@ def _direct_poisson_sums(Ct: np.ndarray, n_bootstrap: int, rng: np.random.Genera
     """Exact iid Poisson(1) weights, ``(B, chunk) @ (chunk, m1)`` per row chunk."""
     m1, n = Ct.shape
     out = np.zeros((n_bootstrap, m1))
-    for i0 in range(0, n, chunk):
-        blk = Ct[:, i0:i0 + chunk]
-        W = rng.poisson(1.0, size=(n_bootstrap, blk.shape[1])).astype(np.float64)
-        out += W @ blk.T
+    with blas_threads_for(2.0 * n_bootstrap * chunk * m1):
+        for i0 in range(0, n, chunk):
+            blk = Ct[:, i0:i0 + chunk]
+            W = rng.poisson(1.0, size=(n_bootstrap, blk.shape[1])).astype(np.float64)
+            out += W @ blk.T
     return out
 
 
