@@ -125,6 +125,14 @@ class PolicySpec:
         return {"name": self.name, "static": self.static, "hparams": self.hparams, "grid": self.grid}
 
 
+# Config-level aliases: one name for "the exploration scale" across policy families, so one
+# override (``policy.alpha=...``) sweeps them all. Results record the policy's own name.
+HPARAM_ALIASES: dict[str, dict[str, str]] = {
+    "lints": {"alpha": "v"},
+    "discounted_lints": {"alpha": "nu"},
+}
+
+
 def _as_float(where: str, v: Any) -> float:
     if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(float(v)):
         raise ConfigError(f"{where}: expected a finite number, got {v!r}")
@@ -139,16 +147,20 @@ def policy_spec(
     hparams: dict[str, float] | None = None,
     **fields: Any,
 ) -> PolicySpec:
-    """Build a :class:`PolicySpec` from a ``policy`` config node (hyperparameters as extra fields)."""
+    """Build a :class:`PolicySpec` from a ``policy`` config node (hyperparameters as extra fields).
+
+    Hyperparameter names go through :data:`HPARAM_ALIASES` (e.g. ``alpha`` -> ``v`` for ``lints``).
+    """
     label = label or name
+    alias = HPARAM_ALIASES.get(name, {})
     hp = {}
     for k, v in {**(hparams or {}), **fields}.items():
-        hp[k] = _as_float(f"policy {label!r}.{k}", v)
+        hp[alias.get(k, k)] = _as_float(f"policy {label!r}.{k}", v)
     g = {}
     for k, values in (grid or {}).items():
         if not isinstance(values, (list, tuple)) or len(values) == 0:
             raise ConfigError(f"policy {label!r}.grid.{k}: expected a non-empty list of numbers, got {values!r}")
-        g[k] = [_as_float(f"policy {label!r}.grid.{k}", v) for v in values]
+        g[alias.get(k, k)] = [_as_float(f"policy {label!r}.grid.{k}", v) for v in values]
     return PolicySpec(label=str(label), name=str(name), static=dict(static or {}), hparams=hp, grid=g)
 
 

@@ -114,8 +114,9 @@ def plot_regret_curves(g: pd.DataFrame, path: Path, level: float = 0.95) -> Path
     fig, ax = plt.subplots(figsize=(7, 4.2), dpi=110)
     multi = g.groupby("policy")["hparams"].nunique()
     for (pol, hp), gg in g.groupby(["policy", "hparams"], sort=True):
-        rounds = np.asarray(gg["curve_rounds"].iloc[0], np.float64)
-        curves = np.stack([np.asarray(c, np.float64) for c in gg["regret_curve"]])
+        # every curve starts at (0, 0): no regret before the first round
+        rounds = np.concatenate([[0.0], np.asarray(gg["curve_rounds"].iloc[0], np.float64)])
+        curves = np.stack([np.concatenate([[0.0], np.asarray(c, np.float64)]) for c in gg["regret_curve"]])
         n = curves.shape[0]
         mean = curves.mean(axis=0)
         if n > 1:
@@ -126,7 +127,7 @@ def plot_regret_curves(g: pd.DataFrame, path: Path, level: float = 0.95) -> Path
         ax.fill_between(rounds, mean - half, mean + half, color=line.get_color(), alpha=0.25, linewidth=0)
     ax.set_xlabel("round")
     ax.set_ylabel("cumulative regret")
-    ax.set_title(f"{g['env'].iloc[0]}: cumulative regret, mean and {int(level * 100)}% CI over seeds")
+    ax.set_title(f"{g['env'].iloc[0]}: cumulative regret, mean and {int(level * 100)}% CI over seeds", fontsize=10)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
     fig.tight_layout()
@@ -147,7 +148,8 @@ def plot_paired(s: pd.DataFrame, path: Path) -> Path:
     ax.set_yticks(y, s["label"])
     best = s.loc[s["vs_best"] == "best", "label"]
     ax.set_xlabel(f"final regret minus best ({best.iloc[0] if len(best) else '?'}), paired by seed")
-    ax.set_title("final-regret difference to the best candidate, 95% CI (common random numbers)")
+    ax.set_title("final regret minus the best candidate's, 95% CI\n(paired by seed: common random numbers)",
+                 fontsize=10)
     ax.grid(alpha=0.3, axis="x")
     fig.tight_layout()
     fig.savefig(path)
@@ -179,7 +181,7 @@ def plot_ope(o: pd.DataFrame, path: Path) -> Path:
         ax.hlines(t, i - 0.45, i + 0.45, colors="black", linewidth=2, label="simulator truth" if i == 0 else None)
     ax.set_xticks(np.arange(len(pols)), pols)
     ax.set_ylabel("policy value (expected reward per round)")
-    ax.set_title("off-policy estimates (mean over logging seeds, mean interval) vs the simulator's truth")
+    ax.set_title("off-policy estimates (mean over logging seeds, mean interval)\nvs the simulator's truth", fontsize=10)
     ax.grid(alpha=0.3, axis="y")
     ax.legend(fontsize=8)
     fig.tight_layout()

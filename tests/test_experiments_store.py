@@ -103,4 +103,5 @@ def test_sigkill_mid_sweep_then_rerun_gives_identical_rows(tmp_path):
     b = store.load(clean)
     assert len(a) == 24 and not a.duplicated(store.row_key_columns(a)).any()
     assert sorted(a["seed"]) == list(range(24))
-    pd.testing.assert_frame_equal(a, b)
+    # git_commit is provenance (teammates may commit between the runs); every other column must match
+    pd.testing.assert_frame_equal(a.drop(columns="git_commit"), b.drop(columns="git_commit"))

@@ -8,7 +8,8 @@ Config groups and their options (choose with ``group=option``, override fields w
     ``simulator`` (the member simulator calibrated on the ``data`` logs, see
     :func:`experiments.builders.member_simulator`).
 ``policy``
-    one candidate (``linucb``, ``lints``, ``epsilon_greedy``, ``random``, ...: a registry name of
+    one candidate (``linucb``, ``lints``, ``epsilon_greedy``, ``lin_epsilon_greedy``, ``random``,
+    ``generic`` for any other registered policy: a registry name of
     :mod:`bandits.policies` plus its hyperparameters as fields, e.g. ``policy.alpha=0.5``) or
     ``bakeoff`` (several candidates, ``policy.candidates.<label>.<field>=...``). Every candidate
     may carry an in-process hyperparameter ``grid`` (``+policy.grid.alpha=[0.1,0.3,1.0]``) that is
@@ -121,13 +122,26 @@ class LinUCBConf(PolicyConf):
 
 @dataclass
 class LinTSConf(PolicyConf):
+    """LinTS. ``alpha`` is the exploration scale, i.e. LinTS's posterior scale ``v`` (an alias, so
+    ``policy.alpha=...`` sweeps LinUCB and LinTS alike); results record it under its name ``v``."""
+
     name: str = "lints"
     alpha: float = 1.0
 
 
 @dataclass
 class EpsilonGreedyConf(PolicyConf):
+    """Context-free epsilon-greedy (per-action means)."""
+
     name: str = "epsilon_greedy"
+    epsilon: float = 0.1
+
+
+@dataclass
+class LinEpsilonGreedyConf(PolicyConf):
+    """Epsilon-greedy on per-action ridge regressions of the reward on the context."""
+
+    name: str = "lin_epsilon_greedy"
     epsilon: float = 0.1
 
 
@@ -153,7 +167,7 @@ class BakeoffConf:
         default_factory=lambda: {
             "linucb": LinUCBConf(),
             "lints": LinTSConf(),
-            "epsilon_greedy": EpsilonGreedyConf(),
+            "lin_epsilon_greedy": LinEpsilonGreedyConf(),
             "random": RandomConf(),
         }
     )
@@ -285,6 +299,7 @@ def register_configs(cs: ConfigStore | None = None) -> ConfigStore:
         "linucb": LinUCBConf,
         "lints": LinTSConf,
         "epsilon_greedy": EpsilonGreedyConf,
+        "lin_epsilon_greedy": LinEpsilonGreedyConf,
         "random": RandomConf,
         "generic": GenericPolicyConf,
         "bakeoff": BakeoffConf,
