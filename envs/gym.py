@@ -1,0 +1,457 @@
+"""Gymnasium adapter for any :class:`envs.core.Env`, and a vector env backed by ``jax.vmap``.
+
+:class:`ScreentestEnv` (``gymnasium.Env``): numpy in and out.
+
+- observation: ``Dict({"context": Box(-inf, inf, (d,), float32), "action_mask": MultiBinary(K)})``;
+  ``action_mask[k] == 1`` iff item ``k`` is available this round (catalog windows, item masks).
+- action: ``Discrete(K)`` (single-action envs) or ``MultiDiscrete([K] * L)`` (slate envs).
+- reward: a python float; for slates the sum of the per-slot rewards (``info["slot_reward"]``).
+- info: ``expected_reward``, ``best_expected_reward``, ``regret`` (floats, exact),
+  ``expected_rewards`` (``(K,)`` or ``(K, L)``), ``action_mask`` (of the next observation) and
+  the wrapped env's own info entries as numpy arrays.
+- episodes: a bandit has no terminal state, so ``terminated`` is always False and an episode is
+  truncated after ``episode_length`` rounds (default 1000; ``truncated=True`` on the last
+  step). State that lives through a run (a catalog's clock, a random walk) restarts with
+  ``reset``.
+- seeding: ``reset(seed=s)`` seeds ``self.np_random``; every reset draws one integer from it,
+  ``j``, and the episode's keys are ``split(PRNGKey(j)) -> (reset key, round key)``, round ``t``
+  stepping with ``fold_in(round key, t)`` (the rollout convention of ``bandits.rollout``).
+
+:class:`ScreentestVectorEnv` (``gymnasium.vector.VectorEnv``): ``num_envs`` copies stepped by
+one jitted ``jax.vmap``. Sub-env ``i`` draws its episode keys exactly as a single
+:class:`ScreentestEnv` reset with seed ``seed + i`` (as ``SyncVectorEnv`` seeds its copies), so the
+two give the same numbers. Autoreset: ``AutoresetMode.NEXT_STEP`` (Gymnasium's default): the step
+that truncates a sub-env returns its last observation with ``truncated=True``; on the NEXT call to
+``step`` that sub-env is reset (its action is ignored) and returns the first observation of the new
+episode with reward 0, ``terminated = truncated = False`` and zeros in its ``info`` values.
+``reset(options={"reset_mask": mask})`` resets only the flagged sub-envs.
+
+Registered ids (see :mod:`envs`): ``screentest/Member-v0``, ``screentest/LinearGaussian-v0``,
+``screentest/LogisticBernoulli-v0``, ``screentest/BernoulliBandit-v0``, ``screentest/Catalog-v0``;
+each has an entry point (``gymnasium.make``) and a vector entry point (``gymnasium.make_vec``).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import gymnasium
+import jax
+import jax.numpy as jnp
+import numpy as np
+from gymnasium import spaces
+from gymnasium.vector import VectorEnv
+from gymnasium.vector.utils import batch_space
+from gymnasium.vector.vector_env import AutoresetMode
+
+from envs.core import Env
+
+DEFAULT_EPISODE_LENGTH = 1000
+_KEY_HIGH = 2**31 - 1
+
+
+def _check_env(env: Any, episode_length: int) -> int:
+    if not isinstance(env, Env):
+        raise TypeError(f"env: expected an envs.core.Env, got {type(env).__name__}")
+    if isinstance(episode_length, bool) or not isinstance(episode_length, (int, np.integer)) or episode_length < 1:
+        raise ValueError(f"episode_length: expected an integer >= 1, got {episode_length!r}")
+    return int(episode_length)
+
+
+def _spaces(env: Env, params: Any, context_bounds: tuple[float, float]) -> tuple[spaces.Dict, spaces.Space, np.dtype]:
+    obs_shape, _ = jax.eval_shape(env.reset, jax.random.PRNGKey(0), params)
+    ctx_dtype = np.dtype(obs_shape.context.dtype)
+    if ctx_dtype not in (np.float32, np.float64):
+        ctx_dtype = np.dtype(np.float32)
+    lo, hi = (float(b) for b in context_bounds)
+    if not lo <= hi:
+        raise ValueError(f"context_bounds: expected (low, high) with low <= high, got {context_bounds!r}")
+    obs_space = spaces.Dict(
+        {
+            "context": spaces.Box(lo, hi, shape=tuple(obs_shape.context.shape), dtype=ctx_dtype),
+            "action_mask": spaces.MultiBinary(env.num_actions),
+        }
+    )
+    if env.len_list == 1:
+        act_space: spaces.Space = spaces.Discrete(env.num_actions)
+    else:
+        act_space = spaces.MultiDiscrete(np.full(env.len_list, env.num_actions, np.int64))
+    return obs_space, act_space, ctx_dtype
+
+
+def _episode_fns(env: Env):
+    """Pure ``reset_one(key_int, params)`` and ``step_one(round_key, t, state, action, params)``."""
+
+    def reset_one(key_int, params):
+        k_reset, round_key = jax.random.split(jax.random.PRNGKey(key_int))
+        obs, state = env.reset(k_reset, params)
+        return obs, state, round_key
+
+    def step_one(round_key, t, state, action, params):
+        return env.step(jax.random.fold_in(round_key, t), state, action, params)
+
+    return reset_one, step_one
+
+
+_JIT_CACHE: dict[int, tuple[Env, Any, Any, Any, Any]] = {}
+
+
+def _jitted(env: Env):
+    """``(reset, step, vreset, vstep)`` jitted once per Env object and shared by every adapter
+    built on it (so ten gym envs over one Env compile once)."""
+    hit = _JIT_CACHE.get(id(env))
+    if hit is not None and hit[0] is env:
+        return hit[1:]
+    reset_one, step_one = _episode_fns(env)
+    fns = (
+        jax.jit(reset_one),
+        jax.jit(step_one),
+        jax.jit(jax.vmap(reset_one, in_axes=(0, None))),
+        jax.jit(jax.vmap(step_one, in_axes=(0, 0, 0, 0, None))),
+    )
+    if len(_JIT_CACHE) > 32:
+        _JIT_CACHE.clear()
+    _JIT_CACHE[id(env)] = (env, *fns)
+    return fns
+
+
+def _np_info(out, reward_shape_slate: bool) -> dict[str, Any]:
+    info = {
+        "expected_reward": np.asarray(out.expected_reward),
+        "best_expected_reward": np.asarray(out.best_expected_reward),
+        "regret": np.asarray(out.best_expected_reward - out.expected_reward),
+        "expected_rewards": np.asarray(out.expected_rewards),
+        "action_mask": np.asarray(out.obs.mask).astype(np.int8),
+    }
+    if reward_shape_slate:
+        info["slot_reward"] = np.asarray(out.reward)
+    for k, v in out.info.items():
+        if k not in info:
+            info[k] = np.asarray(v)
+    return info
+
+
+class ScreentestEnv(gymnasium.Env):
+    """A ``gymnasium.Env`` over an :class:`envs.core.Env` (see the module docstring).
+
+    env: the environment; params: its params (default ``env.default_params``);
+    episode_length: rounds per episode (truncation); context_bounds: ``(low, high)`` of the
+    context Box (default unbounded; the registered factories pass the known range).
+    """
+
+    metadata = {"render_modes": []}
+
+    def __init__(self, env: Env, params: Any = None, episode_length: int = DEFAULT_EPISODE_LENGTH,
+                 render_mode: str | None = None, context_bounds: tuple[float, float] = (-np.inf, np.inf)):
+        self.episode_length = _check_env(env, episode_length)
+        if render_mode is not None:
+            raise ValueError(f"render_mode: screentest envs do not render, expected None, got {render_mode!r}")
+        self.env = env
+        self.params = env.default_params if params is None else params
+        self.observation_space, self.action_space, self._ctx_dtype = _spaces(env, self.params, context_bounds)
+        self._reset_fn, self._step_fn, _, _ = _jitted(env)
+        self._state = None
+        self._round_key = None
+        self._t = 0
+        self._needs_reset = True
+
+    def _obs(self, obs) -> dict[str, np.ndarray]:
+        return {
+            "context": np.asarray(obs.context, self._ctx_dtype),
+            "action_mask": np.asarray(obs.mask).astype(np.int8),
+        }
+
+    def reset(self, *, seed: int | None = None, options: dict | None = None):
+        super().reset(seed=seed)
+        key_int = int(self.np_random.integers(0, _KEY_HIGH))
+        obs, self._state, self._round_key = self._reset_fn(np.uint32(key_int), self.params)
+        self._t = 0
+        self._needs_reset = False
+        o = self._obs(obs)
+        return o, {"action_mask": o["action_mask"].copy()}
+
+    def step(self, action):
+        if self._needs_reset:
+            raise RuntimeError("step: call reset() first (the episode has not started or was truncated)")
+        a = np.asarray(action)
+        if not self.action_space.contains(a.astype(np.int64) if a.ndim else np.int64(a)):
+            raise ValueError(f"action: expected an element of {self.action_space}, got {action!r}")
+        out = self._step_fn(self._round_key, np.uint32(self._t), self._state, jnp.asarray(a, jnp.int32), self.params)
+        self._state = out.state
+        self._t += 1
+        truncated = self._t >= self.episode_length
+        self._needs_reset = truncated
+        slate = self.env.len_list > 1
+        reward = float(np.sum(np.asarray(out.reward)))
+        return self._obs(out.obs), reward, False, truncated, _np_info(out, slate)
+
+
+class ScreentestVectorEnv(VectorEnv):
+    """``num_envs`` copies of an :class:`envs.core.Env`, stepped with one jitted ``jax.vmap``.
+
+    Same spaces per copy as :class:`ScreentestEnv`; batched observation ``{"context": (n, d),
+    "action_mask": (n, K) int8}``, rewards/terminations/truncations ``(n,)``, info values
+    ``(n, ...)``. Autoreset: NEXT_STEP (module docstring).
+    """
+
+    metadata = {"render_modes": [], "autoreset_mode": AutoresetMode.NEXT_STEP}
+
+    def __init__(self, env: Env, num_envs: int, params: Any = None,
+                 episode_length: int = DEFAULT_EPISODE_LENGTH, render_mode: str | None = None,
+                 context_bounds: tuple[float, float] = (-np.inf, np.inf)):
+        self.episode_length = _check_env(env, episode_length)
+        if isinstance(num_envs, bool) or not isinstance(num_envs, (int, np.integer)) or num_envs < 1:
+            raise ValueError(f"num_envs: expected an integer >= 1, got {num_envs!r}")
+        if render_mode is not None:
+            raise ValueError(f"render_mode: screentest envs do not render, expected None, got {render_mode!r}")
+        self.env = env
+        self.num_envs = int(num_envs)
+        self.params = env.default_params if params is None else params
+        self.single_observation_space, self.single_action_space, self._ctx_dtype = _spaces(
+            env, self.params, context_bounds)
+        self.observation_space = batch_space(self.single_observation_space, self.num_envs)
+        self.action_space = batch_space(self.single_action_space, self.num_envs)
+        _, _, self._vreset, self._vstep = _jitted(env)
+        self._gens: list[np.random.Generator] | None = None
+        self._state = None
+        self._obs_cache = None
+        self._round_keys = None
+        self._t = np.zeros(self.num_envs, np.int64)
+        self._autoreset = np.zeros(self.num_envs, bool)
+
+    # -- helpers
+    def _draw(self, which: np.ndarray) -> np.ndarray:
+        ints = np.zeros(self.num_envs, np.uint32)
+        for i in np.flatnonzero(which):
+            ints[i] = int(self._gens[i].integers(0, _KEY_HIGH))
+        return ints
+
+    def _batched_obs(self, obs) -> dict[str, np.ndarray]:
+        return {
+            "context": np.asarray(obs.context, self._ctx_dtype),
+            "action_mask": np.asarray(obs.mask).astype(np.int8),
+        }
+
+    @staticmethod
+    def _select(mask: np.ndarray, new, old):
+        m = jnp.asarray(mask)
+
+        def pick(a, b):
+            return jnp.where(m.reshape((-1,) + (1,) * (a.ndim - 1)), a, b)
+
+        return jax.tree.map(pick, new, old)
+
+    # -- API
+    def reset(self, *, seed: int | list[int] | None = None, options: dict | None = None):
+        super().reset(seed=seed if isinstance(seed, (int, np.integer)) else None)
+        if seed is None:
+            if self._gens is None:
+                self._gens = [gymnasium.utils.seeding.np_random(None)[0] for _ in range(self.num_envs)]
+        else:
+            seeds = [int(seed) + i for i in range(self.num_envs)] if isinstance(seed, (int, np.integer)) else list(seed)
+            if len(seeds) != self.num_envs:
+                raise ValueError(f"seed: expected an int or {self.num_envs} ints, got {len(seeds)}")
+            self._gens = [gymnasium.utils.seeding.np_random(s)[0] for s in seeds]
+        which = np.ones(self.num_envs, bool)
+        if options is not None and "reset_mask" in options:
+            which = np.asarray(options["reset_mask"], bool)
+            if which.shape != (self.num_envs,):
+                raise ValueError(f"options['reset_mask']: expected shape ({self.num_envs},), got {which.shape}")
+            if self._state is None and not which.all():
+                raise ValueError("options['reset_mask']: the first reset must reset every sub-env")
+        obs, state, rkeys = self._vreset(self._draw(which), self.params)
+        if self._state is not None and not which.all():
+            obs = self._select(which, obs, self._obs_cache)
+            state = self._select(which, state, self._state)
+            rkeys = self._select(which, rkeys, self._round_keys)
+        self._state, self._obs_cache, self._round_keys = state, obs, rkeys
+        self._t = np.where(which, 0, self._t)
+        self._autoreset = np.where(which, False, self._autoreset)
+        o = self._batched_obs(obs)
+        return o, {"action_mask": o["action_mask"].copy()}
+
+    def step(self, actions):
+        if self._state is None:
+            raise RuntimeError("step: call reset() first")
+        a = np.asarray(actions)
+        want = (self.num_envs,) if self.env.len_list == 1 else (self.num_envs, self.env.len_list)
+        if a.shape != want or not np.all((a >= 0) & (a < self.env.num_actions)):
+            raise ValueError(f"actions: expected integers in [0, {self.env.num_actions}) of shape {want}, got {a!r}")
+        out = self._vstep(self._round_keys, self._t.astype(np.uint32), self._state, jnp.asarray(a, jnp.int32),
+                          self.params)
+        obs, state, rkeys = out.obs, out.state, self._round_keys
+        self._t = self._t + 1
+        trunc = self._t >= self.episode_length
+        rewards = np.asarray(out.reward, np.float64)
+        if rewards.ndim > 1:
+            rewards = rewards.sum(axis=1)
+        info = _np_info(out, self.env.len_list > 1)
+        resetting = self._autoreset
+        if resetting.any():
+            r_obs, r_state, r_keys = self._vreset(self._draw(resetting), self.params)
+            obs = self._select(resetting, r_obs, obs)
+            state = self._select(resetting, r_state, state)
+            rkeys = self._select(resetting, r_keys, rkeys)
+            rewards = np.where(resetting, 0.0, rewards)
+            trunc = np.where(resetting, False, trunc)
+            self._t = np.where(resetting, 0, self._t)
+            for k, v in info.items():
+                if k == "action_mask":
+                    continue
+                info[k] = np.where(resetting.reshape((-1,) + (1,) * (v.ndim - 1)), np.zeros_like(v), v)
+        self._state, self._obs_cache, self._round_keys = state, obs, rkeys
+        self._autoreset = trunc.copy()
+        o = self._batched_obs(obs)
+        info["action_mask"] = o["action_mask"].copy()
+        return o, rewards, np.zeros(self.num_envs, bool), trunc, info
+
+
+# ----------------------------------------------------------------------------- factories
+
+
+def _synthetic(name: str, kwargs: dict) -> Env:
+    from envs import synthetic
+
+    return synthetic.ENVS[name](**kwargs)
+
+
+def _synthetic_bounds(name: str, kwargs: dict) -> tuple[float, float]:
+    """Context range of the synthetic envs: the unit sphere lies in [-1, 1]; the Bernoulli bandit's
+    context is the constant 1; Gaussian contexts are unbounded."""
+    if name == "bernoulli_arms":
+        return (0.0, 1.0)
+    return (-1.0, 1.0) if kwargs.get("context_dist", "sphere") == "sphere" else (-np.inf, np.inf)
+
+
+def _synthetic_gym(name: str, episode_length: int, render_mode, kwargs: dict, num_envs: int | None = None):
+    env = _synthetic(name, kwargs)
+    bounds = _synthetic_bounds(name, kwargs)
+    if num_envs is None:
+        return ScreentestEnv(env, episode_length=episode_length, render_mode=render_mode, context_bounds=bounds)
+    return ScreentestVectorEnv(env, num_envs, episode_length=episode_length, render_mode=render_mode,
+                               context_bounds=bounds)
+
+
+def make_linear_gaussian(episode_length: int = DEFAULT_EPISODE_LENGTH, render_mode=None, **kwargs) -> ScreentestEnv:
+    """``screentest/LinearGaussian-v0``: :func:`envs.synthetic.linear_gaussian` (kwargs passed on)."""
+    return _synthetic_gym("linear_gaussian", episode_length, render_mode, kwargs)
+
+
+def make_logistic_bernoulli(episode_length: int = DEFAULT_EPISODE_LENGTH, render_mode=None,
+                            **kwargs) -> ScreentestEnv:
+    """``screentest/LogisticBernoulli-v0``: :func:`envs.synthetic.logistic_bernoulli` (kwargs passed on)."""
+    return _synthetic_gym("logistic_bernoulli", episode_length, render_mode, kwargs)
+
+
+def make_bernoulli_bandit(episode_length: int = DEFAULT_EPISODE_LENGTH, render_mode=None,
+                          **kwargs) -> ScreentestEnv:
+    """``screentest/BernoulliBandit-v0``: :func:`envs.synthetic.bernoulli_arms` (kwargs passed on)."""
+    return _synthetic_gym("bernoulli_arms", episode_length, render_mode, kwargs)
+
+
+def catalog_env(
+    *,
+    num_movies: int = 20,
+    num_series: int = 10,
+    num_games: int = 5,
+    num_live_events: int = 5,
+    context_dim: int = 5,
+    catalog_seed: int = 0,
+    seed: int = 0,
+    base_rate: float = 0.1,
+    scale: float = 2.0,
+    drift_sigma: float = 0.0,
+    drift_rho: float = 1.0,
+    horizon: int = DEFAULT_EPISODE_LENGTH,
+    max_size: int | None = None,
+    **catalog_kwargs,
+) -> Env:
+    """The env behind ``screentest/Catalog-v0``: a logistic-Bernoulli world (``envs.synthetic``)
+    whose actions are the titles of :func:`envs.catalog.random_catalog` drawn from
+    ``catalog_seed`` over ``horizon`` rounds, wrapped by :func:`envs.catalog.with_catalog`
+    (logit link). Extra keyword arguments go to ``random_catalog``."""
+    from envs.catalog import random_catalog, with_catalog
+    from envs.synthetic import logistic_bernoulli
+
+    cat = random_catalog(jax.random.key(int(catalog_seed)), num_movies=num_movies, num_series=num_series,
+                         num_games=num_games, num_live_events=num_live_events, horizon=horizon,
+                         max_size=max_size, **catalog_kwargs)
+    base = logistic_bernoulli(num_actions=cat.size, context_dim=context_dim, scale=scale, base_rate=base_rate,
+                              seed=seed)
+    return with_catalog(base, cat, drift_sigma=drift_sigma, drift_rho=drift_rho, horizon=horizon, name="catalog")
+
+
+def make_catalog(episode_length: int = DEFAULT_EPISODE_LENGTH, render_mode=None, **kwargs) -> ScreentestEnv:
+    """``screentest/Catalog-v0``: :func:`catalog_env` with the catalog's horizon = ``episode_length``."""
+    kwargs.setdefault("horizon", episode_length)
+    return ScreentestEnv(catalog_env(**kwargs), episode_length=episode_length, render_mode=render_mode,
+                         context_bounds=(-1.0, 1.0))
+
+
+_MEMBER_CACHE: dict[tuple, Any] = {}
+
+
+def member_env(campaign: str = "all", len_list: int = 3, *, data_path: str | None = None,
+               temperature: float | None = None, noise: float | None = None, shift: float | None = None,
+               add_intercept: bool = False, **fit_kwargs) -> tuple[Env, Any]:
+    """The env behind ``screentest/Member-v0``: H5's :class:`envs.logged.MemberSimulator` fitted on
+    the uniform-random OBD logs of ``campaign`` (the bundled sample unless ``data_path``), with
+    ``len_list`` slots (3 = OBD's slate; 1 = single-slot). Knobs ``temperature``, ``noise``,
+    ``shift`` set the params. Returns ``(env, params)``; fits are cached per argument set."""
+    try:
+        from bandits.datasets.obd import load_obd
+        from envs.logged import fit_member_simulator
+    except ImportError as e:  # pragma: no cover - both land in the repo
+        raise RuntimeError(f"screentest/Member-v0 needs envs.logged and bandits.datasets.obd: {e}") from e
+    ck = (campaign, int(len_list), data_path, bool(add_intercept), tuple(sorted(fit_kwargs.items())))
+    sim = _MEMBER_CACHE.get(ck)
+    if sim is None:
+        data = load_obd("random", campaign, data_path)
+        sim = fit_member_simulator(data, len_list=int(len_list), add_intercept=add_intercept, **fit_kwargs)
+        _MEMBER_CACHE[ck] = sim
+    params = sim.with_knobs(temperature=temperature, noise=noise, shift=shift)
+    return sim.env, params
+
+
+def _member_bounds(params) -> tuple[float, float]:
+    ctx = np.asarray(params.contexts)
+    return (min(0.0, float(ctx.min())), max(1.0, float(ctx.max())))
+
+
+def make_member(episode_length: int = DEFAULT_EPISODE_LENGTH, render_mode=None, **kwargs) -> ScreentestEnv:
+    """``screentest/Member-v0``: :func:`member_env` (kwargs passed on)."""
+    env, params = member_env(**kwargs)
+    return ScreentestEnv(env, params=params, episode_length=episode_length, render_mode=render_mode,
+                         context_bounds=_member_bounds(params))
+
+
+# vector entry points (gymnasium.make_vec(id, num_envs=n, ...))
+
+
+def make_vec_linear_gaussian(num_envs: int, episode_length: int = DEFAULT_EPISODE_LENGTH, **kwargs):
+    """Vector entry point of ``screentest/LinearGaussian-v0``."""
+    return _synthetic_gym("linear_gaussian", episode_length, None, kwargs, num_envs)
+
+
+def make_vec_logistic_bernoulli(num_envs: int, episode_length: int = DEFAULT_EPISODE_LENGTH, **kwargs):
+    """Vector entry point of ``screentest/LogisticBernoulli-v0``."""
+    return _synthetic_gym("logistic_bernoulli", episode_length, None, kwargs, num_envs)
+
+
+def make_vec_bernoulli_bandit(num_envs: int, episode_length: int = DEFAULT_EPISODE_LENGTH, **kwargs):
+    """Vector entry point of ``screentest/BernoulliBandit-v0``."""
+    return _synthetic_gym("bernoulli_arms", episode_length, None, kwargs, num_envs)
+
+
+def make_vec_catalog(num_envs: int, episode_length: int = DEFAULT_EPISODE_LENGTH, **kwargs):
+    """Vector entry point of ``screentest/Catalog-v0``."""
+    kwargs.setdefault("horizon", episode_length)
+    return ScreentestVectorEnv(catalog_env(**kwargs), num_envs, episode_length=episode_length,
+                               context_bounds=(-1.0, 1.0))
+
+
+def make_vec_member(num_envs: int, episode_length: int = DEFAULT_EPISODE_LENGTH, **kwargs):
+    """Vector entry point of ``screentest/Member-v0``."""
+    env, params = member_env(**kwargs)
+    return ScreentestVectorEnv(env, num_envs, params=params, episode_length=episode_length,
+                               context_bounds=_member_bounds(params))
