@@ -205,8 +205,8 @@ def _member_summary(env: Env, policy: Policy, horizon: int, ckpts: tuple[int, ..
         z = jnp.zeros((), rdt)
         cps = jnp.asarray(ck)
 
-        def body(c, t):
-            inner, sr, cr, sg, cg, at = c
+        def body(c, _):
+            t, inner, sr, cr, sg, cg, at = c
             inner, out = play(inner, t)
             # Kahan-compensated running sums (float32 over 10^6 rounds stays accurate)
             y = out["reward"].astype(rdt) - cr
@@ -218,11 +218,11 @@ def _member_summary(env: Env, policy: Policy, horizon: int, ckpts: tuple[int, ..
             cg = (s - sg) - y
             sg = s
             at = jnp.where(cps == t + 1, sg, at)
-            return (inner, sr, cr, sg, cg, at), None
+            return (t + 1, inner, sr, cr, sg, cg, at), None
 
-        init = (inner, z, z, z, z, jnp.zeros((len(ckpts),), rdt))
-        (_, sr, _, sg, _, at), _ = jax.lax.scan(body, init, jnp.arange(horizon, dtype=jnp.uint32),
-                                               unroll=unroll)
+        # the round index is carried (no (T,) xs array: memory independent of the horizon)
+        init = (jnp.zeros((), jnp.uint32), inner, z, z, z, z, jnp.zeros((len(ckpts),), rdt))
+        (_, _, sr, _, sg, _, at), _ = jax.lax.scan(body, init, None, length=horizon, unroll=unroll)
         return sr, sg, at
 
     return member
