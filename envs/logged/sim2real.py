@@ -87,7 +87,9 @@ def simulate_rate(env, policy, n_members: int, horizon: int, seed: int = 0, para
     run = make_rollout(env, policy, horizon)
     hp = policy.default_hparams if hparams is None else hparams
     p = env.default_params if params is None else params
-    keys = jax.random.split(jax.random.key(seed), n_members)
+    from bandits.prng import key as fused_key
+
+    keys = jax.random.split(fused_key(seed), n_members)
     traj = jax.jit(jax.vmap(run, in_axes=(0, None, None)))(keys, hp, p)
     L = env.len_list
     per = np.asarray(traj.expected_reward, np.float64).mean(axis=1) / L

@@ -111,9 +111,39 @@ def _perm_table(L: int) -> np.ndarray:
     return np.arange(L, dtype=np.int32)[None, :]
 
 
+def _top_values(s, L: int):
+    """The ``L`` largest values of ``s (K,)``, descending, ties repeated (values only).
+
+    ``L`` passes of (max, count of the max, mask the max out) and a small select: pure reductions
+    over ``K`` that XLA vectorises across members, ~5x faster on CPU than ``lax.top_k`` here.
+    """
+    if L > 8:
+        return jax.lax.top_k(s, L)[0]
+    neg = jnp.asarray(-jnp.inf, s.dtype)
+    vals, cums = [], []
+    cum = jnp.zeros((), jnp.int32)
+    for _ in range(L):
+        v = jnp.max(s)
+        hit = s >= v
+        cum = cum + jnp.sum(hit).astype(jnp.int32)
+        vals.append(v)
+        cums.append(cum)
+        s = jnp.where(hit, neg, s)
+    out = []
+    for j in range(L):
+        # j-th largest = the first distinct value whose cumulative count exceeds j
+        out.append(jnp.select([c > j for c in cums], vals, neg))
+    return jnp.stack(out)
+
+
 def _make_fns(K: int, d: int, L: int, calibration: str, dtype):
     """Pure helpers shared by the env and the exact-value utilities."""
     perms = _perm_table(L)
+    # sel[(i, l), p] = 1 when permutation p puts the i-th best item into slot l
+    sel = np.zeros((L * L, perms.shape[0]), np.float32)
+    for pi, perm in enumerate(perms):
+        for slot_l, item_i in enumerate(perm):
+            sel[item_i * L + slot_l, pi] = 1.0
 
     def scores(x, p):
         """Item scores s(x, .) (K,)."""
@@ -155,16 +185,16 @@ def _make_fns(K: int, d: int, L: int, calibration: str, dtype):
         """Exact best slate value (sum of q over slots) among available distinct items."""
         neg = jnp.asarray(-jnp.inf, s.dtype)
         s_m = jnp.where(p.item_mask, s, neg)
-        top_s, _ = jax.lax.top_k(s_m, L)  # (L,) descending
+        top_s = _top_values(s_m, L)  # (L,) descending
         if perms.shape[0] == 1 and L > 1:  # large L: score order into slots by decreasing effect
             slot_order = jnp.argsort(-p.position_effect)
             vals = q_from(top_s, slot_order, c, p)
             return jnp.sum(vals)
-        ps = jnp.asarray(perms)  # (P, L): slot l gets the perms[:, l]-th best item
-        cand = top_s[ps]  # (P, L)
-        slots = jnp.broadcast_to(jnp.arange(L)[None, :], cand.shape)
-        vals = q_from(cand, slots, c, p)
-        return jnp.max(jnp.sum(vals, axis=1))
+        # Qc[i, l]: q of the i-th best item in slot l; a permutation's value is a static selection
+        # of L entries of Qc, done as one small matmul (gathers are slow on CPU under vmap)
+        slots = jnp.broadcast_to(jnp.arange(L)[None, :], (L, L))
+        Qc = q_from(jnp.broadcast_to(top_s[:, None], (L, L)), slots, c, p)
+        return jnp.max(Qc.reshape(L * L) @ jnp.asarray(sel, Qc.dtype))
 
     def draw_member(key, p):
         logits = p.member_logits + p.shift * p.member_score
