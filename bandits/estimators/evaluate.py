@@ -73,29 +73,29 @@ class _Accumulator:
 
     def add(self, cols: Columns) -> None:
         log = cols.log
-        C = cols.matrix(self.keys)  # (m, n)
-        self.mom.add(C)
+        with iv.one_blas_thread():  # matrix-vector work: a second BLAS thread only adds wake-ups
+            C = cols.matrix(self.keys)  # (m, n)
+            self.mom.add(C)
+            w = cols.col("w")
+            self.sum_w += float(w.sum())
+            self.sum_w2 += float(np.dot(w, w))
+            self.max_w = max(self.max_w, float(w.max()))
+            self.sum_r += float(log.reward.sum())
+            K, L = log.n_actions, cols.len_list
+            cnt = np.bincount(log.position * K + log.action if L > 1 else log.action,
+                              minlength=L * K).reshape(L, K)
+            # target mass is only needed on (slot, action) pairs this batch never logged (a pair
+            # logged anywhere is supported); usually there are none and action_dist is not touched
+            tgt = np.zeros((L, K))
+            A = cols.action_dist
+            for p, a in zip(*np.nonzero(cnt == 0), strict=True):
+                sel = slice(None) if L == 1 else (log.position == p)
+                tgt[p, a] = A[sel, a, p].sum()
         if self.interval == "bootstrap":
             if self.shift is None:
                 self.shift = C.sum(axis=1) / C.shape[1]
             S = iv.bootstrap_sums(C, self.B, self.rng, self.shift, self.method)
             self.boot = S if self.boot is None else self.boot + S
-        w = cols.col("w")
-        self.sum_w += float(w.sum())
-        self.sum_w2 += float(np.dot(w, w))
-        self.max_w = max(self.max_w, float(w.max()))
-        self.sum_r += float(log.reward.sum())
-        K, L = log.n_actions, cols.len_list
-        cnt = np.bincount(log.position * K + log.action, minlength=L * K).reshape(L, K)
-        A = cols.action_dist
-        if L == 1:
-            tgt = (np.ones(A.shape[0]) @ A[:, :, 0])[None, :]
-        else:
-            tgt = np.zeros((L, K))
-            for p in range(L):
-                sel = log.position == p
-                if sel.any():
-                    tgt[p] = A[sel, :, p].sum(axis=0)
         if self.logged is None:
             self.logged, self.target = cnt, tgt
         else:
@@ -198,7 +198,8 @@ def evaluate(
         L = ad.shape[2] if ad.ndim == 3 else 1
         estimated_rewards = fit_reward_model(data, model=reward_model, n_folds=n_folds, random_state=seed,
                                              len_list=L)
-    cols = Columns(log, action_dist, estimated_rewards)
+    with iv.one_blas_thread():
+        cols = Columns(log, action_dist, estimated_rewards)
     if any(e.name == "rm" for e in est):
         cols.check_uniform_logging()
     acc = _Accumulator(est, interval, n_bootstrap, bootstrap_method, rng)
@@ -242,7 +243,9 @@ def evaluate_batches(
     for batch in batches:
         log = as_logged(batch)
         q = estimated_rewards(batch) if estimated_rewards is not None else None
-        cols = Columns(log, action_dist(batch), q)
+        ad = action_dist(batch)
+        with iv.one_blas_thread():
+            cols = Columns(log, ad, q)
         if any(e.name == "rm" for e in est):
             cols.check_uniform_logging()
         acc.add(cols)

@@ -51,7 +51,7 @@ import math
 
 import numpy as np
 from scipy.stats import norm
-from threadpoolctl import threadpool_limits
+from threadpoolctl import ThreadpoolController
 
 DIRECT_LIMIT = 20_000_000  # B * n at or below which the bootstrap draws iid weights directly
 
@@ -67,8 +67,19 @@ def blas_threads_for(flops: float):
     single-threaded (spin-up and contention dominate).
     """
     if flops < SMALL_GEMM_FLOPS:
-        return threadpool_limits(limits=1, user_api="blas")
+        return one_blas_thread()
     return contextlib.nullcontext()
+
+
+_CONTROLLER: ThreadpoolController | None = None
+
+
+def one_blas_thread():
+    """Context manager limiting BLAS to one thread (the library scan is done once and cached)."""
+    global _CONTROLLER
+    if _CONTROLLER is None:
+        _CONTROLLER = ThreadpoolController()
+    return _CONTROLLER.limit(limits=1, user_api="blas")
 
 
 class Moments:

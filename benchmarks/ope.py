@@ -1,0 +1,206 @@
+"""OPE speed: DM + IPW + SNIPW + DR on n rows, normal and bootstrap intervals, a streamed parquet
+log in bounded memory, and obp 0.5.7 side by side (peers venv, subprocess) when it exists.
+
+    .venv/bin/python -m benchmarks.ope                       # n=1M, K=10, B=1000, stream 10M rows
+    .venv/bin/python -m benchmarks.ope --n 100000 --stream-rows 0 --obp-B 0   # quick
+
+Prints one JSON line. Timings are the best of ``--repeat`` runs, wall clock (``*_s``) and process
+CPU time (``*_cpu_s``, less sensitive to a busy machine). The streamed part runs in a child
+process so that its peak RSS (``ru_maxrss``) is its own.
+
+Targets (issue 4): point estimates of the four <= 0.1 s at n = 1M, K = 10 (obp 0.34 s, a bare
+numpy pass 0.026 s); bootstrap B = 1000 for all four <= 3 s (obp ~35 s).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+ESTIMATORS = ("dm", "ipw", "snipw", "dr")
+PEER_SCRIPT = Path(__file__).with_name("_obp_peer_ope.py")
+DEFAULT_PEERS = Path.home() / ".cache" / "screentest-peers" / "bin" / "python"
+
+
+def make_log(n: int, K: int, seed: int = 0):
+    """Synthetic log: softmax logging policy, Dirichlet target, Bernoulli rewards, random q_hat."""
+    rng = np.random.default_rng(seed)
+    logits = rng.normal(size=(n, K))
+    pb = np.exp(logits)
+    pb /= pb.sum(axis=1, keepdims=True)
+    u = rng.random(n)[:, None]
+    action = np.minimum((np.cumsum(pb, axis=1) < u).sum(axis=1), K - 1).astype(np.int64)
+    pscore = pb[np.arange(n), action]
+    reward = (rng.random(n) < 0.1 + 0.05 * (action % 3)).astype(np.float64)
+    action_dist = rng.dirichlet(np.ones(K), size=n)[:, :, None]
+    q = rng.uniform(0.0, 0.3, size=(n, K, 1))
+    data = {"reward": reward, "action": action, "pscore": pscore, "n_actions": K, "len_list": 1}
+    return data, action_dist, q
+
+
+def _time(fn, repeat: int) -> tuple[float, float, object]:
+    best_w, best_c, out = np.inf, np.inf, None
+    for _ in range(repeat):
+        w0, c0 = time.perf_counter(), time.process_time()
+        out = fn()
+        best_w = min(best_w, time.perf_counter() - w0)
+        best_c = min(best_c, time.process_time() - c0)
+    return best_w, best_c, out
+
+
+def bare_numpy(data, ad, q) -> dict[str, float]:
+    """The minimal numpy computation of the four estimates (no validation, no intervals)."""
+    n = data["reward"].shape[0]
+    a2, q2 = ad[:, :, 0], q[:, :, 0]
+    pi_f = a2[np.arange(n), data["action"]]
+    w = pi_f / data["pscore"]
+    wr = w * data["reward"]
+    q_pi = np.einsum("nk,nk->n", q2, a2)
+    q_f = q2[np.arange(n), data["action"]]
+    return {"dm": q_pi.mean(), "ipw": wr.mean(), "snipw": wr.sum() / w.sum(),
+            "dr": q_pi.mean() + (w * (data["reward"] - q_f)).mean()}
+
+
+def in_memory(args) -> dict:
+    from bandits.estimators import evaluate
+
+    data, ad, q = make_log(args.n, args.K, args.seed)
+    res: dict = {"n": args.n, "K": args.K}
+    t, c, _ = _time(lambda: bare_numpy(data, ad, q), args.repeat)
+    res.update(bare_numpy_s=t, bare_numpy_cpu_s=c)
+    t, c, df = _time(lambda: evaluate(data, ad, ESTIMATORS, estimated_rewards=q, interval=None), args.repeat)
+    res.update(point_s=t, point_cpu_s=c, values={r.estimator: r.estimate for r in df.itertuples()})
+    t, c, _ = _time(lambda: evaluate(data, ad, ESTIMATORS, estimated_rewards=q, interval="normal"), args.repeat)
+    res.update(normal_s=t, normal_cpu_s=c)
+    if args.B > 0:
+        t, c, df = _time(lambda: evaluate(data, ad, ESTIMATORS, estimated_rewards=q, interval="bootstrap",
+                                          n_bootstrap=args.B, random_state=0), max(1, args.repeat - 1))
+        res.update(bootstrap_B=args.B, bootstrap_s=t, bootstrap_cpu_s=c,
+                   bootstrap_ci={r.estimator: [r.ci_low, r.ci_high] for r in df.itertuples()})
+    py = Path(args.peers_python)
+    if args.obp and py.exists():
+        with tempfile.TemporaryDirectory() as tmp:
+            path = Path(tmp) / "log.npz"
+            np.savez(path, reward=data["reward"], action=data["action"], pscore=data["pscore"],
+                     action_dist=ad, estimated_rewards=q)
+            out = subprocess.run([str(py), str(PEER_SCRIPT), str(path), str(args.obp_B), str(args.repeat)],
+                                 check=True, capture_output=True, text=True, cwd=tmp)
+        obp = json.loads(out.stdout.strip().splitlines()[-1])
+        res.update(obp)
+        res["max_rel_diff_vs_obp"] = max(abs(res["values"][k] - obp["obp_values"][k]) / abs(obp["obp_values"][k])
+                                         for k in ESTIMATORS)
+    elif args.obp:
+        res["obp"] = f"skipped: no peers venv at {py}"
+    return res
+
+
+def write_parquet(path: Path, rows: int, K: int, d: int, batch: int, seed: int) -> None:
+    """A synthetic log of ``rows`` rows (context_0..d-1 float32, action, reward, pscore), written in
+    batches so the writer's memory stays bounded too."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    rng = np.random.default_rng(seed)
+    writer = None
+    for i0 in range(0, rows, batch):
+        m = min(batch, rows - i0)
+        x = rng.normal(size=(m, d)).astype(np.float32)
+        action = rng.integers(0, K, m)
+        reward = (rng.random(m) < 0.1 + 0.05 * (action % 3)).astype(np.float64)
+        cols = {f"context_{j}": x[:, j] for j in range(d)}
+        cols.update(action=action, reward=reward, pscore=np.full(m, 1.0 / K))
+        table = pa.table(cols)
+        if writer is None:
+            writer = pq.ParquetWriter(path, table.schema)
+        writer.write_table(table, row_group_size=min(batch, 1_000_000))
+    writer.close()
+
+
+def streamed(args) -> dict:
+    """Evaluate a parquet log of ``--stream-rows`` rows batch by batch; reports peak RSS."""
+    from bandits.estimators import evaluate_batches
+
+    try:
+        from bandits.data import iter_parquet_batches
+    except ImportError:  # pragma: no cover - the data module is a teammate's
+        iter_parquet_batches = None
+    K, d = args.K, 5
+    rng = np.random.default_rng(1)
+    theta = rng.normal(size=(d, K))  # target policy: softmax(x @ theta)
+    beta = rng.normal(scale=0.1, size=(d, K))  # reward model: 0.1 + sigmoid-ish(x @ beta) / 5
+
+    def action_dist(b):
+        z = np.asarray(b.context, np.float64) @ theta
+        p = np.exp(z - z.max(axis=1, keepdims=True))
+        return (p / p.sum(axis=1, keepdims=True))[:, :, None]
+
+    def q_hat(b):
+        return (0.1 + 0.2 / (1.0 + np.exp(-np.asarray(b.context, np.float64) @ beta)))[:, :, None]
+
+    tmpdir = Path(args.stream_dir or tempfile.mkdtemp(prefix="screentest-ope-"))
+    path = tmpdir / f"log_{args.stream_rows}.parquet"
+    t0 = time.perf_counter()
+    if not path.exists():
+        write_parquet(path, args.stream_rows, K, d, args.batch_rows, args.seed)
+    t_write = time.perf_counter() - t0
+    rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    cols = [f"context_{j}" for j in range(d)]
+    batches = iter_parquet_batches(path, batch_rows=args.batch_rows, context_cols=cols, n_actions=K)
+    t0, c0 = time.perf_counter(), time.process_time()
+    df = evaluate_batches(batches, action_dist=action_dist, estimated_rewards=q_hat, estimators=ESTIMATORS,
+                          interval="bootstrap" if args.B > 0 else "normal", n_bootstrap=max(args.B, 2))
+    t_eval, c_eval = time.perf_counter() - t0, time.process_time() - c0
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    if not args.stream_dir:
+        path.unlink()
+        tmpdir.rmdir()
+    return {"stream_rows": args.stream_rows, "batch_rows": args.batch_rows, "stream_interval": df["interval"][0],
+            "stream_eval_s": t_eval, "stream_eval_cpu_s": c_eval, "stream_write_s": t_write,
+            "stream_peak_rss_mb": peak, "stream_rss_before_eval_mb": rss_before,
+            "stream_file_mb": None, "stream_values": {r.estimator: r.estimate for r in df.itertuples()}}
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description="OPE speed benchmark (one JSON line)")
+    ap.add_argument("--n", type=int, default=1_000_000)
+    ap.add_argument("--K", type=int, default=10)
+    ap.add_argument("--B", type=int, default=1000, help="bootstrap replicates (0: skip)")
+    ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--obp", action=argparse.BooleanOptionalAction, default=True)
+    ap.add_argument("--obp-B", type=int, default=1000, help="obp bootstrap replicates (0: skip, it is slow)")
+    ap.add_argument("--peers-python", default=os.environ.get("SCREENTEST_PEERS_PYTHON", str(DEFAULT_PEERS)))
+    ap.add_argument("--stream-rows", type=int, default=10_000_000, help="rows of the streamed parquet log (0: skip)")
+    ap.add_argument("--batch-rows", type=int, default=1_000_000)
+    ap.add_argument("--stream-dir", default=None, help="keep the parquet file here (reused when present)")
+    ap.add_argument("--stream-only", action="store_true", help=argparse.SUPPRESS)
+    args = ap.parse_args(argv)
+    for name in ("n", "K", "repeat", "batch_rows"):
+        if getattr(args, name) < 1:
+            ap.error(f"--{name.replace('_', '-')}: expected an integer >= 1, got {getattr(args, name)}")
+    if args.stream_only:
+        print(json.dumps(streamed(args)))
+        return 0
+    res = {"benchmark": "ope", **in_memory(args)}
+    if args.stream_rows > 0:
+        cmd = [sys.executable, "-m", "benchmarks.ope", "--stream-only", "--K", str(args.K), "--B", str(args.B),
+               "--stream-rows", str(args.stream_rows), "--batch-rows", str(args.batch_rows), "--seed", str(args.seed)]
+        if args.stream_dir:
+            cmd += ["--stream-dir", args.stream_dir]
+        out = subprocess.run(cmd, check=True, capture_output=True, text=True, cwd=Path(__file__).resolve().parents[1])
+        res.update(json.loads(out.stdout.strip().splitlines()[-1]))
+    print(json.dumps(res))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
