@@ -1,0 +1,202 @@
+"""Simulation throughput: rounds x seeds per second of a policy on the linear-Gaussian world.
+
+    python -m benchmarks.throughput --policy linucb --arms 10 --dim 10 --horizon 10000 --seeds 1000
+
+Prints ONE JSON line:
+
+* ``rounds_per_s``: horizon x seeds / seconds of :func:`bandits.sweep.sweep` (compile excluded,
+  reported as ``compile_s``; the run includes the environment, CRN key streams, full action
+  probabilities and the in-scan regret reduction), best of ``--repeat`` runs;
+* ``single_seed_rounds_per_s`` (one seed, one device, chunk of 1) and its ``single_seed_compile_s``;
+* ``numpy_rounds_per_s``: a plain float64 numpy per-round loop of the same policy (same
+  algorithm, probabilities included) timed in the same run on ``--numpy-rounds`` rounds, and
+  ``ratio_vs_numpy``;
+* ``peak_rss_mb``: peak resident memory of this process;
+* when ``~/.cache/screentest-peers/bin/python`` exists: obp's and MABWiser's per-round loops
+  (``benchmarks/_throughput_peer.py``, run there as a subprocess) and the ratios.
+
+``--devices N`` splits the CPU into N XLA host devices (``--xla_force_host_platform_device_count``,
+set before JAX starts) and the sweep shards its seed axis over them; the default is one device
+per CPU core. ``--chunk-size`` is per device.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+PEER_PYTHON = Path.home() / ".cache" / "screentest-peers" / "bin" / "python"
+HERE = Path(__file__).resolve().parent
+
+
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--policy", choices=["linucb", "lints"], default="linucb")
+    p.add_argument("--arms", type=int, default=10)
+    p.add_argument("--dim", type=int, default=10)
+    p.add_argument("--horizon", type=int, default=10_000)
+    p.add_argument("--seeds", type=int, default=1000)
+    p.add_argument("--chunk-size", type=int, default=0, help="members per device per call (0: seeds / devices)")
+    p.add_argument("--devices", type=int, default=0, help="XLA host devices (0: one per CPU core)")
+    p.add_argument("--unroll", type=int, default=1)
+    p.add_argument("--num-samples", type=int, default=100, help="LinTS Monte Carlo samples for probs")
+    p.add_argument("--prng-impl", default="threefry_fused")
+    p.add_argument("--repeat", type=int, default=1)
+    p.add_argument("--single-horizon", type=int, default=0, help="rounds of the single-seed run (0: horizon)")
+    p.add_argument("--numpy-rounds", type=int, default=5000)
+    p.add_argument("--obp-rounds", type=int, default=2000)
+    p.add_argument("--mabwiser-rounds", type=int, default=300)
+    p.add_argument("--no-peers", action="store_true")
+    a = p.parse_args(argv)
+    for name in ("arms", "dim", "horizon", "seeds", "repeat", "numpy_rounds", "unroll", "num_samples"):
+        if getattr(a, name) < 1:
+            p.error(f"--{name.replace('_', '-')}: expected an integer >= 1, got {getattr(a, name)}")
+    return a
+
+
+# --------------------------------------------------------------------------- numpy reference
+
+
+def numpy_reference(policy: str, K: int, d: int, n: int, num_samples: int, seed: int = 0) -> float:
+    """Rounds/s of a float64 numpy per-round loop of the same policy on the same kind of world.
+
+    LinUCB: per-arm ``P_a = A_a^{-1}`` and ``theta_a`` (Sherman-Morrison / recursive least squares,
+    as bandits.policies._linalg), UCB scores, tie-split probabilities, draw. LinTS: the same
+    ridge state, per-arm univariate posterior score draws, ``num_samples`` Monte Carlo draws for
+    the probabilities. Environment: unit-sphere contexts, Gaussian noise for every arm.
+    """
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    theta_true = rng.normal(size=(K, d))
+    theta_true /= np.linalg.norm(theta_true, axis=1, keepdims=True)
+    P = np.broadcast_to(np.eye(d), (K, d, d)).copy()
+    th = np.zeros((K, d))
+    alpha = v = 1.0
+    x = rng.normal(size=d)
+    x /= np.linalg.norm(x)
+    regret = 0.0
+    t0 = time.perf_counter()
+    for _ in range(n):
+        u = P @ x  # (K, d)
+        quad = np.maximum(u @ x, 0.0)
+        mean = th @ x
+        if policy == "linucb":
+            s = mean + alpha * np.sqrt(quad)
+            best = s == s.max()
+            probs = best / best.sum()
+            a = min(int(np.searchsorted(np.cumsum(probs), rng.random(), side="right")), K - 1)
+        else:
+            draws = mean + v * np.sqrt(quad) * rng.normal(size=(num_samples, K))
+            win = draws == draws.max(1, keepdims=True)
+            probs = (win / win.sum(1, keepdims=True)).mean(0)
+            s0 = draws[0]
+            a = int(np.flatnonzero(s0 == s0.max())[0])
+        mu = theta_true @ x
+        r = mu[a] + 0.1 * rng.normal(size=K)[a]
+        regret += mu.max() - mu[a]
+        ua = u[a]
+        den = 1.0 + max(ua @ x, 0.0)
+        gain = ua / den
+        th[a] += gain * (r - th[a] @ x)
+        P[a] -= np.outer(gain, ua)
+        x = rng.normal(size=d)
+        x /= np.linalg.norm(x)
+    del probs
+    return n / (time.perf_counter() - t0)
+
+
+# --------------------------------------------------------------------------- peers
+
+
+def run_peers(policy: str, K: int, d: int, n_obp: int, n_mab: int) -> dict:
+    if not PEER_PYTHON.exists():
+        return {"peers": "not available (~/.cache/screentest-peers/bin/python missing)"}
+    cmd = [str(PEER_PYTHON), str(HERE / "_throughput_peer.py"), policy, str(K), str(d), str(n_obp),
+           str(n_mab), "0"]
+    try:
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=900)
+        return json.loads(proc.stdout.strip().splitlines()[-1])
+    except Exception as e:  # report, do not fail the benchmark
+        return {"peers_error": repr(e)}
+
+
+# --------------------------------------------------------------------------- main
+
+
+def main(argv=None) -> int:
+    a = parse_args(argv)
+    n_dev = a.devices or (os.cpu_count() or 1)
+    flags = os.environ.get("XLA_FLAGS", "")
+    if "xla_force_host_platform_device_count" not in flags:
+        os.environ["XLA_FLAGS"] = (flags + f" --xla_force_host_platform_device_count={n_dev}").strip()
+    sys.path.insert(0, str(HERE.parent))
+
+    import jax
+
+    from bandits.policies import make
+    from bandits.sweep import sweep
+    from envs.synthetic import linear_gaussian
+
+    devices = jax.local_devices()
+    chunk = a.chunk_size or -(-a.seeds // len(devices))
+    env = linear_gaussian(a.arms, a.dim, noise_sd=0.1)
+    kw = {"num_samples": a.num_samples} if a.policy == "lints" else {}
+    pol = make(a.policy, num_actions=a.arms, context_dim=a.dim, **kw)
+
+    best, compile_s, df = float("inf"), None, None
+    for _ in range(a.repeat):
+        t0 = time.perf_counter()
+        df = sweep(env, {a.policy: pol}, a.seeds, horizon=a.horizon, checkpoints=None, chunk_size=chunk,
+                   unroll=a.unroll, prng_impl=a.prng_impl)
+        wall = time.perf_counter() - t0
+        if compile_s is None:
+            compile_s = df.attrs["compile_s"]
+        best = min(best, wall - df.attrs["compile_s"])
+    rounds_per_s = a.horizon * a.seeds / best
+
+    T1 = a.single_horizon or a.horizon
+    t0 = time.perf_counter()
+    one = sweep(env, {a.policy: pol}, [0], horizon=T1, checkpoints=None, chunk_size=1, devices=devices[:1],
+                unroll=a.unroll, prng_impl=a.prng_impl)
+    single_compile = one.attrs["compile_s"]
+    t0 = time.perf_counter()
+    sweep(env, {a.policy: pol}, [0], horizon=T1, checkpoints=None, chunk_size=1, devices=devices[:1],
+          unroll=a.unroll, prng_impl=a.prng_impl)
+    single = T1 / (time.perf_counter() - t0)
+
+    np_rate = numpy_reference(a.policy, a.arms, a.dim, a.numpy_rounds, a.num_samples)
+    out = {
+        "policy": a.policy, "arms": a.arms, "dim": a.dim, "horizon": a.horizon, "seeds": a.seeds,
+        "devices": len(devices), "chunk_size": chunk, "unroll": a.unroll, "prng_impl": a.prng_impl,
+        "num_samples": a.num_samples if a.policy == "lints" else None,
+        "rounds_per_s": rounds_per_s, "compile_s": compile_s, "run_s": best,
+        "single_seed_rounds_per_s": single, "single_seed_compile_s": single_compile,
+        "numpy_rounds_per_s": np_rate, "numpy_rounds": a.numpy_rounds,
+        "ratio_vs_numpy": rounds_per_s / np_rate, "single_seed_ratio_vs_numpy": single / np_rate,
+        "mean_cum_regret": float(df["cum_regret"].mean()),
+    }
+    if not a.no_peers:
+        peers = run_peers(a.policy, a.arms, a.dim, a.obp_rounds, a.mabwiser_rounds)
+        out.update(peers)
+        for name in ("obp", "mabwiser"):
+            r = peers.get(f"{name}_rounds_per_s")
+            if r:
+                out[f"ratio_vs_{name}"] = rounds_per_s / r
+    out["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    out["load_avg_1m"] = os.getloadavg()[0]
+    out["cpu"] = platform.processor() or platform.machine()
+    out["jax"] = jax.__version__
+    print(json.dumps(out))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
