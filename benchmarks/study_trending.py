@@ -6,9 +6,10 @@ live event that is listed from the start with a low baseline appeal (intercept `
 at round ``change`` the event starts and its intercept jumps to ``event_after``, far above every
 other title. Every policy has seen the event as a poor title for ``change`` rounds.
 
-Recovery time (per member): rounds after ``change`` until the 50-round moving average of the
-policy's expected reward first reaches 90% of the moving average of the best expected reward
-(the new optimum); members that never recover are censored at ``horizon - change``.
+Recovery time (per member): rounds from ``change`` to the start of the first 50-round window
+(after the change) in which the policy's mean expected reward reaches 90% of the mean best
+expected reward (the new optimum); members that never recover are censored at
+``horizon - change``.
 
 Prints one JSON line: per policy, recovery time (mean with a 95% normal CI, median, fraction
 recovered), regret before / after the change. ``--figure PATH`` writes the seed-averaged reward
