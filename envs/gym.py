@@ -309,10 +309,30 @@ class ScreentestVectorEnv(VectorEnv):
 # ----------------------------------------------------------------------------- factories
 
 
+_ENV_CACHE: dict[tuple, Env] = {}
+
+
+def _memo(name: str, kwargs: dict, build) -> Env:
+    """Build an Env once per (factory, kwargs) so repeated ``gymnasium.make`` calls reuse the
+    compiled functions (kwargs that are not hashable skip the cache)."""
+    try:
+        ck = (name, tuple(sorted(kwargs.items())))
+        hash(ck)
+    except TypeError:
+        return build()
+    env = _ENV_CACHE.get(ck)
+    if env is None:
+        env = build()
+        if len(_ENV_CACHE) > 32:
+            _ENV_CACHE.clear()
+        _ENV_CACHE[ck] = env
+    return env
+
+
 def _synthetic(name: str, kwargs: dict) -> Env:
     from envs import synthetic
 
-    return synthetic.ENVS[name](**kwargs)
+    return _memo(name, kwargs, lambda: synthetic.ENVS[name](**kwargs))
 
 
 def _synthetic_bounds(name: str, kwargs: dict) -> tuple[float, float]:
@@ -369,7 +389,15 @@ def catalog_env(
     """The env behind ``screentest/Catalog-v0``: a logistic-Bernoulli world (``envs.synthetic``)
     whose actions are the titles of :func:`envs.catalog.random_catalog` drawn from
     ``catalog_seed`` over ``horizon`` rounds, wrapped by :func:`envs.catalog.with_catalog`
-    (logit link). Extra keyword arguments go to ``random_catalog``."""
+    (logit link). Extra keyword arguments go to ``random_catalog``. Built once per argument set."""
+    args = dict(num_movies=num_movies, num_series=num_series, num_games=num_games, num_live_events=num_live_events,
+                context_dim=context_dim, catalog_seed=catalog_seed, seed=seed, base_rate=base_rate, scale=scale,
+                drift_sigma=drift_sigma, drift_rho=drift_rho, horizon=horizon, max_size=max_size, **catalog_kwargs)
+    return _memo("catalog", args, lambda: _build_catalog_env(**args))
+
+
+def _build_catalog_env(*, num_movies, num_series, num_games, num_live_events, context_dim, catalog_seed, seed,
+                       base_rate, scale, drift_sigma, drift_rho, horizon, max_size, **catalog_kwargs) -> Env:
     from envs.catalog import random_catalog, with_catalog
     from envs.synthetic import logistic_bernoulli
 

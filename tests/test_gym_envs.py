@@ -20,14 +20,18 @@ from envs.catalog import available
 from envs.gym import ScreentestEnv, ScreentestVectorEnv, catalog_env
 from envs.synthetic import logistic_bernoulli
 
-# small sizes per id: check_env steps a few times, so compile time dominates
+# small sizes per id: check_env steps a few times, so compile time dominates. Member-v0 is the
+# default OBD fit with the CV penalty search skipped (fixed penalties): the contract is the same.
 SMALL = {
-    "screentest/Member-v0": {},
+    "screentest/Member-v0": dict(penalties=(30.0, 300.0), refit_full=False),
     "screentest/LinearGaussian-v0": dict(num_actions=4, context_dim=3),
     "screentest/LogisticBernoulli-v0": dict(num_actions=4, context_dim=3),
     "screentest/BernoulliBandit-v0": dict(num_actions=4),
     "screentest/Catalog-v0": dict(num_movies=3, num_series=2, num_games=1, num_live_events=2, context_dim=3),
 }
+
+
+EP = 40  # episode length (= the catalog's horizon) shared by the tests, so compiled envs are reused
 
 
 def test_registered_ids():
@@ -48,7 +52,7 @@ def test_import_envs_does_not_import_jax():
 
 @pytest.mark.parametrize("env_id", sorted(SMALL))
 def test_check_env_every_registered_id(env_id):
-    env = gymnasium.make(env_id, episode_length=20, **SMALL[env_id])
+    env = gymnasium.make(env_id, episode_length=EP, **SMALL[env_id])
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         check_env(env.unwrapped)
@@ -66,7 +70,7 @@ def test_check_env_every_registered_id(env_id):
 
 
 def test_episode_truncation_and_errors():
-    env = ScreentestEnv(logistic_bernoulli(4, 3), episode_length=3, context_bounds=(-1, 1))
+    env = ScreentestEnv(envs.gym._synthetic("logistic_bernoulli", SMALL["screentest/LogisticBernoulli-v0"]), episode_length=3, context_bounds=(-1, 1))
     with pytest.raises(RuntimeError, match="reset"):
         env.step(0)
     env.reset(seed=1)
@@ -86,15 +90,19 @@ def test_episode_truncation_and_errors():
 
 
 def test_catalog_gym_mask_follows_windows():
-    env = gymnasium.make("screentest/Catalog-v0", episode_length=40, **SMALL["screentest/Catalog-v0"])
+    env = gymnasium.make("screentest/Catalog-v0", episode_length=EP, **SMALL["screentest/Catalog-v0"])
     cat = env.unwrapped.params.catalog
+    arrive, depart, present = (np.asarray(a) for a in (cat.arrive, cat.depart, cat.present))
+    assert np.any(arrive > 0) and np.any(depart < EP)  # the window test is not vacuous
+    np.testing.assert_array_equal(np.asarray(available(cat, 0)), present & (arrive == 0))
     obs, _ = env.reset(seed=3)
-    for t in range(40):
-        np.testing.assert_array_equal(obs["action_mask"].astype(bool), np.asarray(available(cat, t)))
+    for t in range(EP):
+        avail_t = present & (arrive <= t) & (t < depart)
+        np.testing.assert_array_equal(obs["action_mask"].astype(bool), avail_t)
         avail = np.flatnonzero(obs["action_mask"])
         obs, r, term, trunc, info = env.step(int(avail[t % avail.size]))
         assert r in (0.0, 1.0)
-        assert trunc == (t == 39)
+        assert trunc == (t == EP - 1)
 
 
 def _run_single(env_fn, seed, actions, episode_length):
@@ -118,9 +126,9 @@ def _run_single(env_fn, seed, actions, episode_length):
 def test_vector_env_matches_single_envs(which):
     n, ep, steps, seed = 3, 4, 11, 10
     if which == "logistic":
-        base = logistic_bernoulli(4, 3, seed=2)
+        base = envs.gym._synthetic("logistic_bernoulli", SMALL["screentest/LogisticBernoulli-v0"])
     else:
-        base = catalog_env(num_movies=3, num_series=2, num_games=1, num_live_events=2, context_dim=3, horizon=ep)
+        base = catalog_env(horizon=EP, **SMALL["screentest/Catalog-v0"])  # same Env as the tests above
     venv = ScreentestVectorEnv(base, n, episode_length=ep)
     k = base.num_actions
     rng = np.random.default_rng(0)
