@@ -28,7 +28,7 @@ def _with(**kw):
     (0.0, r"pscore: expected every value in \(0, 1\], got 0.0 at index 2"),
     (-0.2, r"pscore: expected every value in \(0, 1\], got -0.2 at index 2"),
     (1.5, r"pscore: expected every value in \(0, 1\], got 1.5 at index 2"),
-    (np.nan, r"pscore: expected finite values, got nan at index 2"),
+    (np.nan, r"pscore: expected every value in \(0, 1\], got nan at index 2"),
 ])
 def test_bad_pscore(bad, match):
     data, ad = _ok()

@@ -96,8 +96,8 @@ def as_logged(data: Any, n_actions: int | None = None, len_list: int | None = No
     if n == 0:
         raise ValueError("reward: expected at least one logged round, got an empty array")
     action = ck.as_1d("action", _get(data, "action"), n, "int")
-    pscore = ck.as_1d("pscore", _get(data, "pscore"), n, "float")
-    ck.check_pscore(pscore)
+    pscore = ck.as_1d("pscore", _get(data, "pscore"), n, "float", check_finite=False)
+    ck.check_pscore(pscore)  # the (0, 1] check rejects NaN and infinities
     K = n_actions if n_actions is not None else _get(data, "n_actions")
     if K is None:
         K = int(action.max()) + 1
@@ -263,8 +263,9 @@ class Columns:
         self.estimated_rewards = None
         if estimated_rewards is not None:
             q = ck.as_action_array("estimated_rewards", estimated_rewards, n, K, self.len_list)
-            if check:
-                ck.check_finite("estimated_rewards", q)
+            # finiteness is checked on what the estimators read (q at the logged slot, through
+            # q_hat(x, pi_e) and q_hat(x, a_i)): a NaN/inf there makes those columns non-finite
+            # (0 * inf is NaN), and entries at other slots are never used
             self.estimated_rewards = q
         self._cache: dict[str, np.ndarray] = {}
         self._flat_idx: np.ndarray | None = None
@@ -275,8 +276,11 @@ class Columns:
         """Flat index of ``(i, a_i, k_i)`` into a C-ordered ``(n, K, L)`` array."""
         if self._flat_idx is None:
             log, L = self.log, self.len_list
-            rows = np.arange(log.n_rounds, dtype=np.int64)
-            self._flat_idx = (rows * log.n_actions + log.action) * L + log.position
+            idx = np.arange(0, log.n_rounds * log.n_actions * L, log.n_actions * L, dtype=np.int64)
+            idx += log.action * L if L > 1 else log.action
+            if L > 1:
+                idx += log.position
+            self._flat_idx = idx
         return self._flat_idx
 
     def _factual(self, arr: np.ndarray) -> np.ndarray:
@@ -321,14 +325,15 @@ class Columns:
         if base == "wr_clip":
             return np.minimum(self.col("w"), lam) * log.reward
         if base == "q_f":
-            return self._factual(self._need_q(key))
+            return self._checked_q(self._factual(self._need_q(key)))
         if base == "res":
             return log.reward - self.col("q_f")
         if base == "q_pi":
             q = self._need_q(key)
             qp = np.einsum("nk,nk->n", self.at_position(q), self.at_position(self.action_dist))
             rs = self.rowsum[:, 0] if self.len_list == 1 else self.rowsum[np.arange(log.n_rounds), log.position]
-            return qp / rs  # obp normalises with np.average(weights=pi_e); identical for valid rows
+            qp /= rs  # obp normalises with np.average(weights=pi_e); identical for valid rows
+            return self._checked_q(qp, pi_weighted=True)
         if base == "w_res":
             return self.col("w") * self.col("res")
         if base == "w_res_clip":
@@ -345,6 +350,18 @@ class Columns:
             return shrunk * self.col("res")
         raise KeyError(key)  # pragma: no cover
 
+    def _checked_q(self, col: np.ndarray, pi_weighted: bool = False) -> np.ndarray:
+        if not np.isfinite(np.add.reduce(col)):
+            bad = ~np.isfinite(col)
+            if bad.any():
+                i = int(np.flatnonzero(bad)[0])
+                what = "sum_a action_dist * estimated_rewards" if pi_weighted else "the logged action's entry"
+                raise ValueError(
+                    f"estimated_rewards: expected finite values, got a non-finite value in row {i} ({what} at "
+                    f"the logged position is {float(col[i])!r})"
+                )
+        return col
+
     # ---- helpers used by estimators / diagnostics ----------------------------------------
     def check_uniform_logging(self) -> None:
         """Replay (Li et al. 2011) is unbiased only for uniformly logged data."""
@@ -357,12 +374,16 @@ class Columns:
                     f"pscore per position), got values from {float(ps.min())!r} to {float(ps.max())!r} at position {int(k)}"
                 )
 
-    def matrix(self, keys: list[str]) -> np.ndarray:
+    def matrix(self, keys: list[str], ones_row: bool = False) -> np.ndarray:
         """Stack columns into ``(len(keys), n)`` float64: row ``j`` is column ``keys[j]``
-        (each column contiguous, which keeps the reductions over rows fast)."""
-        out = np.empty((len(keys), self.log.n_rounds))
+        (each column contiguous, which keeps the reductions over rows fast); ``ones_row`` appends
+        a row of ones."""
+        m = len(keys)
+        out = np.empty((m + int(ones_row), self.log.n_rounds))
         for j, k in enumerate(keys):
             out[j] = self.col(k)
+        if ones_row:
+            out[m] = 1.0
         return out
 
 

@@ -74,8 +74,8 @@ class _Accumulator:
     def add(self, cols: Columns) -> None:
         log = cols.log
         with iv.one_blas_thread():  # matrix-vector work: a second BLAS thread only adds wake-ups
-            C = cols.matrix(self.keys)  # (m, n)
-            self.mom.add(C)
+            C = cols.matrix(self.keys, ones_row=True)  # (m + 1, n), last row ones
+            self.mom.add_with_ones(C)
             w = cols.col("w")
             self.sum_w += float(w.sum())
             self.sum_w2 += float(np.dot(w, w))
@@ -93,7 +93,7 @@ class _Accumulator:
                 tgt[p, a] = A[sel, a, p].sum()
         if self.interval == "bootstrap":
             if self.shift is None:
-                self.shift = C.sum(axis=1) / C.shape[1]
+                self.shift = self.mom.mean.copy()  # after the first batch: its column means
             S = iv.bootstrap_sums(C, self.B, self.rng, self.shift, self.method)
             self.boot = S if self.boot is None else self.boot + S
         if self.logged is None:

@@ -95,13 +95,28 @@ class Moments:
         self.m2 = np.zeros((m, m))
 
     def add(self, Ct: np.ndarray) -> None:
+        """Ct ``(m, n_chunk)``: one row per column."""
+        self._add(Ct, ones_row=False)
+
+    def add_with_ones(self, Ct1: np.ndarray) -> None:
+        """Like :meth:`add` for a matrix whose last row is all ones (one GEMM gives everything)."""
+        self._add(Ct1, ones_row=True)
+
+    def _add(self, Ct: np.ndarray, ones_row: bool) -> None:
         nc = Ct.shape[1]
         if nc == 0:
             return
-        mc = Ct.sum(axis=1) / nc
-        D = Ct - mc[:, None]
-        with blas_threads_for(2.0 * D.size * D.shape[0]):
-            m2c = D @ D.T
+        m = self.mean.shape[0]
+        with blas_threads_for(2.0 * Ct.size * Ct.shape[0]):
+            if ones_row:
+                P = Ct @ Ct.T  # (m + 1, m + 1): cross-products, sums (last column), count
+                mc = P[:m, m] / nc
+                # centred cross-products from raw ones: relative error ~ eps * (1 + mean^2 / var)
+                m2c = P[:m, :m] - nc * np.outer(mc, mc)
+            else:
+                mc = Ct.sum(axis=1) / nc
+                D = Ct - mc[:, None]
+                m2c = D @ D.T
         tot = self.n + nc
         delta = mc - self.mean
         self.mean = self.mean + delta * (nc / tot)
@@ -192,9 +207,9 @@ def bootstrap_sums(Ct: np.ndarray, n_bootstrap: int, rng: np.random.Generator, s
     Ct ``(m, n)``: one row per column. Sums from independent row batches add up (Poisson weights
     are independent across rows), which is how streamed logs are bootstrapped.
     """
-    m, n = Ct.shape
+    m, n = shift.shape[0], Ct.shape[1]  # Ct may carry a trailing ones row (ignored here)
     C1 = np.empty((m + 1, n))
-    np.subtract(Ct, shift[:, None], out=C1[:m])
+    np.subtract(Ct[:m], shift[:, None], out=C1[:m])
     C1[m] = 1.0
     if method == "poisson":
         if n_bootstrap * n <= direct_limit or n_bootstrap < 2:
