@@ -10,8 +10,9 @@ Three kinds of checks live here.
   compilation (:func:`check_context_shape`, :func:`check_mask_shape`).
 * **Eager value checks** for entry points (rollout, sweep, user code) to call on concrete inputs
   before entering ``jit``: :func:`validate_hparams`, :func:`validate_mask`, :func:`validate_context`.
-  Inside ``jit`` nothing can raise on values: a mask row with no available action makes the
-  policies' ``probs`` NaN (0/0) and the action arbitrary. Call :func:`validate_mask` first.
+  Inside ``jit`` nothing can raise on values: for a mask row with no available action the core
+  policies return ``probs`` all 0 (summing to 0, an unmistakable signal) and an arbitrary action
+  (the last index). Call :func:`validate_mask` first.
 
 Hyperparameter ranges are declared per policy name with :func:`register_hparam_rules` (each policy
 module registers its own; teammates' modules can do the same); :func:`validate_hparams` applies them
@@ -116,7 +117,7 @@ def validate_hparams(policy, hparams) -> None:
         rule = rules.get(name, Interval())
         bad = ~rule.ok(arr)
         if np.any(bad):
-            first = arr[bad].flat[0] if arr.ndim else float(arr)
+            first = float(arr[bad].flat[0]) if arr.ndim else float(arr)
             where = "" if arr.ndim == 0 else f" (first offending element of an array of shape {arr.shape})"
             raise ValueError(
                 f"hparams.{name}: policy {policy.name!r} expects {rule.describe()}, got {first!r}{where}"
@@ -208,7 +209,7 @@ def check_prior(value, name: str, num_actions: int) -> np.ndarray:
     if arr.shape != (num_actions,):
         raise ValueError(f"{name}: expected a scalar or shape ({num_actions},), got shape {arr.shape}")
     if not np.all(np.isfinite(arr) & (arr > 0)):
-        raise ValueError(f"{name}: expected finite values > 0, got {arr[~(np.isfinite(arr) & (arr > 0))][0]!r}")
+        raise ValueError(f"{name}: expected finite values > 0, got {float(arr[~(np.isfinite(arr) & (arr > 0))][0])!r}")
     return arr
 
 
