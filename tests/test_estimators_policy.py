@@ -79,3 +79,17 @@ def test_end_to_end_uniform_logs_recover_greedy_value():
                   ad, estimators=["ipw", "snipw"], interval="normal").set_index("estimator")
     for name in ("ipw", "snipw"):
         assert abs(df.loc[name, "estimate"] - truth) <= 4 * df.loc[name, "std_err"]
+
+
+def test_float64_leg(trained_linucb):
+    """Under x64 a float64 policy gives the same probabilities as the float32 one (to float32 precision)."""
+    pol32, state32, hp32, ctx = trained_linucb
+    ad32 = policy_action_dist(pol32, state32, hp32, ctx, jax.random.key(3))
+    with jax.enable_x64(True):
+        pol = make("linucb", num_actions=K, context_dim=D, dtype=jnp.float64)
+        hp = jax.tree.map(lambda v: jnp.asarray(v, jnp.float64), pol.default_hparams)
+        state = jax.tree.map(lambda v: jnp.asarray(v, jnp.float64) if jnp.issubdtype(v.dtype, jnp.floating) else v,
+                             state32)
+        ad64 = policy_action_dist(pol, state, hp, ctx, jax.random.key(3))
+    assert ad64.dtype == np.float64
+    np.testing.assert_allclose(ad64, ad32, atol=1e-5)
