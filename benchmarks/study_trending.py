@@ -158,7 +158,7 @@ def main(argv=None) -> dict:
         fig, ax = plt.subplots(figsize=(7, 3.6))
         lo, hi = args.change - 300, min(args.horizon, args.change + 1200)
         tt = np.arange(lo, hi)
-        for name, (e, b) in curves.items():
+        for name, (e, _b) in curves.items():
             r = out["policies"][name]["recovery_median"]
             ax.plot(tt, moving_average(e, 25)[lo:hi], label=f"{name}: median recovery {r:.0f}")
         b = next(iter(curves.values()))[1]

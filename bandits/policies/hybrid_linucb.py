@@ -32,9 +32,12 @@ import jax.numpy as jnp
 import numpy as np
 from jax.scipy.linalg import cho_solve
 
+from bandits import validation as V
 from bandits.core import Decision, Policy, split_ties_argmax
 from bandits.policies import register
 from bandits.policies.nonstationary import check_sizes
+
+V.register_hparam_rules("hybrid_linucb", alpha=V.NONNEGATIVE, lam=V.POSITIVE)
 
 
 class HybridLinUCBHParams(NamedTuple):

@@ -44,8 +44,15 @@ import jax
 import jax.numpy as jnp
 from jax.scipy.linalg import cho_solve, solve_triangular
 
+from bandits import validation as V
 from bandits.core import Decision, Policy, split_ties_argmax
 from bandits.policies import register
+
+_GAMMA = V.Interval(0.0, 1.0, lo_open=True)  # discount factor in (0, 1]
+V.register_hparam_rules("discounted_linucb", alpha=V.NONNEGATIVE, gamma=_GAMMA, lam=V.POSITIVE)
+V.register_hparam_rules("discounted_lints", nu=V.NONNEGATIVE, gamma=_GAMMA, lam=V.POSITIVE)
+V.register_hparam_rules("sliding_window_linucb", alpha=V.NONNEGATIVE, lam=V.POSITIVE)
+V.register_hparam_rules("discounted_ts", gamma=_GAMMA, alpha0=V.POSITIVE, beta0=V.POSITIVE)
 
 # ----------------------------------------------------------------------------- shared helpers
 

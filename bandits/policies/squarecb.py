@@ -21,9 +21,12 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 
+from bandits import validation as V
 from bandits.core import Decision, Policy, sample_from_probs
 from bandits.policies import register
 from bandits.policies.nonstationary import check_sizes, ridge_init, ridge_mean_var
+
+V.register_hparam_rules("squarecb", gamma=V.NONNEGATIVE, gamma_power=V.NONNEGATIVE, lam=V.POSITIVE)
 
 
 class SquareCBHParams(NamedTuple):

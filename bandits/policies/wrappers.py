@@ -41,8 +41,12 @@ from typing import Any, NamedTuple
 import jax
 import jax.numpy as jnp
 
+from bandits import validation as V
 from bandits.core import Policy
 from bandits.policies import make, register
+
+V.register_hparam_rules("batched", update_every=V.Interval(1.0))
+V.register_hparam_rules("delayed", delay=V.NONNEGATIVE)
 
 
 def _merged_hparams(policy: Policy, wrapper: str, extra: dict[str, float]):
