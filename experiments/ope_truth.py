@@ -80,7 +80,9 @@ def ope_truth(sim=None, *, n_rounds: int = 5000, n_seeds: int = 40,
         for the default OBD simulator. Returns ``(summary, runs, info)``: ``summary`` one row per
         estimator (``estimator, bias, sd, rmse, coverage, coverage_se, mean_ci_width,
         mean_estimate, n_seeds``); ``runs`` one row per (seed, estimator) with ``estimate,
-        ci_low, ci_high, truth``; ``info`` the true values of A and B and settings.
+        ci_low, ci_high, truth``; ``info`` the true values of A and B (``value_behavior``,
+        ``value_target``), the value of B under the noisy-oracle reward model
+        (``value_target_under_model``, DM's limit), and the settings.
     """
     from bandits.data import LoggedData
     from bandits.estimators import evaluate
@@ -103,6 +105,7 @@ def ope_truth(sim=None, *, n_rounds: int = 5000, n_seeds: int = 40,
     rng = np.random.default_rng(seed + 1)
     bias_items = model_error * rng.standard_normal(K)
     qhat_pool = np.clip(Q * np.exp(bias_items)[None, :], 0.0, 1.0)
+    v_b_model = float(np.sum(w[:, None] * pb * qhat_pool))  # what DM converges to (noisy-oracle model)
     cdf_w = np.cumsum(w)
     rows = []
     for s in range(int(n_seeds)):
@@ -120,7 +123,7 @@ def ope_truth(sim=None, *, n_rounds: int = 5000, n_seeds: int = 40,
                          "ci_low": float(row["ci_low"]), "ci_high": float(row["ci_high"]), "truth": v_b,
                          "logged_mean": float(y.mean())})
     runs = pd.DataFrame(rows)
-    info = {"value_behavior": v_a, "value_target": v_b, "n_rounds": int(n_rounds), "n_seeds": int(n_seeds),
+    info = {"value_behavior": v_a, "value_target": v_b, "value_target_under_model": v_b_model, "n_rounds": int(n_rounds), "n_seeds": int(n_seeds),
             "reward_model": reward_model, "model_error": model_error, "beta_a": beta_a, "beta_b": beta_b,
             "eps": eps, "sigma": sigma, "alpha": alpha}
     return summarise(runs), runs, info
