@@ -146,12 +146,7 @@ def streamed(args) -> dict:
     def q_hat(b):
         return (0.1 + 0.2 / (1.0 + np.exp(-np.asarray(b.context, np.float64) @ beta)))[:, :, None]
 
-    tmpdir = Path(args.stream_dir or tempfile.mkdtemp(prefix="screentest-ope-"))
-    path = tmpdir / f"log_{args.stream_rows}.parquet"
-    t0 = time.perf_counter()
-    if not path.exists():
-        write_parquet(path, args.stream_rows, K, d, args.batch_rows, args.seed)
-    t_write = time.perf_counter() - t0
+    path = Path(args.stream_file)
     rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     cols = [f"context_{j}" for j in range(d)]
     batches = iter_parquet_batches(path, batch_rows=args.batch_rows, context_cols=cols, n_actions=K)
@@ -160,13 +155,11 @@ def streamed(args) -> dict:
                           interval="bootstrap" if args.B > 0 else "normal", n_bootstrap=max(args.B, 2))
     t_eval, c_eval = time.perf_counter() - t0, time.process_time() - c0
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    if not args.stream_dir:
-        path.unlink()
-        tmpdir.rmdir()
-    return {"stream_rows": args.stream_rows, "batch_rows": args.batch_rows, "stream_interval": df["interval"][0],
-            "stream_eval_s": t_eval, "stream_eval_cpu_s": c_eval, "stream_write_s": t_write,
-            "stream_peak_rss_mb": peak, "stream_rss_before_eval_mb": rss_before,
-            "stream_file_mb": None, "stream_values": {r.estimator: r.estimate for r in df.itertuples()}}
+    return {"stream_rows": int(df["n_rounds"][0]), "batch_rows": args.batch_rows,
+            "stream_interval": df["interval"][0], "stream_eval_s": t_eval, "stream_eval_cpu_s": c_eval,
+            "stream_peak_rss_mb": peak, "stream_rss_after_imports_mb": rss_before,
+            "stream_file_mb": round(path.stat().st_size / 2**20, 1),
+            "stream_values": {r.estimator: r.estimate for r in df.itertuples()}}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -183,6 +176,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--batch-rows", type=int, default=1_000_000)
     ap.add_argument("--stream-dir", default=None, help="keep the parquet file here (reused when present)")
     ap.add_argument("--stream-only", action="store_true", help=argparse.SUPPRESS)
+    ap.add_argument("--stream-file", default=None, help=argparse.SUPPRESS)
+    ap.add_argument("--skip-in-memory", action="store_true", help="only the streamed part")
     args = ap.parse_args(argv)
     for name in ("n", "K", "repeat", "batch_rows"):
         if getattr(args, name) < 1:
@@ -190,13 +185,27 @@ def main(argv: list[str] | None = None) -> int:
     if args.stream_only:
         print(json.dumps(streamed(args)))
         return 0
-    res = {"benchmark": "ope", **in_memory(args)}
+    res = {"benchmark": "ope"}
+    if not args.skip_in_memory:
+        res.update(in_memory(args))
     if args.stream_rows > 0:
-        cmd = [sys.executable, "-m", "benchmarks.ope", "--stream-only", "--K", str(args.K), "--B", str(args.B),
-               "--stream-rows", str(args.stream_rows), "--batch-rows", str(args.batch_rows), "--seed", str(args.seed)]
-        if args.stream_dir:
-            cmd += ["--stream-dir", args.stream_dir]
-        out = subprocess.run(cmd, check=True, capture_output=True, text=True, cwd=Path(__file__).resolve().parents[1])
+        # the file is written here, the evaluation runs in a child whose peak RSS is its own
+        tmpdir = Path(args.stream_dir or tempfile.mkdtemp(prefix="screentest-ope-"))
+        tmpdir.mkdir(parents=True, exist_ok=True)
+        path = tmpdir / f"log_{args.stream_rows}_K{args.K}.parquet"
+        t0 = time.perf_counter()
+        if not path.exists():
+            write_parquet(path, args.stream_rows, args.K, 5, min(args.batch_rows, 1_000_000), args.seed)
+        res["stream_write_s"] = time.perf_counter() - t0
+        cmd = [sys.executable, "-m", "benchmarks.ope", "--stream-only", "--stream-file", str(path), "--K",
+               str(args.K), "--B", str(args.B), "--batch-rows", str(args.batch_rows)]
+        try:
+            out = subprocess.run(cmd, check=True, capture_output=True, text=True,
+                                 cwd=Path(__file__).resolve().parents[1])
+        finally:
+            if not args.stream_dir:
+                path.unlink()
+                tmpdir.rmdir()
         res.update(json.loads(out.stdout.strip().splitlines()[-1]))
     print(json.dumps(res))
     return 0

@@ -1,7 +1,8 @@
 """Confidence intervals for the column-mean estimators of :mod:`bandits.estimators.core`.
 
-Both kinds work on the per-row column matrix ``C (n_rounds, m)`` (stored transposed, ``(m, n)``) (float64) shared by all the
-estimators being evaluated, so the cost does not grow with the number of estimators.
+Both kinds work on the per-row column matrix ``C (n_rounds, m)`` float64 (stored transposed,
+``(m, n)``) shared by all the estimators being evaluated, so the cost hardly grows with the
+number of estimators.
 
 Normal approximation (delta method)
     Each estimate is a smooth function ``f`` of the column means; with ``g = grad f`` and
@@ -18,7 +19,7 @@ Bootstrap (percentile), vectorised
     sums. No estimator is refitted: all replicates of all estimators are weighted sums of ``C``.
 
     Exact Poisson weights for B replicates need B * n draws (1e9 for B = 1000, n = 1M: ~10 s in
-    numpy). Above ``direct_limit`` draws we use a *pooled* scheme that keeps every replicate an
+    numpy on this project's 2-core machine, weight generation dominating). Above ``direct_limit`` draws we use a *pooled* scheme that keeps every replicate an
     exact Poisson bootstrap replicate and costs ~n draws plus one dense matrix product:
 
     1. rows are randomly permuted (the statistic does not care; this removes any ordering in the
@@ -37,7 +38,7 @@ Bootstrap (percentile), vectorised
     vector on *different* chunks, which correlates them through ``sum_i c_ki c_k'i`` over two
     disjoint, randomly permuted sets of centred rows, a correlation of order ``1/sqrt(n)``
     (1e-3 at n = 1M). That affects only the Monte-Carlo noise of the percentiles, not their
-    target. ``tests/test_estimators_intervals.py`` checks the pooled scheme against direct iid
+    target. ``tests/test_estimators_statistics.py`` checks the pooled scheme against direct iid
     weights and the coverage of the resulting intervals.
 
     ``method="multinomial"`` draws classic with-replacement resamples (counts ~ Multinomial(n,
@@ -54,8 +55,6 @@ from scipy.stats import norm
 from threadpoolctl import ThreadpoolController
 
 DIRECT_LIMIT = 20_000_000  # B * n at or below which the bootstrap draws iid weights directly
-
-
 SMALL_GEMM_FLOPS = 200_000_000  # below this a multi-threaded BLAS costs more (thread wake-ups) than it saves
 
 
