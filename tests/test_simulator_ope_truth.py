@@ -61,4 +61,4 @@ def test_summarise_closed_form():
                          "ci_low": [0.0, 1.5, 2.5, 5.0], "ci_high": [2.0, 2.5, 3.5, 7.0]})
     row = summarise(runs).iloc[0]
     assert row["bias"] == pytest.approx(1.0) and row["rmse"] == pytest.approx(np.sqrt((1 + 0 + 1 + 16) / 4))
-    assert row["coverage"] == pytest.approx(0.5) and row["mean_ci_width"] == pytest.approx(1.25)
+    assert row["coverage"] == pytest.approx(0.5) and row["mean_ci_width"] == pytest.approx(1.5)
