@@ -36,6 +36,40 @@ def _penalties(s: str | None):
     return (a, b)
 
 
+def _policy_check(data, a):
+    """LinUCB / LinTS vs uniform random, paired over seeds, in the site-prior simulator."""
+    import pandas as pd
+
+    from bandits.policies import make
+    from envs.logged import fit_member_simulator, obd_site_item_prior
+    from envs.logged.sim2real import policy_margins, uniform_slate_policy
+
+    frames = []
+    modes = ("single", "slate") if a.policy_check == "both" else (a.policy_check,)
+    for mode in modes:
+        sim = fit_member_simulator(data, penalties=a.penalties or (300.0, 3000.0), seed=a.seed,
+                                   item_prior_mean=obd_site_item_prior(a.campaign), add_intercept=True,
+                                   len_list=1 if mode == "single" else None)
+        env = sim.env
+        K, d = env.num_actions, env.context_dim
+        if mode == "single":
+            lu = make("linucb", num_actions=K, context_dim=d)
+            lt = make("lints", num_actions=K, context_dim=d, num_samples=1)
+            pols = {"random": (make("random", num_actions=K, context_dim=d), None),
+                    "linucb(alpha=0.03)": (lu, lu.hparams(alpha=0.03)), "lints(v=0.03)": (lt, lt.hparams(v=0.03))}
+        else:
+            L = env.len_list
+            lu = make("slate_linucb", num_actions=K, context_dim=d, len_list=L)
+            lt = make("slate_lints", num_actions=K, context_dim=d, len_list=L, n_mc=1)
+            pols = {"random": (uniform_slate_policy(K, L, d), None),
+                    "slate_linucb(alpha=0.03)": (lu, lu.hparams(alpha=0.03)),
+                    "slate_lints(nu=0.03)": (lt, lt.hparams(nu=0.03))}
+        df = policy_margins(env, pols, n_seeds=a.policy_seeds, horizon=a.policy_horizon, seed=a.seed)
+        df.insert(0, "mode", mode)
+        frames.append(df)
+    return pd.concat(frames, ignore_index=True)
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="screentest calibrate",
                                  description="Fit the OBD member simulator and run the sim-to-real check.")
@@ -52,6 +86,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--out", default="screentest-results/calibrate", help="directory for the PNG and JSON")
     ap.add_argument("--no-plot", action="store_true")
+    ap.add_argument("--policy-check", choices=("none", "single", "slate", "both"), default="none",
+                    help="also compare LinUCB/LinTS with uniform random in the simulator fitted with the site "
+                         "item prior (single-slot: linucb/lints; slate: slate_linucb/slate_lints)")
+    ap.add_argument("--policy-seeds", type=int, default=100)
+    ap.add_argument("--policy-horizon", type=int, default=1500)
     try:
         a = ap.parse_args(argv)
     except SystemExit as e:  # argparse exits 2 on errors, 0 on --help
@@ -82,6 +121,12 @@ def main(argv: list[str] | None = None) -> int:
     if not a.no_plot:
         plot_sim_to_real(res, sim.report, out / "calibrate.png")
         written.append(out / "calibrate.png")
+    if a.policy_check != "none":
+        margins = _policy_check(dr, a)
+        print()
+        print(margins.to_string(index=False, float_format=lambda v: f"{v:.6g}"))
+        margins.to_csv(out / "policy_margins.csv", index=False)
+        written.append(out / "policy_margins.csv")
     print("wrote " + ", ".join(str(p) for p in written) + f" ({time.perf_counter() - t0:.1f}s)")
     return 0 if res.ok else 1
 
