@@ -15,8 +15,18 @@ from bandits.estimators.core import (
 )
 from bandits.estimators.evaluate import DEFAULT_ESTIMATORS, RESULT_COLUMNS, evaluate, evaluate_batches
 from bandits.estimators.intervals import bootstrap_means
-from bandits.estimators.policy import policy_action_dist
 from bandits.estimators.reward_model import RewardModel, default_model, fit_reward_model, fit_reward_model_on
+
+
+def __getattr__(name: str):
+    # policy_action_dist needs JAX; importing it lazily keeps `import bandits.estimators` numpy-only
+    # (faster start, ~300 MB less resident memory for pure-numpy evaluation of big logs)
+    if name == "policy_action_dist":
+        from bandits.estimators.policy import policy_action_dist
+
+        return policy_action_dist
+    raise AttributeError(f"module 'bandits.estimators' has no attribute {name!r}")
+
 
 __all__ = [
     "DEFAULT_ESTIMATORS",

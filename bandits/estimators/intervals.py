@@ -141,7 +141,7 @@ def normal_interval(values: np.ndarray, grads: np.ndarray, cov: np.ndarray, n: i
 
 
 def _pooled_poisson_sums(Ct: np.ndarray, n_bootstrap: int, rng: np.random.Generator,
-                         block_bytes: int = 64 << 20) -> np.ndarray:
+                         block_bytes: int = 16 << 20) -> np.ndarray:
     """Pooled exact-marginal Poisson bootstrap (see the module docstring).
 
     Ct ``(m1, n)`` float64, its last row the ones row. Returns ``(B, m1)`` weighted sums.
