@@ -11,6 +11,7 @@ the CLI prints it Hydra-style and exits with code 2.
 
 from __future__ import annotations
 
+import inspect
 import itertools
 import math
 import os
@@ -47,24 +48,20 @@ def synthetic_env(family: str, label: str | None = None, **kwargs: Any):
         raise ConfigError(f"env ({family}): {e}") from e
 
 
-def member_simulator(data: Any = None, label: str | None = None, **kwargs: Any):
-    """The member simulator calibrated on logged data (``envs.logged``), as an :class:`envs.core.Env`.
+def member_simulator(data: Any = None, label: str | None = None, campaign: str = "all", **kwargs: Any):
+    """The member simulator calibrated on logged ``data`` (:func:`experiments.ope_stage.build_simulator`).
 
     data: a :class:`bandits.data.LoggedData` (the main job passes the loaded ``data`` group).
-    Returns ``(env, simulator)``-compatible object: the Env; the fitted simulator object (with its
-    calibration table, if the module provides one) is attached by the caller via
-    :func:`simulator_extras`.
+    Returns the fitted ``envs.logged.MemberSimulator`` (``.env`` is the :class:`envs.core.Env`,
+    ``.report`` the held-out calibration report).
     """
-    try:
-        from envs import logged
-    except ImportError as e:  # pragma: no cover - depends on the teammate's module landing
-        raise ConfigError(
-            "env=simulator: the member simulator (envs.logged) is not available in this checkout"
-        ) from e
-    build = getattr(logged, "build_member_simulator", None)
-    if build is None:  # pragma: no cover
-        raise ConfigError("env=simulator: envs.logged has no build_member_simulator()")
-    return build(data, **kwargs)
+    from experiments import ope_stage
+
+    if not ope_stage.available():  # pragma: no cover - depends on teammates' modules
+        raise ConfigError("env=simulator: the member simulator (envs.logged) is not available in this checkout")
+    if data is None:
+        raise ConfigError("env=simulator: needs logged data (the data group)")
+    return ope_stage.build_simulator(data, campaign=campaign, **kwargs)
 
 
 # ----------------------------------------------------------------------------- policies
@@ -86,8 +83,13 @@ class PolicySpec:
     hparams: dict[str, float] = field(default_factory=dict)
     grid: dict[str, list[float]] = field(default_factory=dict)
 
-    def build(self, num_actions: int, context_dim: int):
-        """The :class:`bandits.core.Policy` for an env of ``num_actions`` actions and ``context_dim``."""
+    def build(self, num_actions: int, context_dim: int, **static_overrides: Any):
+        """The :class:`bandits.core.Policy` for an env of ``num_actions`` actions and ``context_dim``.
+
+        Context-free families (constructors whose ``context_dim`` defaults to 1: random, UCB1,
+        epsilon-greedy, Bernoulli TS) are built with ``context_dim=1``; they ignore the context.
+        ``static_overrides`` replace constructor options the constructor accepts (others are dropped).
+        """
         from bandits.policies import REGISTRY, make
 
         if self.name not in REGISTRY:
@@ -95,8 +97,13 @@ class PolicySpec:
                 f"policy.name: unknown policy {self.name!r} (candidate {self.label!r}); "
                 f"registered policies: {sorted(REGISTRY)}"
             )
+        params = inspect.signature(REGISTRY[self.name]).parameters
+        if is_context_free(self.name):
+            context_dim = 1
+        static = dict(self.static)
+        static.update({k: v for k, v in static_overrides.items() if k in params})
         try:
-            pol = make(self.name, num_actions=num_actions, context_dim=context_dim, **self.static)
+            pol = make(self.name, num_actions=num_actions, context_dim=context_dim, **static)
         except TypeError as e:
             raise ConfigError(f"policy {self.label!r} ({self.name}).static: {e}") from e
         fields = type(pol.default_hparams)._fields
@@ -131,6 +138,14 @@ HPARAM_ALIASES: dict[str, dict[str, str]] = {
     "lints": {"alpha": "v"},
     "discounted_lints": {"alpha": "nu"},
 }
+
+
+def is_context_free(name: str) -> bool:
+    """True for registry constructors whose ``context_dim`` defaults to 1 (the context-free families)."""
+    from bandits.policies import REGISTRY
+
+    p = inspect.signature(REGISTRY[name]).parameters.get("context_dim")
+    return p is not None and p.default == 1
 
 
 def _as_float(where: str, v: Any) -> float:

@@ -163,6 +163,9 @@ def validate(cfg: DictConfig, base_dir: str | os.PathLike) -> None:
     elif env_cfg.get("family") == "bernoulli_arms":
         for s in specs:
             s.build(env_cfg["num_actions"], 1)
+    else:  # sizes come from the data: check names and hyperparameter fields on a small instance
+        for s in specs:
+            s.build(2, 1)
     data = c["data"]
     uses_data = env_cfg.get("_target_", "").endswith("member_simulator")
     if uses_data or data.get("source") in ("parquet", "csv"):
@@ -253,6 +256,7 @@ def run_job(cfg: DictConfig, base_dir: str | os.PathLike | None = None, multirun
     from experiments.bakeoff import plan_cells, run_bakeoff
     from experiments.progress import BakeoffProgress
 
+    t_job = time.perf_counter()
     base_dir = Path(base_dir or os.getcwd())
     c = plain(cfg)
     quiet = bool(c["quiet"])
@@ -268,8 +272,14 @@ def run_job(cfg: DictConfig, base_dir: str | os.PathLike | None = None, multirun
         from experiments.builders import member_simulator
 
         env_cfg.pop("_target_")
-        simulator = member_simulator(data, **env_cfg)
-        env = getattr(simulator, "env", simulator)
+        console.print(f"fitting the member simulator on {data.n_rounds:,} logged rows ...")
+        t_fit = time.perf_counter()
+        simulator = member_simulator(data, campaign=c["data"].get("campaign", "all"), **env_cfg)
+        env = simulator.env
+        rep = simulator.report
+        console.print(f"simulator fitted in {time.perf_counter() - t_fit:.1f} s: {env.num_actions} items, "
+                      f"context dim {env.context_dim}, held-out AUC {rep.auc:.3f}, log-loss {rep.log_loss:.5f} "
+                      f"(constant-rate baseline {rep.log_loss_baseline:.5f})")
     else:
         from hydra.utils import instantiate
 
@@ -308,9 +318,13 @@ def run_job(cfg: DictConfig, base_dir: str | os.PathLike | None = None, multirun
         from experiments import ope_stage
 
         if ope_stage.available():
+            console.print(f"off-policy evaluation: {c['ope']['seeds']} logs of {c['ope']['rounds']:,} rounds "
+                          f"by {c['ope']['behavior']!r}, estimators {list(c['estimator']['names'])} ...")
             ope_result = ope_stage.run(simulator, data, specs, c, root=str(root), config_hash=chash,
                                        provenance=prov, console=console)
             result["ope"] = ope_result
+            console.print(f"OPE: {ope_result['ope_computed']} log(s) evaluated, {ope_result['ope_skipped']} already "
+                          f"in the store, {ope_result['ope_seconds']:.1f} s")
 
     if not quiet and not multirun:
         df = store.load(root, "bakeoff")
@@ -325,9 +339,11 @@ def run_job(cfg: DictConfig, base_dir: str | os.PathLike | None = None, multirun
     if c["report"] and not multirun:
         from experiments.report import write_report
 
+        t_rep = time.perf_counter()
         path = write_report(root)
         result["report"] = str(path)
-        console.print(f"report: {path}")
+        console.print(f"report written in {time.perf_counter() - t_rep:.1f} s: {path}")
+    console.print(f"job finished in {time.perf_counter() - t_job:.1f} s")
     return result
 
 

@@ -1,5 +1,229 @@
-"""Placeholder module name reserved; filled in when the simulator and OPE land."""
+"""The main job's simulator and OPE stages: calibrate a member simulator on logs, log with a
+behaviour policy inside it, estimate every candidate off-policy, compare with the exact truth.
+
+Built on the teammates' libraries: :func:`envs.logged.fit_member_simulator` (the simulator and
+its held-out calibration report), :func:`bandits.rollout.rollout` (``log=True``: logged feedback
+with the behaviour policy's true propensities), :func:`bandits.estimators.policy_action_dist`
+(obp's ``action_dist`` of a frozen policy) and :func:`bandits.estimators.evaluate` (IPW, SNIPW,
+DM, DR, ... with intervals), and :func:`envs.logged.policy_value` (the exact value of a policy in
+the simulator: the ground truth an estimate is checked against).
+
+The evaluation policies. OPE evaluates a *fixed* policy, so each candidate is first trained
+(``policy.update`` folded over one ``lax.scan``) on a separate training log of ``ope.rounds``
+rounds drawn from the simulator with the behaviour policy (key stream ``TRAIN_SEED``), then frozen.
+Its truth is ``policy_value`` over the simulator's whole member pool; its estimates come from
+``ope.seeds`` independent evaluation logs (seeds ``0 .. ope.seeds - 1``), one stored cell per log,
+so ``covered`` (the share of logs whose interval contains the truth) measures the intervals'
+real coverage.
+
+Tables written: ``calibration`` (the simulator's held-out reliability bins) and ``ope`` (one row
+per (config, candidate, estimator, logging seed): ``estimate, ci_lo, ci_hi, truth`` plus the
+estimator's diagnostics).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from experiments import store
+
+TRAIN_SEED = 1_000_003  # key stream of the training log (disjoint from the evaluation logs' seeds)
+POLICY_KEY_SEED = 7  # key of the frozen policies' Monte Carlo probabilities
 
 
 def available() -> bool:
-    return False
+    """True when the simulator (``envs.logged``) and the estimators (``bandits.estimators``) import."""
+    try:
+        import bandits.estimators  # noqa: F401
+        import envs.logged  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+# ----------------------------------------------------------------------------- simulator
+
+
+def build_simulator(data, *, len_list: int = 1, slot: int = 0, add_intercept: bool = True,
+                    item_prior: str = "none", campaign: str = "all", penalties: list[float] | None = None,
+                    temperature: float = 1.0, noise: float = 0.0, seed: int = 0, **_ignored: Any):
+    """Fit the member simulator on ``data`` and apply the knobs; returns the ``MemberSimulator``
+    with ``env.default_params`` set to the knobbed params (what every rollout then uses).
+
+    item_prior: ``"none"`` (fitted on the logs only) or ``"site"`` (ZOZOTOWN's item prior for the
+    OBD ``campaign``, external knowledge that spreads the items' click rates; see docs/simulator.md).
+    penalties: ``[main, interaction]`` L2 strengths (skips the cross-validated search) or None.
+    """
+    from envs.logged import fit_member_simulator, obd_site_item_prior
+    from experiments.builders import ConfigError
+
+    if item_prior not in ("none", "site"):
+        raise ConfigError(f"env.item_prior: expected 'none' or 'site', got {item_prior!r}")
+    prior = obd_site_item_prior(campaign) if item_prior == "site" else None
+    if prior is not None and prior.shape[0] != data.n_actions:
+        raise ConfigError(f"env.item_prior=site: the site prior of campaign {campaign!r} has {prior.shape[0]} "
+                          f"items, the logs have {data.n_actions}")
+    pen = None if penalties is None else (float(penalties[0]), float(penalties[1]))
+    try:
+        sim = fit_member_simulator(data, len_list=len_list, slot=slot, add_intercept=add_intercept,
+                                   penalties=pen, item_prior_mean=prior, seed=seed)
+    except ValueError as e:  # MalformedLogsError is a ValueError: the logs cannot support a model
+        raise ConfigError(f"env=simulator: cannot fit a simulator on these logs: {e}") from e
+    params = sim.with_knobs(temperature=temperature, noise=noise)
+    sim.env = sim.env._replace(default_params=params)
+    return sim
+
+
+def calibration_rows(sim, label: str = "member_simulator") -> pd.DataFrame:
+    """The simulator's held-out reliability bins as rows: ``bin, predicted, observed, ci_lo, ci_hi,
+    count, label`` plus the report's scalar metrics (``auc, log_loss, log_loss_baseline, ece``)."""
+    r = sim.report.reliability
+    n = len(r.get("mean_pred", []))
+    return pd.DataFrame({
+        "bin": np.arange(n), "predicted": np.asarray(r["mean_pred"], np.float64)[:n],
+        "observed": np.asarray(r["observed"], np.float64)[:n], "ci_lo": np.asarray(r["ci_lo"], np.float64)[:n],
+        "ci_hi": np.asarray(r["ci_hi"], np.float64)[:n], "count": np.asarray(r["weight"], np.float64)[:n],
+        "label": label, "auc": float(sim.report.auc), "log_loss": float(sim.report.log_loss),
+        "log_loss_baseline": float(sim.report.log_loss_baseline), "ece": float(sim.report.ece),
+    })
+
+
+# ----------------------------------------------------------------------------- logging and training
+
+
+def log_with(env, policy, hparams, seed: int, rounds: int):
+    """``rounds`` rounds of ``policy`` in ``env`` with logged feedback -> :class:`bandits.data.LoggedData`."""
+    import jax
+
+    from bandits.rollout import rollout, to_logged_data
+
+    traj = rollout(env, policy, jax.random.key(int(seed)), hparams, None, int(rounds), log=True)
+    return to_logged_data(traj, env.num_actions)
+
+
+_TRAIN_CACHE: dict[tuple, Any] = {}
+
+
+def train_on_log(policy, hparams, logged, seed: int = 0):
+    """Fold ``policy.update`` over a log's rows (one jitted ``lax.scan``); returns the final state."""
+    import jax
+    import jax.numpy as jnp
+
+    ck = (id(policy),)
+    hit = _TRAIN_CACHE.get(ck)
+    if hit is None or hit[0] is not policy:
+
+        def fit(key, hp, X, A, R):
+            state = policy.init(key, hp)
+
+            def body(s, row):
+                x, a, r = row
+                return policy.update(s, x, a, r, hp), None
+
+            s, _ = jax.lax.scan(body, state, (X, A, R))
+            return s
+
+        hit = (policy, jax.jit(fit))
+        _TRAIN_CACHE[ck] = hit
+    dt = jnp.result_type(float)
+    hp = jax.tree.map(lambda v: jnp.asarray(v, dt), hparams)
+    return hit[1](jax.random.key(int(seed)), hp, jnp.asarray(logged.context, dt),
+                  jnp.asarray(logged.action, jnp.int32), jnp.asarray(logged.reward, dt))
+
+
+def frozen_action_dist(policy, state, hparams, context) -> np.ndarray:
+    """``(n, K, 1)`` action distribution of a frozen policy on ``context (n, d)``.
+
+    Context-free policies (``policy.context_dim == 1`` against wider contexts) are evaluated once
+    and broadcast over the rows (``per_row=False``): same numbers, n times less work.
+    """
+    import jax
+    import jax.numpy as jnp
+
+    from bandits.estimators import policy_action_dist
+
+    dt = jnp.result_type(float)
+    hp = jax.tree.map(lambda v: jnp.asarray(v, dt), hparams)
+    ctx = np.asarray(context, np.float32)
+    key = jax.random.key(POLICY_KEY_SEED)
+    if policy.context_dim == 1 and ctx.shape[1] != 1:
+        return policy_action_dist(policy, state, hp, np.zeros((ctx.shape[0], 1), np.float32), key, per_row=False)
+    return policy_action_dist(policy, state, hp, ctx, key)
+
+
+# ----------------------------------------------------------------------------- the stage
+
+
+def run(sim, data, specs, c: dict[str, Any], *, root: str, config_hash: str, provenance: dict[str, str],
+        console=None) -> dict[str, Any]:
+    """Run (or resume) the OPE stage; writes the ``calibration`` and ``ope`` tables. Returns counts."""
+    from bandits.estimators import evaluate, fit_reward_model
+    from bandits.estimators.core import as_estimators
+    from envs.logged import policy_value
+    from experiments.builders import ConfigError
+
+    t0 = time.perf_counter()
+    env = sim.env
+    label = c["env"].get("label", "member_simulator")
+    store.write_cell(root, "calibration", config_hash, "calibration", calibration_rows(sim, label), provenance)
+
+    ope = c["ope"]
+    est = c["estimator"]
+    rounds, n_seeds = int(ope["rounds"]), int(ope["seeds"])
+    from experiments.builders import PolicySpec
+
+    behavior = PolicySpec(label="behavior", name=ope["behavior"]).build(env.num_actions, env.context_dim)
+    b_hp = behavior.default_hparams
+
+    # candidates: one frozen policy per (candidate, hyperparameter point), trained on one log
+    train_log = log_with(env, behavior, b_hp, TRAIN_SEED, rounds)
+    frozen = []
+    for spec in specs:
+        policy = spec.build(env.num_actions, env.context_dim, num_samples=int(ope["mc_samples"]))
+        for point in spec.points():
+            hp = policy.hparams(**point)
+            state = train_on_log(policy, hp, train_log, seed=TRAIN_SEED)
+            pool_dist = frozen_action_dist(policy, state, hp, np.asarray(env.default_params.contexts))
+            truth = policy_value(env, pool_dist[:, :, 0])
+            hp_json = json.dumps({k: float(v) for k, v in hp._asdict().items()}, sort_keys=True)
+            frozen.append((spec, policy, hp, state, hp_json, truth))
+
+    try:
+        estimators = as_estimators(list(est["names"]))
+    except (KeyError, ValueError, TypeError) as e:
+        raise ConfigError(f"estimator.names: {e}") from None
+    model_based = any(e.model_based for e in estimators)
+    computed = skipped = 0
+    for seed in range(n_seeds):
+        cell_id = f"ope-{store.stable_hash([f[0].identity() for f in frozen], 8)}-seed{seed:05d}"
+        if store.cell_done(root, "ope", config_hash, cell_id):
+            skipped += 1
+            continue
+        logged = log_with(env, behavior, b_hp, seed, rounds)
+        # one cross-fitted reward model per log, shared by every candidate (DM, DR, ...)
+        q_hat = None
+        if model_based:
+            q_hat = fit_reward_model(logged, n_folds=int(est["reward_model_folds"]), random_state=seed)
+        rows = []
+        for spec, policy, hp, state, hp_json, truth in frozen:
+            ad = frozen_action_dist(policy, state, hp, logged.context)
+            res = evaluate(logged, ad, estimators=estimators, estimated_rewards=q_hat,
+                           interval=est.get("interval", "normal"), alpha=float(est["alpha"]),
+                           n_bootstrap=int(est["n_bootstrap"]), random_state=seed)
+            for r in res.itertuples(index=False):
+                rows.append({
+                    "env": label, "policy": spec.label, "policy_name": spec.name, "hparams": hp_json,
+                    "estimator": r.estimator, "seed": seed, "rounds": rounds, "behavior": ope["behavior"],
+                    "estimate": float(r.estimate), "ci_lo": float(r.ci_low), "ci_hi": float(r.ci_high),
+                    "std_err": float(r.std_err), "ess_ratio": float(r.ess_ratio), "truth": float(truth),
+                    "logged_mean_reward": float(np.mean(logged.reward)),
+                })
+        store.write_cell(root, "ope", config_hash, cell_id, pd.DataFrame(rows), provenance)
+        computed += 1
+    return {"ope_cells": n_seeds, "ope_computed": computed, "ope_skipped": skipped,
+            "ope_seconds": time.perf_counter() - t0}

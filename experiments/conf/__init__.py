@@ -82,14 +82,26 @@ class BernoulliEnvConf(EnvConf):
 
 @dataclass
 class SimulatorEnvConf(EnvConf):
-    """The member simulator built from the ``data`` logs (fitted once per job, then frozen)."""
+    """The member simulator calibrated on the ``data`` logs (:mod:`envs.logged`), fitted once per job.
+
+    len_list: slots per round (1: single-slot mode showing ``slot``). add_intercept: append a
+    constant 1 to the contexts (for linear policies). item_prior: ``site`` uses ZOZOTOWN's item
+    prior for the OBD campaign (external knowledge that spreads the items' click rates), ``none``
+    fits on the logs only. penalties: ``[main, interaction]`` L2 strengths, or null to choose them
+    by cross-validation. temperature (< 1 sharpens members' preferences), noise (share of
+    unlearnable base-rate clicks): the simulator's what-if knobs.
+    """
 
     _target_: str = "experiments.builders.member_simulator"
     label: str = "member_simulator"
-    reward_model: str = "logistic"
+    len_list: int = 1
+    slot: int = 0
+    add_intercept: bool = True
+    item_prior: str = "site"
+    penalties: list[float] | None = None
+    temperature: float = 1.0
+    noise: float = 0.0
     seed: int = 0
-    # multiply the fitted click rates by this factor (a what-if knob; 1.0 = as calibrated)
-    rate_scale: float = 1.0
 
 
 # ----------------------------------------------------------------------------- policy
@@ -151,6 +163,20 @@ class RandomConf(PolicyConf):
 
 
 @dataclass
+class BernoulliTSConf(PolicyConf):
+    """Beta-Bernoulli Thompson sampling per item (the OBD site's own algorithm; prior in ``static``:
+    ``alpha0``, ``beta0``, ``num_samples``)."""
+
+    name: str = "bernoulli_ts"
+
+
+@dataclass
+class UCB1Conf(PolicyConf):
+    name: str = "ucb1"
+    alpha: float = 1.0
+
+
+@dataclass
 class GenericPolicyConf(PolicyConf):
     """Any registered policy: ``policy=generic policy.name=ucb +policy.hparams.alpha=2``."""
 
@@ -160,9 +186,26 @@ class GenericPolicyConf(PolicyConf):
 
 @dataclass
 class BakeoffConf:
-    """Several candidates run side by side on common random numbers (the main job's default)."""
+    """Several candidates run side by side on common random numbers (the main job's default: the
+    per-item policies that suit the OBD simulator's item-ranking problem)."""
 
     _target_: str = "experiments.builders.policy_set"
+    candidates: dict[str, Any] = field(
+        default_factory=lambda: {
+            # one posterior draw per round: exact Thompson sampling, no Monte Carlo probabilities
+            # (the bake-off needs actions only; the OPE stage rebuilds it with ope.mc_samples)
+            "bernoulli_ts": BernoulliTSConf(static={"num_samples": 1}),
+            "ucb1": UCB1Conf(alpha=0.1),
+            "epsilon_greedy": EpsilonGreedyConf(epsilon=0.05),
+            "random": RandomConf(),
+        }
+    )
+
+
+@dataclass
+class LinearBakeoffConf(BakeoffConf):
+    """The contextual candidates (LinUCB, LinTS, linear epsilon-greedy, random): ``policy=bakeoff_linear``."""
+
     candidates: dict[str, Any] = field(
         default_factory=lambda: {
             "linucb": LinUCBConf(),
@@ -180,13 +223,17 @@ class BakeoffConf:
 class EstimatorConf:
     """Off-policy estimators applied to the behaviour policy's logs.
 
-    names: estimators (``ipw``, ``snipw``, ``dm``, ``dr``, ...). alpha: 1 - confidence level of the
-    intervals. n_bootstrap: bootstrap resamples for the intervals.
+    names: estimators (``ipw``, ``snipw``, ``dm``, ``dr``, ...; see :mod:`bandits.estimators`).
+    interval: ``normal`` (delta method) or ``bootstrap``. alpha: 1 - confidence level of the
+    intervals. n_bootstrap: bootstrap resamples. reward_model_folds: cross-fitting folds of the
+    reward model used by DM/DR (fitted once per logged data set, shared by all candidates).
     """
 
     names: list[str] = field(default_factory=lambda: ["ipw", "snipw", "dm", "dr"])
+    interval: str = "normal"
     alpha: float = 0.05
     n_bootstrap: int = 200
+    reward_model_folds: int = 3
 
 
 @dataclass
@@ -243,12 +290,15 @@ class OPEConf:
     behavior: label of the candidate used as behaviour policy (``random`` by default, a uniform
     logger with known propensities). rounds: logged rounds per seed. seeds: seeds of the logging
     stage (each gives one logged data set and one estimate per estimator and candidate).
+    mc_samples: Monte Carlo draws behind the action probabilities of Thompson-sampling candidates
+    when they are evaluated off-policy (their ``num_samples``).
     """
 
     enabled: bool = True
     behavior: str = "random"
-    rounds: int = 2000
+    rounds: int = 10000
     seeds: int = 20
+    mc_samples: int = 10000
 
 
 @dataclass
@@ -262,7 +312,7 @@ class ScreentestConf:
 
     defaults: list[Any] = field(
         default_factory=lambda: [
-            {"env": "linear"},
+            {"env": "simulator"},
             {"policy": "bakeoff"},
             {"estimator": "standard"},
             {"sweep": "default"},
@@ -276,9 +326,9 @@ class ScreentestConf:
     sweep: SweepConf = MISSING
     data: Any = MISSING
     ope: OPEConf = field(default_factory=OPEConf)
-    seeds: int = 100
+    seeds: int = 50
     seed_offset: int = 0
-    horizon: int = 1000
+    horizon: int = 10000
     out_dir: str = "screentest-results"
     quiet: bool = False
     report: bool = True
@@ -301,8 +351,11 @@ def register_configs(cs: ConfigStore | None = None) -> ConfigStore:
         "epsilon_greedy": EpsilonGreedyConf,
         "lin_epsilon_greedy": LinEpsilonGreedyConf,
         "random": RandomConf,
+        "bernoulli_ts": BernoulliTSConf,
+        "ucb1": UCB1Conf,
         "generic": GenericPolicyConf,
         "bakeoff": BakeoffConf,
+        "bakeoff_linear": LinearBakeoffConf,
     }.items():
         cs.store(group="policy", name=name, node=node)
     cs.store(group="estimator", name="standard", node=EstimatorConf)
