@@ -254,6 +254,9 @@ class CalibrationReport:
         weight`` (quantile bins of the predicted probability; Wilson 95% intervals).
     cv: cross-validation table ``{(main, interaction): out-of-fold log-loss}``.
     penalties, calibration, logger: choices made; warnings: stated assumptions.
+    item_dispersion: ``{"chi2", "df", "p"}``: Pearson test of the per-item click counts against a
+        common click rate (all rows, weighted). A large p means the logs cannot tell the items apart
+        and the fitted item effects are mostly the prior.
     """
 
     n_train: int
@@ -272,6 +275,7 @@ class CalibrationReport:
     logger: str
     oof_reliability: dict = field(default_factory=dict)
     warnings: list = field(default_factory=list)
+    item_dispersion: dict = field(default_factory=dict)
 
     def to_text(self) -> str:
         r = self.reliability
@@ -289,6 +293,10 @@ class CalibrationReport:
                 f"  {r['mean_pred'][i]:.5f} -> {r['observed'][i]:.5f} [{r['ci_lo'][i]:.5f}, {r['ci_hi'][i]:.5f}] "
                 f"({r['weight'][i]:.0f})"
             )
+        if self.item_dispersion:
+            dsp = self.item_dispersion
+            lines.append(f"item heterogeneity in the logs: chi-square {dsp['chi2']:.1f} on {dsp['df']} df, "
+                         f"p = {dsp['p']:.3g} (large p: the logs cannot tell the items apart)")
         for w in self.warnings:
             lines.append(f"warning: {w}")
         return "\n".join(lines)
@@ -417,6 +425,18 @@ def _fit_isotonic(z, y, w) -> tuple[np.ndarray, np.ndarray]:
     iso = IsotonicRegression(out_of_bounds="clip", y_min=1e-6, y_max=1 - 1e-6)
     iso.fit(z, y, sample_weight=w)
     return np.asarray(iso.X_thresholds_, np.float64), np.asarray(iso.y_thresholds_, np.float64)
+
+
+def _item_dispersion(a, y, w, K) -> dict:
+    """Pearson chi-square of weighted per-item clicks against a common rate (items with rows only)."""
+    imp = np.bincount(a, weights=w, minlength=K)
+    clk = np.bincount(a, weights=w * y, minlength=K)
+    keep = imp > 0
+    rate = clk.sum() / imp.sum()
+    exp = imp[keep] * rate
+    chi2 = float(np.sum((clk[keep] - exp) ** 2 / (exp * (1 - rate))))
+    df = int(keep.sum() - 1)
+    return {"chi2": chi2, "df": df, "p": float(stats.chi2.sf(chi2, df))}
 
 
 def _stratified_folds(y, k, rng):
@@ -598,7 +618,7 @@ def _fit_response_model(context, action, reward, position, pscore, n_actions, le
         auc=_weighted_auc(yh, ph, wh), brier=float(np.sum(wh * (ph - yh) ** 2) / wh.sum()), ece=ece,
         reliability=rel, cv=cv, penalties={"main": best[0], "interaction": best[1]},
         calibration=calibration, logger=logger, oof_reliability=_reliability(yt, p_oof, wt, n_bins),
-        warnings=caught,
+        warnings=caught, item_dispersion=_item_dispersion(a, y, w, n_actions),
     )
     if refit_full:
         theta_all = D.fit(y, w, best[0], best[1], theta0=theta_tr, prior_mean=mu)
