@@ -112,9 +112,10 @@ class SequentialResult:
                                  p_value=self.p_value, ci_low=self.ci_low, ci_high=self.ci_high))
 
     def summary(self) -> dict:
-        k = -1 if self.stop_look is None else self.stop_look
-        return dict(metric=self.metric, alpha=self.alpha, rejected=self.rejected, stop_look=self.stop_look,
-                    stop_n=self.stop_n, estimate=float(self.estimate[k]), p_value=float(self.p_value[-1]),
+        k = self.stop_look
+        return dict(metric=self.metric, alpha=self.alpha, rejected=self.rejected, stop_look=k,
+                    stop_n=self.stop_n, estimate=float(self.estimate[-1]),
+                    estimate_at_stop=None if k is None else float(self.estimate[k]), p_value=float(self.p_value[-1]),
                     ci_low=float(self.ci_low[-1]), ci_high=float(self.ci_high[-1]),
                     n_a=int(self.n_a[-1]), n_b=int(self.n_b[-1]))
 
