@@ -129,7 +129,7 @@ def main(argv=None) -> dict:
     args = ap.parse_args(argv)
     env = event_env(change=args.change)
     out = {"study": "trending", "seeds": args.seeds, "horizon": args.horizon, "change": args.change,
-           "recovery": "rounds after the change until the 50-round moving-average reward >= 90% of the new optimum's",
+           "recovery": "rounds from the change to the start of the first 50-round window whose mean expected reward >= 90% of the new optimum's",
            "policies": {}}
     curves = {}
     t0 = time.time()

@@ -23,12 +23,12 @@ def _paired_below(a, b, z=2.0):
 
 
 def test_discounted_and_windowed_linucb_recover_faster_after_event():
-    env = study_trending.event_env(change=400)
-    T, n = 900, 40
+    env = study_trending.event_env(change=300)
+    T, n = 600, 30
     rec = {}
     for name in ("LinUCB (stationary)", "D-LinUCB (gamma=0.98)", "SW-LinUCB (W=100)"):
         e, b = study_trending.run_policy(env, name, n, T)
-        rec[name] = study_trending.recovery_times(e, b, 400)
+        rec[name] = study_trending.recovery_times(e, b, 300)
     for fast in ("D-LinUCB (gamma=0.98)", "SW-LinUCB (W=100)"):
         ok, stats = _paired_below(rec[fast], rec["LinUCB (stationary)"])
         assert ok, (fast, stats)
@@ -54,7 +54,7 @@ def test_hybrid_and_feature_priors_beat_disjoint_linucb_on_new_titles():
     cs = {}
     for name in ("LinUCB (disjoint)", "hybrid LinUCB", "LinTS + feature prior"):
         reg, kw, hp = pols[name]
-        cs[name] = study_coldstart.run(env, params_fn, reg, kw, hp, 40, horizon)[:, window].sum(1)
+        cs[name] = study_coldstart.run(env, params_fn, reg, kw, hp, 30, horizon)[:, window].sum(1)
     for better in ("hybrid LinUCB", "LinTS + feature prior"):
         ok, stats = _paired_below(cs[better], cs["LinUCB (disjoint)"])
         assert ok, (better, stats)
@@ -62,8 +62,8 @@ def test_hybrid_and_feature_priors_beat_disjoint_linucb_on_new_titles():
 
 def test_ts_degrades_less_than_ucb_under_batched_feedback():
     delays = [1, 100]
-    ucb = study_delay.regrets("UCB", delays, seeds=20, horizon=5000, replace_prob=1e-2)
-    ts = study_delay.regrets("TS", delays, seeds=20, horizon=5000, replace_prob=1e-2)
+    ucb = study_delay.regrets("UCB", delays, seeds=20, horizon=3000, replace_prob=1e-2)
+    ts = study_delay.regrets("TS", delays, seeds=20, horizon=3000, replace_prob=1e-2)
     # TS has lower regret at both delays, and its increase from delta=1 to delta=100 is smaller
     for i in range(len(delays)):
         ok, stats = _paired_below(ts[i], ucb[i])
