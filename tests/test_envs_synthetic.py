@@ -50,8 +50,8 @@ def test_linear_expected_rewards_match_numpy_closed_form(lin_world):
 def test_logistic_expected_rewards_match_numpy_closed_form(lin_world):
     theta, bias = lin_world
     env = S.logistic_bernoulli(4, 3, params=S.logistic_bernoulli_params(theta, bias))
-    obs, st = jax.vmap(env.reset, in_axes=(0, None))(_keys(32), env.default_params)
-    out = jax.vmap(env.step, in_axes=(0, 0, None, None))(_keys(32, 2), st, 1, env.default_params)
+    obs, st = jax.jit(jax.vmap(env.reset, in_axes=(0, None)))(_keys(32), env.default_params)
+    out = jax.jit(jax.vmap(env.step, in_axes=(0, 0, None, None)), static_argnums=2)(_keys(32, 2), st, 1, env.default_params)
     mu = _sigmoid(np.asarray(obs.context, np.float64) @ theta.T + bias)
     np.testing.assert_allclose(out.expected_rewards, mu, rtol=1e-5, atol=1e-6)
     assert set(np.unique(np.asarray(out.reward))) <= {0.0, 1.0}
@@ -60,8 +60,8 @@ def test_logistic_expected_rewards_match_numpy_closed_form(lin_world):
 def test_linear_reward_noise_has_stated_mean_and_sd():
     sd = 0.7
     env = S.linear_gaussian(3, 2, params=S.linear_gaussian_params(np.eye(3, 2), noise_sd=sd))
-    _, st = env.reset(jax.random.key(0), env.default_params)
-    out = jax.vmap(env.step, in_axes=(0, None, None, None))(_keys(N_KEYS), st, 2, env.default_params)
+    _, st = jax.jit(env.reset)(jax.random.key(0), env.default_params)
+    out = jax.jit(jax.vmap(env.step, in_axes=(0, None, None, None)))(_keys(N_KEYS), st, 2, env.default_params)
     resid = np.asarray(out.reward, np.float64) - np.asarray(out.expected_reward, np.float64)
     se_mean = sd / np.sqrt(N_KEYS)
     assert abs(resid.mean()) < 4 * se_mean
@@ -76,9 +76,9 @@ def test_bernoulli_rewards_have_expected_mean(env_fn):
     else:
         env = S.logistic_bernoulli(3, 2, params=S.logistic_bernoulli_params([[1.0, 0], [0, 2.0], [-1, 1]],
                                                                             [-1.0, 0.0, 0.5]))
-    _, st = env.reset(jax.random.key(0), env.default_params)
+    _, st = jax.jit(env.reset)(jax.random.key(0), env.default_params)
     for a in range(3):
-        out = jax.vmap(env.step, in_axes=(0, None, None, None))(_keys(N_KEYS, a), st, a, env.default_params)
+        out = jax.jit(jax.vmap(env.step, in_axes=(0, None, None, None)))(_keys(N_KEYS, a), st, a, env.default_params)
         p = np.asarray(out.expected_reward, np.float64)
         r = np.asarray(out.reward, np.float64)
         se = np.sqrt(np.mean(p * (1 - p)) / N_KEYS)
@@ -87,9 +87,9 @@ def test_bernoulli_rewards_have_expected_mean(env_fn):
 
 def test_bernoulli_arms_context_is_constant_one():
     env = S.bernoulli_arms(probs=[0.2, 0.6])
-    obs, st = env.reset(jax.random.key(3), env.default_params)
+    obs, st = jax.jit(env.reset)(jax.random.key(3), env.default_params)
     assert env.context_dim == 1 and obs.context.shape == (1,) and float(obs.context[0]) == 1.0
-    out = env.step(jax.random.key(4), st, jnp.int32(0), env.default_params)
+    out = jax.jit(env.step)(jax.random.key(4), st, jnp.int32(0), env.default_params)
     assert float(out.obs.context[0]) == 1.0
     np.testing.assert_allclose(out.expected_rewards, [0.2, 0.6], rtol=1e-7)
     assert float(out.best_expected_reward) == pytest.approx(0.6)
@@ -97,10 +97,10 @@ def test_bernoulli_arms_context_is_constant_one():
 
 def test_sphere_contexts_have_unit_norm_and_gaussian_contexts_covariance_identity_over_d():
     d = 5
-    xs = jax.vmap(lambda k: S.sample_context(k, d, "sphere"))(_keys(N_KEYS))
+    xs = jax.jit(jax.vmap(lambda k: S.sample_context(k, d, "sphere")))(_keys(N_KEYS))
     np.testing.assert_allclose(np.linalg.norm(np.asarray(xs, np.float64), axis=1), 1.0, atol=1e-5)
     # uniform on the sphere: E x = 0, E x x^T = I / d
-    g = np.asarray(jax.vmap(lambda k: S.sample_context(k, d, "gaussian"))(_keys(N_KEYS, 1)), np.float64)
+    g = np.asarray(jax.jit(jax.vmap(lambda k: S.sample_context(k, d, "gaussian")))(_keys(N_KEYS, 1)), np.float64)
     for arr in (np.asarray(xs, np.float64), g):
         cov = arr.T @ arr / N_KEYS
         # entries of the sample second moment: sd <= sqrt(E x_i^4 / n) <= sqrt(3/d^2/n)
@@ -113,14 +113,15 @@ def test_next_context_and_noise_do_not_depend_on_the_action():
     """Common random numbers at the env level: for a fixed key, the next observation is the same
     whatever the action, and each action's reward is the same function of the key."""
     env = S.linear_gaussian(4, 3, noise_sd=1.0)
-    _, st = env.reset(jax.random.key(0), env.default_params)
-    outs = [env.step(jax.random.key(9), st, jnp.int32(a), env.default_params) for a in range(4)]
+    _, st = jax.jit(env.reset)(jax.random.key(0), env.default_params)
+    step = jax.jit(env.step)
+    outs = [step(jax.random.key(9), st, jnp.int32(a), env.default_params) for a in range(4)]
     for o in outs[1:]:
         np.testing.assert_array_equal(o.obs.context, outs[0].obs.context)
         np.testing.assert_array_equal(o.expected_rewards, outs[0].expected_rewards)
     rewards = np.array([float(o.reward) for o in outs])
     assert len(set(rewards)) == 4  # distinct per-action noise
-    again = env.step(jax.random.key(9), st, jnp.int32(2), env.default_params)
+    again = step(jax.random.key(9), st, jnp.int32(2), env.default_params)
     assert float(again.reward) == rewards[2]
 
 
@@ -130,7 +131,8 @@ def test_random_world_from_key_and_from_arrays():
     p2 = S.sample_linear_gaussian_params(k, 6, 4, noise_sd=0.2)
     np.testing.assert_array_equal(p1.theta, p2.theta)
     np.testing.assert_allclose(np.linalg.norm(np.asarray(p1.theta), axis=1), 1.0, atol=1e-6)
-    worlds = jax.vmap(lambda kk: S.sample_params(S.linear_gaussian(6, 4), kk))(_keys(3))
+    env64 = S.linear_gaussian(6, 4)
+    worlds = jax.jit(jax.vmap(lambda kk: S.sample_params(env64, kk)))(_keys(3))
     assert worlds.theta.shape == (3, 6, 4)
     assert not np.allclose(worlds.theta[0], worlds.theta[1])
     env = S.linear_gaussian(6, 4, params=p1)
@@ -171,8 +173,8 @@ def test_float64_leg_matches_closed_form(lin_world):
     with jax.enable_x64(True):
         env = S.linear_gaussian(4, 3, params=S.linear_gaussian_params(theta, bias, 0.1, dtype=jnp.float64),
                                 dtype=jnp.float64)
-        obs, st = env.reset(jax.random.key(1), env.default_params)
-        out: EnvStep = env.step(jax.random.key(2), st, jnp.int32(3), env.default_params)
+        obs, st = jax.jit(env.reset)(jax.random.key(1), env.default_params)
+        out: EnvStep = jax.jit(env.step)(jax.random.key(2), st, jnp.int32(3), env.default_params)
         assert out.reward.dtype == jnp.float64 and obs.context.dtype == jnp.float64
         np.testing.assert_allclose(out.expected_rewards, np.asarray(obs.context) @ theta.T + bias, rtol=1e-13)
     with pytest.raises(ValueError, match="float64 requested but jax_enable_x64 is off"):
