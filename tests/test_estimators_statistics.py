@@ -172,3 +172,13 @@ def test_pooled_sums_match_an_explicit_loop():
         for k in range(kc):
             ref[b] += W[(b + k) % B] @ Cp[:, k * s:(k + 1) * s].T
     np.testing.assert_allclose(S, ref, rtol=1e-12, atol=1e-12)
+
+
+def test_multinomial_bootstrap_matches_its_closed_form_variance():
+    """Classic resampling of n rows: Var*(mean) = (1/n) * (1/n) sum (x - xbar)^2 exactly."""
+    x = np.array([0.0, 1.0, 3.0, 4.0, 7.0, 2.0, 2.0, 9.0])
+    n, B = x.size, 4000
+    reps = bootstrap_means(x[None, :], B, np.random.default_rng(11), method="multinomial")[:, 0]
+    target = np.sqrt(np.mean((x - x.mean()) ** 2) / n)
+    assert abs(reps.std(ddof=1) / target - 1.0) <= 3 / np.sqrt(2 * (B - 1))
+    assert abs(reps.mean() - x.mean()) <= 4 * target / np.sqrt(B)
