@@ -408,6 +408,33 @@ def test_beta_item_prior_recovers_ctr_structure():
     assert np.all(np.asarray(a0 + b0) > 100)
 
 
+def test_beta_item_prior_matches_numpy_formulas():
+    rng = np.random.default_rng(15)
+    n, p = 9, 2
+    phi = np.column_stack([np.ones(n), rng.normal(size=n)])
+    imp = rng.integers(0, 300, size=n).astype(float)
+    imp[0] = 0.0  # a title without impressions is ignored
+    clicks = rng.binomial(imp.astype(int), 0.1).astype(float)
+    with jax.enable_x64(True):
+        prior = fit_beta_item_prior(jnp.asarray(phi), jnp.asarray(clicks), jnp.asarray(imp), ridge=0.5)
+        a0, b0 = predict_beta_item_prior(prior, jnp.asarray(phi[:3]), min_strength=2.0, max_strength=1e4)
+    ph = (clicks + 0.5) / (imp + 1)
+    y = np.log(ph / (1 - ph))
+    w = imp * ph * (1 - ph)
+    G = (phi * w[:, None]).T @ phi + 0.5 * np.eye(p)
+    coef = np.linalg.solve(G, (phi * w[:, None]).T @ y)
+    has = imp > 0
+    tau2 = max(np.mean((y[has] - phi[has] @ coef) ** 2 - 1 / w[has]), 1e-3)
+    mu = phi[:3] @ coef
+    v = tau2 * (1 + np.einsum("mi,ij,mj->m", phi[:3], np.linalg.inv(G), phi[:3]))
+    m = 1 / (1 + np.exp(-mu))
+    strength = np.clip(m * (1 - m) / ((m * (1 - m)) ** 2 * v) - 1, 2.0, 1e4)
+    np.testing.assert_allclose(np.asarray(prior.coef), coef, rtol=1e-10)
+    np.testing.assert_allclose(float(prior.tau2), tau2, rtol=1e-10)
+    np.testing.assert_allclose(np.asarray(a0), m * strength, rtol=1e-9)
+    np.testing.assert_allclose(np.asarray(b0), (1 - m) * strength, rtol=1e-9)
+
+
 def test_lints_feature_prior_posterior_matches_numpy():
     K, d, p = 5, 2, 2
     X, A, R = _data(120, K, d, seed=13)
