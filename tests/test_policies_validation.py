@@ -125,7 +125,9 @@ def test_validate_context():
         V.validate_context(pol, np.array([0.0, np.nan, 0.0, 0.0]))
 
 
-@pytest.mark.parametrize("name", CORE)
+# bernoulli_ts shares the Monte Carlo/tie-split code with lints (thompson.ts_decision); it is left
+# out here only because compiling its Beta sampler is slow.
+@pytest.mark.parametrize("name", [n for n in CORE if n != "bernoulli_ts"])
 def test_empty_mask_inside_jit_gives_zero_probs_as_documented(name):
     pol = make(name, num_actions=3, context_dim=2)
     st = pol.init(jax.random.key(0), pol.default_hparams)
