@@ -357,7 +357,7 @@ def sweep(env: Env, policies, seeds, grid: Mapping[str, Any] | None = None, hori
                                    prng_impl, params_fn)
         sharding = NamedSharding(mesh, PartitionSpec(AXIS))
         rep = NamedSharding(mesh, PartitionSpec())
-        env_arg = jax.device_put(shared_params if shared_params is not None else jnp.zeros(()), rep)
+        env_arg = jax.device_put(shared_params, rep)  # None (no params, or a per-member callable) is fine
         _LAST_COMPILE_CPU[0] = 0.0
         compiled, compile_s = _executable(jf, per_call, m_hp, env_arg, sharding)
         compile_total += compile_s
