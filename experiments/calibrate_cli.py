@@ -83,6 +83,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--members", type=int, default=200, help="simulated members for uniform random")
     ap.add_argument("--horizon", type=int, default=1000, help="rounds per simulated member")
     ap.add_argument("--bts-seeds", type=int, default=16, help="independent online BTS runs")
+    ap.add_argument("--bts-rounds", type=int, default=None,
+                    help="slate rounds per BTS run (default: the BTS logs' rows / 3)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--out", default="screentest-results/calibrate", help="directory for the PNG and JSON")
     ap.add_argument("--no-plot", action="store_true")
@@ -95,8 +97,8 @@ def main(argv: list[str] | None = None) -> int:
         a = ap.parse_args(argv)
     except SystemExit as e:  # argparse exits 2 on errors, 0 on --help
         return int(e.code or 0)
-    for name in ("members", "horizon", "bts_seeds"):
-        if getattr(a, name) < 1:
+    for name in ("members", "horizon", "bts_seeds", "bts_rounds"):
+        if getattr(a, name) is not None and getattr(a, name) < 1:
             print(f"--{name.replace('_', '-')}: expected an integer >= 1, got {getattr(a, name)}", file=sys.stderr)
             return 2
 
@@ -107,7 +109,7 @@ def main(argv: list[str] | None = None) -> int:
     dr = load_obd("random", a.campaign, a.data_path)
     db = load_obd("bts", a.campaign, a.data_path)
     res, sim = sim_to_real(a.campaign, item_prior=a.item_prior, n_members=a.members, horizon=a.horizon,
-                           n_bts_seeds=a.bts_seeds, seed=a.seed, data_random=dr, data_bts=db,
+                           n_bts_seeds=a.bts_seeds, bts_rounds=a.bts_rounds, seed=a.seed, data_random=dr, data_bts=db,
                            calibration=a.calibration, penalties=a.penalties)
     print(sim.report.to_text())
     print()

@@ -154,7 +154,8 @@ def _logged_marginals(action, position, K, L) -> np.ndarray:
 
 
 def sim_to_real(campaign: str = "all", *, item_prior: str = "none", n_members: int = 200, horizon: int = 1000,
-                n_bts_seeds: int = 16, seed: int = 0, sim: MemberSimulator | None = None,
+                n_bts_seeds: int = 16, bts_rounds: int | None = None, n_bts_sim: int = 100_000, seed: int = 0,
+                sim: MemberSimulator | None = None,
                 data_random=None, data_bts=None, **fit_kwargs) -> tuple[SimToRealResult, MemberSimulator]:
     """Run the sim-to-real check (module docstring); returns ``(result, simulator)``.
 
@@ -162,7 +163,8 @@ def sim_to_real(campaign: str = "all", *, item_prior: str = "none", n_members: i
         (item effects shrunk toward ZOZOTOWN's site prior, :func:`obd_site_item_prior`; the BTS
         comparison is then partly circular and is labelled so).
     n_members, horizon: size of the uniform-random simulation (member-rounds = product).
-    n_bts_seeds: independent online BTS runs (each as long as the BTS logs / L rounds).
+    n_bts_seeds: independent online BTS runs, each ``bts_rounds`` slate rounds (default: as long as
+        the BTS logs, rows / L). n_bts_sim: Monte Carlo draws for the frozen prior's slot marginals.
     sim: reuse a fitted simulator (slate mode) instead of fitting; data_random / data_bts: LoggedData
         to use instead of the bundled sample. fit_kwargs: passed to :func:`fit_member_simulator`.
     """
@@ -187,12 +189,12 @@ def sim_to_real(campaign: str = "all", *, item_prior: str = "none", n_members: i
     r_exact = policy_value(env, np.full((K, L), 1.0 / K))
 
     # BTS with the site prior, online
-    n_bts_rounds = int(np.ceil(db.n_rounds / L))
+    n_bts_rounds = int(np.ceil(db.n_rounds / L)) if bts_rounds is None else int(bts_rounds)
     pol_b = bernoulli_ts(K, env.context_dim, len_list=L, campaign=campaign, n_mc=1)
     b_exp, b_real, per = simulate_rate(env, pol_b, n_bts_seeds, n_bts_rounds, seed=seed + 2)
     b_se = float(per.std(ddof=1) / np.sqrt(per.size)) if per.size > 1 else float("nan")
     a0, b0 = obd_site_prior(campaign)
-    pi_prior = bts_action_dist(jax.random.key(seed + 3), a0, b0, L, n_sim=100_000)
+    pi_prior = bts_action_dist(jax.random.key(seed + 3), a0, b0, L, n_sim=int(n_bts_sim))
     b_prior = policy_value(env, pi_prior)
     pi_logged = _logged_marginals(db.action, db.position, K, L)
     b_logged = policy_value(env, pi_logged)
