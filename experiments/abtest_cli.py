@@ -214,6 +214,7 @@ def cmd_analyze(a) -> int:
                            label="confidence sequence")
         ax[0].axhline(0, color="k", lw=0.8)
         ax[0].set_xlabel("members")
+        ax[0].set_ylabel(f"difference ({treat} - {control})")
         ax[0].legend(fontsize=8)
         ax[1].semilogy(n, seq.p_value)
         ax[1].axhline(a.alpha, color="k", ls="--", lw=1)

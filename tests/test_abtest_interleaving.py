@@ -52,9 +52,13 @@ def test_team_draft_matches_textbook_loop_and_jax():
         assert slate[i].tolist() == s and team[i].tolist() == t
         assert len(set(s)) == L and abs(t.count(0) - t.count(1)) <= 1
     keys = jax.random.split(jax.random.key(0), 20)
-    js, jt = jax.jit(jax.vmap(lambda k, a, b: team_draft_jax(k, a, b, L)))(keys, ra[:20], rb[:20])
-    jcoins = np.asarray(jax.vmap(lambda k: jax.vmap(lambda p: jax.random.bernoulli(jax.random.fold_in(k, p)))(
-        np.arange(L)))(keys))
+
+    def one(k, a, b):  # the slate and the coins team_draft_jax flips, in one compiled call
+        coins = jax.vmap(lambda p: jax.random.bernoulli(jax.random.fold_in(k, p)))(np.arange(L))
+        return (*team_draft_jax(k, a, b, L), coins)
+
+    js, jt, jcoins = jax.jit(jax.vmap(one))(keys, ra[:20], rb[:20])
+    jcoins = np.asarray(jcoins)
     s2, t2 = team_draft(ra[:20], rb[:20], L, jcoins)
     np.testing.assert_array_equal(np.asarray(js), s2)
     np.testing.assert_array_equal(np.asarray(jt), t2)
