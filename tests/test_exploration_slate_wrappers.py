@@ -175,9 +175,13 @@ def test_wrappers_keep_slate_layout_and_hparams():
     for w in (batched(pol, 3), delayed(pol, max_delay=2, delay=1.0)):
         assert w.len_list == 2
         h = jax.tree.map(jnp.asarray, w.default_hparams)
-        s = w.init(jax.random.key(0), h)
-        dec = w.select(jax.random.key(1), s, jnp.ones(2), jnp.ones(5, bool), h)
+
+        def one_round(h, w=w):
+            s = w.init(jax.random.key(0), h)
+            dec = w.select(jax.random.key(1), s, jnp.ones(2), jnp.ones(5, bool), h)
+            return dec, w.update(s, jnp.ones(2), dec.action, jnp.ones(2), h)
+
+        dec, _ = jax.jit(one_round)(h)
         assert dec.action.shape == (2,) and dec.probs.shape == (5, 2)
-        s = w.update(s, jnp.ones(2), dec.action, jnp.ones(2), h)
     with pytest.raises(ValueError, match="clash"):
         batched(batched(pol, 2), 3)
