@@ -40,6 +40,7 @@ single-slot mode). ``info = {"member": () int32}``.
 
 from __future__ import annotations
 
+import functools
 import itertools
 from dataclasses import dataclass
 from typing import Any, NamedTuple
@@ -311,9 +312,15 @@ def expected_reward_matrix(env: Env, params: MemberSimParams | None = None, cont
     p = env.default_params if params is None else params
     K, d, L, cal = _env_meta(env)
     cal = calibration or cal
-    _, _, _, matrix, _, _ = _make_fns(K, d, L, cal, p.contexts.dtype)
     X = p.contexts if contexts is None else jnp.asarray(contexts, p.contexts.dtype)
-    return jax.jit(jax.vmap(matrix, in_axes=(0, None)))(X, p)
+    return _matrix_fn(K, d, L, cal, jnp.dtype(p.contexts.dtype).name)(X, p)
+
+
+@functools.lru_cache(maxsize=32)
+def _matrix_fn(K, d, L, cal, dtype_name):
+    """Jitted ``(contexts (n, d), params) -> (n, K, L)``, cached per static signature."""
+    _, _, _, matrix, _, _ = _make_fns(K, d, L, cal, jnp.dtype(dtype_name))
+    return jax.jit(jax.vmap(matrix, in_axes=(0, None)))
 
 
 def member_distribution(params: MemberSimParams) -> np.ndarray:
