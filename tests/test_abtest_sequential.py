@@ -140,3 +140,16 @@ def test_bad_input_messages(call, exc, words):
         call()
     for w in words:
         assert w in str(e.value), (w, str(e.value))
+
+
+def test_rare_binary_metric_keeps_a_valid_confidence_sequence():
+    """All-zero early looks of a rare event must not collapse the confidence sequence."""
+    rng = np.random.default_rng(8)
+    pa, pb = 0.004, 0.008
+    miss = 0
+    for _ in range(200):
+        r = msprt_test((rng.random(5000) < pa).astype(float), (rng.random(5000) < pb).astype(float),
+                       metric="binary", looks=50, tau=0.004)
+        assert np.all(r.ci_low <= r.ci_high)
+        miss += bool(np.any((r.ci_low > pb - pa) | (r.ci_high < pb - pa)))
+    assert miss / 200 <= 0.05 + 3 * np.sqrt(0.05 * 0.95 / 200)

@@ -19,7 +19,7 @@ not rejected, ``Delta_n +- h_n`` with
 intersected over looks (a running intersection stays valid).
 
 Metrics: ``"continuous"`` uses the sample variances (ddof=1); ``"binary"`` (0/1 outcomes) uses
-``p (1 - p)``. ``tau`` is the mixture scale in metric units, fixed before the test; by default
+``p (1 - p)`` at the smoothed rate ``(x + 1/2) / (n + 1)`` (never 0 for rare events). ``tau`` is the mixture scale in metric units, fixed before the test; by default
 ``tau = tau_std * sd`` with ``tau_std = 0.1`` (a tenth of a standard deviation, a typical A/B
 effect) and ``sd`` the pooled standard deviation at each look, i.e. a fixed mixture on the
 standardised effect. A value near the minimum detectable effect minimises the expected stopping
@@ -62,10 +62,17 @@ def _moments(y: np.ndarray, counts: np.ndarray, metric: str):
     n = counts.astype(np.float64)
     mean = c1[counts] / n
     if metric == "binary":
-        var = mean * (1 - mean)
+        var = _binary_var(c1[counts], n)
     else:
         var = np.maximum(c2[counts] - n * mean * mean, 0.0) / np.maximum(n - 1, 1)
     return mean, var
+
+
+def _binary_var(successes, n):
+    """``p (1 - p)`` at the smoothed rate ``(x + 1/2) / (n + 1)``: never 0, so a run of all-zero
+    early looks of a rare event cannot collapse the confidence sequence to a point."""
+    pt = (np.asarray(successes, np.float64) + 0.5) / (np.asarray(n, np.float64) + 1.0)
+    return pt * (1 - pt)
 
 
 @dataclass(frozen=True)
@@ -219,7 +226,7 @@ class MSPRT:
             return out
         mean = self._s[:, 1] / n
         if self.metric == "binary":
-            var = mean * (1 - mean)
+            var = _binary_var(self._s[:, 1], n)
         else:
             var = np.maximum(self._s[:, 2] - n * mean * mean, 0) / (n - 1)
         V = float(np.sum(var / n))

@@ -15,7 +15,7 @@ import numpy as np
 from scipy.stats import norm
 
 from experiments.abtest.planning import SequentialPlan
-from experiments.abtest.sequential import msprt_statistic
+from experiments.abtest.sequential import _binary_var, msprt_statistic
 from experiments.abtest.validation import check_alpha, check_positive
 
 __all__ = ["aa_peeking_study", "power_study", "cuped_study", "simulate_looks"]
@@ -36,7 +36,7 @@ def simulate_looks(ya, yb, looks, *, alpha, tau=None, tau_std=0.1, metric="conti
         c1 = np.cumsum(y, axis=1)[:, k - 1]
         m = c1 / k
         if metric == "binary":
-            v = m * (1 - m)
+            v = _binary_var(c1, k)
         else:
             c2 = np.cumsum(y * y, axis=1)[:, k - 1]
             v = np.maximum(c2 - k * m * m, 0) / np.maximum(k - 1, 1)
