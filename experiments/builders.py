@@ -67,6 +67,22 @@ def member_simulator(data: Any = None, label: str | None = None, campaign: str =
 # ----------------------------------------------------------------------------- policies
 
 
+# Built policies and envs are reused within a process (same static config -> the same object), so
+# the compiled sweep functions, cached by object identity, are reused across the jobs of a
+# multirun and across reruns: a new hyperparameter value never recompiles.
+_POLICY_CACHE: dict[tuple, Any] = {}
+_ENV_CACHE: dict[str, Any] = {}
+
+
+def cached(cache_key: str, build):
+    """``build()`` once per ``cache_key`` in this process (envs, fitted simulators)."""
+    if cache_key not in _ENV_CACHE:
+        if len(_ENV_CACHE) > 16:
+            _ENV_CACHE.clear()
+        _ENV_CACHE[cache_key] = build()
+    return _ENV_CACHE[cache_key]
+
+
 @dataclass(frozen=True)
 class PolicySpec:
     """A candidate policy as plain values.
@@ -102,10 +118,12 @@ class PolicySpec:
             context_dim = 1
         static = dict(self.static)
         static.update({k: v for k, v in static_overrides.items() if k in params})
-        try:
-            pol = make(self.name, num_actions=num_actions, context_dim=context_dim, **static)
-        except TypeError as e:
-            raise ConfigError(f"policy {self.label!r} ({self.name}).static: {e}") from e
+        ck = (self.name, int(num_actions), int(context_dim), repr(sorted(static.items())))
+        if ck in _POLICY_CACHE:
+            pol = _POLICY_CACHE[ck]
+        else:
+            pol = self._make(make, num_actions, context_dim, static)
+            _POLICY_CACHE[ck] = pol
         fields = type(pol.default_hparams)._fields
         bad = sorted((set(self.hparams) | set(self.grid)) - set(fields))
         if bad:
@@ -113,6 +131,13 @@ class PolicySpec:
                 f"policy {self.label!r} ({self.name}): unknown hyperparameter(s) {bad}; "
                 f"{self.name!r} takes {list(fields)}"
             )
+        return pol
+
+    def _make(self, make, num_actions, context_dim, static):
+        try:
+            pol = make(self.name, num_actions=num_actions, context_dim=context_dim, **static)
+        except (TypeError, ValueError) as e:
+            raise ConfigError(f"policy {self.label!r} ({self.name}).static: {e}") from e
         return pol
 
     def points(self) -> list[dict[str, float]]:

@@ -40,7 +40,7 @@ from omegaconf.errors import OmegaConfBaseException
 
 from experiments import conf as _conf  # noqa: F401  (registers the structured configs)
 from experiments import ray_launcher as _ray_launcher  # noqa: F401  (plugin path, before Hydra scans plugins)
-from experiments.builders import ConfigError, PolicySpec, load_data, resolve_path
+from experiments.builders import ConfigError, PolicySpec, cached, load_data, resolve_path
 
 CONFIG_NAME = "screentest"
 
@@ -268,13 +268,16 @@ def run_job(cfg: DictConfig, base_dir: str | os.PathLike | None = None, multirun
     env_cfg = dict(c["env"])
     simulator = None
     if env_cfg.get("_target_", "").endswith("member_simulator"):
-        data = load_data(c["data"], base_dir)
+        data = cached("data:" + store.stable_hash([c["data"], str(base_dir)], 24), lambda: load_data(c["data"], base_dir))
         from experiments.builders import member_simulator
 
         env_cfg.pop("_target_")
         console.print(f"fitting the member simulator on {data.n_rounds:,} logged rows ...")
         t_fit = time.perf_counter()
-        simulator = member_simulator(data, campaign=c["data"].get("campaign", "all"), **env_cfg)
+        simulator = cached(
+            "sim:" + store.stable_hash({"env": c["env"], "data": c["data"]}, 24),
+            lambda: member_simulator(data, campaign=c["data"].get("campaign", "all"), **env_cfg),
+        )
         env = simulator.env
         rep = simulator.report
         console.print(f"simulator fitted in {time.perf_counter() - t_fit:.1f} s: {env.num_actions} items, "
@@ -284,7 +287,7 @@ def run_job(cfg: DictConfig, base_dir: str | os.PathLike | None = None, multirun
         from hydra.utils import instantiate
 
         try:
-            env = instantiate(cfg.env, _convert_="all")
+            env = cached("env:" + store.stable_hash(c["env"], 24), lambda: instantiate(cfg.env, _convert_="all"))
         except InstantiationException as e:
             if isinstance(e.__cause__, ConfigError):
                 raise e.__cause__ from None

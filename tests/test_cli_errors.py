@@ -44,7 +44,7 @@ def test_runtime_failure_exits_1(capsys, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     blocker = tmp_path / "file"
     blocker.write_text("not a directory")
-    rc = cli.main(["policy=random", "seeds=2", "horizon=5", "quiet=true", f"out_dir={blocker}"])
+    rc = cli.main(["env=linear", "policy=random", "seeds=2", "horizon=5", "quiet=true", f"out_dir={blocker}"])
     assert rc == 1
 
 

@@ -12,7 +12,7 @@ import pytest
 from experiments import cli, store
 
 # small synthetic world so the compiles stay cheap
-SMALL = ["env.num_actions=3", "env.context_dim=2", "sweep.curve_points=4", "quiet=true"]
+SMALL = ["env=linear", "env.num_actions=3", "env.context_dim=2", "sweep.curve_points=4", "quiet=true"]
 
 
 @pytest.fixture(scope="module")

@@ -62,7 +62,7 @@ def test_stable_hash_ignores_key_order():
     assert store.stable_hash({"a": 1}) != store.stable_hash({"a": 2})
 
 
-SWEEP = ["policy=linucb", "env.num_actions=4", "env.context_dim=3", "seeds=24", "sweep.chunk_seeds=2",
+SWEEP = ["env=linear", "policy=linucb", "env.num_actions=4", "env.context_dim=3", "seeds=24", "sweep.chunk_seeds=2",
          "horizon=3000", "sweep.curve_points=5", "quiet=true", "report=false"]
 
 
