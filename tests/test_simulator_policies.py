@@ -11,8 +11,9 @@ members for every policy). The per-seed margin is the difference of mean *expect
 round (exact, from the simulator); the test asserts that the normal 95% interval of the mean
 margin over seeds excludes zero. Hyperparameters: clicks are ~0.4% events on a 0/1 scale, so the
 optimism of LinUCB (alpha) and the posterior scale of LinTS (v) must be small compared with the
-reward scale to exploit anything within 1500 rounds; alpha = v = 0.03 (a pilot at 3000 rounds
-gave z = 9.6 and 7.4; at 1500 rounds we expect roughly half the margin).
+reward scale to exploit anything within 1500 rounds; alpha = v = 0.03. The same comparison printed
+by ``screentest calibrate --policy-check single`` (seed 0) gives margins with z = 6.2 (LinUCB) and
+3.8 (LinTS); the test needs z > 1.96.
 """
 
 from __future__ import annotations
