@@ -14,6 +14,9 @@ import sys
 SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "results": ("experiments.results_cli", "load a result store as a DataFrame (summary, csv, parquet)"),
     "report": ("experiments.report", "write a markdown/HTML report with PNG plots from a result store"),
+    "ope": ("experiments.ope_cli", "off-policy evaluation of candidate policies on logged data (default: bundled OBD)"),
+    "calibrate": ("experiments.calibrate_cli", "build the member simulator from logs and run the sim-to-real check"),
+    "abtest": ("experiments.abtest_cli", "plan, rehearse and analyse A/B and interleaving tests"),
 }
 
 
