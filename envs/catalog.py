@@ -603,7 +603,8 @@ def with_catalog(
 def _demo(horizon: int = 1000, seeds: int = 16) -> dict:
     """Figures for docs/environments.md: on ``screentest/Catalog-v0``'s default env (40 titles:
     20 movies, 10 series, 5 games, 5 live events over ``horizon`` rounds; logistic-Bernoulli
-    members, d = 5), run random, LinUCB and LinTS for ``seeds`` members each (one vmapped scan per
+    members, d = 5, response weights driven by the title features), run random, LinUCB, LinTS and
+    hybrid LinUCB (given the catalog's item features) for ``seeds`` members each (one vmapped scan per
     policy) and report mean total regret, the median delay from a cold-start title's arrival to
     its first impression, and the impressions outside any title's window (must be 0)."""
     from bandits.policies import make
@@ -617,8 +618,9 @@ def _demo(horizon: int = 1000, seeds: int = 16) -> dict:
     new = np.flatnonzero(cat.present & (cat.arrive > 0))
     out: dict[str, Any] = {"horizon": horizon, "seeds": seeds, "titles": int(cat.present.sum()),
                            "cold_start_titles": int(new.size)}
-    for name in ("random", "linucb", "lints"):
-        pol = make(name, num_actions=env.num_actions, context_dim=env.context_dim)
+    for name in ("random", "linucb", "lints", "hybrid_linucb"):
+        extra = {"item_features": cat.features} if name == "hybrid_linucb" else {}
+        pol = make(name, num_actions=env.num_actions, context_dim=env.context_dim, **extra)
         run = jax.jit(jax.vmap(make_rollout(env, pol, horizon), in_axes=(0, None)))
         tr = run(jax.random.split(jax.random.key(0), seeds), pol.default_hparams)
         act = np.asarray(tr.action)  # (seeds, T)

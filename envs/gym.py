@@ -384,28 +384,47 @@ def catalog_env(
     drift_rho: float = 1.0,
     horizon: int = DEFAULT_EPISODE_LENGTH,
     max_size: int | None = None,
+    feature_world: bool = True,
     **catalog_kwargs,
 ) -> Env:
     """The env behind ``screentest/Catalog-v0``: a logistic-Bernoulli world (``envs.synthetic``)
     whose actions are the titles of :func:`envs.catalog.random_catalog` drawn from
     ``catalog_seed`` over ``horizon`` rounds, wrapped by :func:`envs.catalog.with_catalog`
-    (logit link). Extra keyword arguments go to ``random_catalog``. Built once per argument set."""
+    (logit link). Extra keyword arguments go to ``random_catalog``. Built once per argument set.
+
+    feature_world: if True (default) the titles' response weights come from their features,
+    ``theta_k = scale * normalise(features_k @ B)`` with ``B (p, d) ~ N(0, 1)`` drawn from
+    ``seed`` (bias ``logit(base_rate)``), so titles with similar features are liked by the same
+    members and a feature-based policy (e.g. ``hybrid_linucb`` with ``item_features =
+    params.catalog.features``) can generalise to a cold-start title; if False each title gets an
+    independent random ``theta_k`` (``logistic_bernoulli(seed=seed)``)."""
     args = dict(num_movies=num_movies, num_series=num_series, num_games=num_games, num_live_events=num_live_events,
                 context_dim=context_dim, catalog_seed=catalog_seed, seed=seed, base_rate=base_rate, scale=scale,
-                drift_sigma=drift_sigma, drift_rho=drift_rho, horizon=horizon, max_size=max_size, **catalog_kwargs)
+                drift_sigma=drift_sigma, drift_rho=drift_rho, horizon=horizon, max_size=max_size,
+                feature_world=bool(feature_world), **catalog_kwargs)
     return _memo("catalog", args, lambda: _build_catalog_env(**args))
 
 
 def _build_catalog_env(*, num_movies, num_series, num_games, num_live_events, context_dim, catalog_seed, seed,
-                       base_rate, scale, drift_sigma, drift_rho, horizon, max_size, **catalog_kwargs) -> Env:
+                       base_rate, scale, drift_sigma, drift_rho, horizon, max_size, feature_world,
+                       **catalog_kwargs) -> Env:
     from envs.catalog import random_catalog, with_catalog
-    from envs.synthetic import logistic_bernoulli
+    from envs.synthetic import logistic_bernoulli, logistic_bernoulli_params
 
     cat = random_catalog(jax.random.key(int(catalog_seed)), num_movies=num_movies, num_series=num_series,
                          num_games=num_games, num_live_events=num_live_events, horizon=horizon,
                          max_size=max_size, **catalog_kwargs)
-    base = logistic_bernoulli(num_actions=cat.size, context_dim=context_dim, scale=scale, base_rate=base_rate,
-                              seed=seed)
+    if feature_world:
+        feats = np.asarray(cat.features, np.float64)
+        b = np.asarray(jax.random.normal(jax.random.key(int(seed)), (feats.shape[1], int(context_dim))), np.float64)
+        th = feats @ b
+        th = scale * th / np.maximum(np.linalg.norm(th, axis=1, keepdims=True), 1e-12)
+        bias = np.full(cat.size, np.log(base_rate / (1.0 - base_rate)))
+        params = logistic_bernoulli_params(th, bias)
+        base = logistic_bernoulli(num_actions=cat.size, context_dim=context_dim, params=params)
+    else:
+        base = logistic_bernoulli(num_actions=cat.size, context_dim=context_dim, scale=scale, base_rate=base_rate,
+                                  seed=seed)
     return with_catalog(base, cat, drift_sigma=drift_sigma, drift_rho=drift_rho, horizon=horizon, name="catalog")
 
 
@@ -483,3 +502,37 @@ def make_vec_member(num_envs: int, episode_length: int = DEFAULT_EPISODE_LENGTH,
     env, params = member_env(**kwargs)
     return ScreentestVectorEnv(env, num_envs, params=params, episode_length=episode_length,
                                context_bounds=_member_bounds(params))
+
+
+def _demo(num_envs: int = 1024, steps: int = 200) -> dict:
+    """Steps per second of the Gymnasium adapters on ``screentest/LogisticBernoulli-v0``'s default
+    env (K = 10, d = 10): one :class:`ScreentestEnv` and a :class:`ScreentestVectorEnv` of
+    ``num_envs`` copies (member-rounds per second), ``steps`` steps after a warm-up."""
+    import time
+
+    env = make_logistic_bernoulli(episode_length=10**9)
+    env.reset(seed=0)
+    for _ in range(5):
+        env.step(0)
+    t0 = time.perf_counter()
+    for i in range(steps):
+        env.step(i % env.action_space.n)
+    single = steps / (time.perf_counter() - t0)
+    venv = make_vec_logistic_bernoulli(num_envs, episode_length=10**9)
+    venv.reset(seed=0)
+    acts = np.arange(num_envs) % 10
+    for _ in range(5):
+        venv.step(acts)
+    t0 = time.perf_counter()
+    for _ in range(steps):
+        venv.step(acts)
+    vec = steps * num_envs / (time.perf_counter() - t0)
+    return {"single_env_steps_per_s": round(single), "vector_env_member_rounds_per_s": round(vec),
+            "num_envs": num_envs}
+
+
+if __name__ == "__main__":
+    import json
+    import sys
+
+    print(json.dumps(_demo(*(int(a) for a in sys.argv[1:3]))))
