@@ -169,3 +169,15 @@ def test_replay_errors(world):
         replay_estimator(data, np.full((N, K), 0.3))
     with pytest.raises(TypeError, match="data: expected a bandits.data.LoggedData"):
         replay_evaluate(pol, {"context": 1})
+
+
+def test_replay_on_obd_sample_uniform_check():
+    """The bundled OBD sample: the random logs (pscore 1/80) replay; the BTS logs are refused."""
+    obd = pytest.importorskip("bandits.datasets.obd")
+    rand = obd.load_obd("random", "all")
+    res = replay_evaluate(make("random", num_actions=80), rand, key=0)
+    n = rand.n_rounds
+    assert abs(res.n_matched - n / 80) < 4 * np.sqrt(n / 80 * (1 - 1 / 80))
+    assert res.value == pytest.approx(rand.reward[res.matched].mean())
+    with pytest.raises(ValueError, match=r"data.pscore: replay needs a uniformly random logger, pscore == 1/n_actions = 0.0125"):
+        replay_evaluate(make("random", num_actions=80), obd.load_obd("bts", "all"))
