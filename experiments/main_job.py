@@ -272,6 +272,8 @@ def run_job(cfg: DictConfig, base_dir: str | os.PathLike | None = None, multirun
         from experiments.builders import member_simulator
 
         env_cfg.pop("_target_")
+        if env_cfg.get("item_prior") == "auto":
+            env_cfg["item_prior"] = "site" if c["data"].get("source") == "obd" else "none"
         console.print(f"fitting the member simulator on {data.n_rounds:,} logged rows ...")
         t_fit = time.perf_counter()
         simulator = cached(

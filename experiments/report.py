@@ -8,9 +8,9 @@ What it contains (each part only when its table is in the store):
   on common random numbers (seed ``s`` is the same member for all), so the difference is computed
   seed by seed (paired) and its interval is a t-interval of the per-seed differences, much tighter
   than comparing two independent means.
-* ``regret_<config>.png``: mean cumulative regret against rounds with a 95% confidence band of the
+* ``regret.png`` (``regret_<config>.png`` when the store holds several configurations): mean cumulative regret against rounds with a 95% confidence band of the
   mean over seeds (t-interval at every stored curve point).
-* ``paired_<config>.png``: the paired final-regret differences to the best candidate with 95% CIs.
+* ``paired.png`` (``paired_<config>.png``): the paired final-regret differences to the best candidate with 95% CIs.
 * ``ope.png`` (table ``ope``): each estimator's estimate of each candidate's value with its
   interval, against the member simulator's ground truth.
 * ``calibration.png`` (table ``calibration``): the simulator's predicted click rate against the
@@ -256,8 +256,10 @@ def write_report(root: str | os.PathLike, out: str | os.PathLike | None = None, 
             md.append(_md_table(sg, ["label", "n", "regret_mean", "regret_lo", "regret_hi", "reward_per_round", "vs_best"],
                                 ["candidate", "seeds", "regret", "CI low", "CI high", "reward/round", "vs best (paired)"]))
             md.append("")
-            p1 = plot_regret_curves(g, out / f"regret_{store.safe_name(chash)}.png")
-            p2 = plot_paired(sg, out / f"paired_{store.safe_name(chash)}.png")
+            # one configuration: stable names (regret.png, paired.png); several: suffixed by config hash
+            sfx = "" if df["config_hash"].nunique() == 1 else f"_{store.safe_name(chash)}"
+            p1 = plot_regret_curves(g, out / f"regret{sfx}.png")
+            p2 = plot_paired(sg, out / f"paired{sfx}.png")
             figures += [(f"regret curves ({env})", p1), (f"paired final regret ({env})", p2)]
             md += [f"![regret curves]({p1.name})", "", f"![paired differences]({p2.name})", ""]
 

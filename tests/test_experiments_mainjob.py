@@ -80,3 +80,22 @@ def test_rerun_of_main_job_recomputes_nothing(obd_store, capsys):
     meta = store.read_run_meta(obd_store)
     assert meta and meta[0]["config"]["env"]["label"] == "member_simulator"
     assert json.loads(meta[0]["versions"])["jax"]
+
+
+def test_own_logs_in_a_parquet_file(tmp_path, capsys):
+    """docs/experiments.md's path: logs in a parquet file -> simulator -> bake-off -> OPE -> report."""
+    from bandits.datasets.obd import load_obd
+
+    logs = tmp_path / "my_logs.parquet"
+    load_obd().to_dataframe().to_parquet(logs)  # context_0..19, action, reward, pscore, position
+    root = tmp_path / "store"
+    rc = cli.main(["data=parquet", f"data.path={logs}", "data.position_col=position", "policy=bakeoff",
+                   "~policy.candidates.epsilon_greedy", "~policy.candidates.ucb1",
+                   "estimator.names=[ipw,snipw]", *TOY, f"out_dir={root}"])
+    assert rc == 0, capsys.readouterr().err
+    assert set(store.load(root)["policy"]) == {"bernoulli_ts", "random"}
+    o = store.load(root, "ope")
+    assert set(o["estimator"]) == {"ipw", "snipw"} and len(o) == 2 * 2 * 2
+    # with your own logs the simulator is fitted on them only (no OBD site prior)
+    assert "item_prior: auto" in o["config_yaml"].iloc[0]
+    assert (tmp_path / "store" / "report" / "report.md").is_file()

@@ -87,7 +87,7 @@ class SimulatorEnvConf(EnvConf):
     len_list: slots per round (1: single-slot mode showing ``slot``). add_intercept: append a
     constant 1 to the contexts (for linear policies). item_prior: ``site`` uses ZOZOTOWN's item
     prior for the OBD campaign (external knowledge that spreads the items' click rates), ``none``
-    fits on the logs only. penalties: ``[main, interaction]`` L2 strengths, or null to choose them
+    fits on the logs only, ``auto`` = ``site`` for ``data=obd`` and ``none`` for your own logs. penalties: ``[main, interaction]`` L2 strengths, or null to choose them
     by cross-validation. temperature (< 1 sharpens members' preferences), noise (share of
     unlearnable base-rate clicks): the simulator's what-if knobs.
     """
@@ -97,7 +97,7 @@ class SimulatorEnvConf(EnvConf):
     len_list: int = 1
     slot: int = 0
     add_intercept: bool = True
-    item_prior: str = "site"
+    item_prior: str = "auto"
     penalties: list[float] | None = None
     temperature: float = 1.0
     noise: float = 0.0
