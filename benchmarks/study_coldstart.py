@@ -12,10 +12,14 @@ Policies: disjoint LinUCB and disjoint LinTS (H1, no transfer: every new title s
 prior), hybrid LinUCB (shared ``beta`` on ``x outer phi``) and LinTS with feature priors
 (empirical-Bayes prior for each title fitted on the titles with data).
 
+A second, context-free "clicks" world (:func:`clicks_world`) checks the Beta-Bernoulli side: click
+probabilities ``sigmoid(-1.5 + w . f_a + 0.3 eta_a)``, titles arriving every 300 rounds; plain
+Beta(1, 1) TS against TS with feature-predicted Beta priors.
+
 Metrics per member (common random numbers: every policy sees the same members):
 ``cold_start_regret`` = regret summed over the first ``window`` rounds after each arrival (the
 rounds in which the newest title's value is unknown); ``total_regret`` over the run. Paired
-differences against disjoint LinUCB with 95% normal CIs over members.
+differences against the reference (disjoint LinUCB; plain Beta TS) with 95% normal CIs.
 
     python -m benchmarks.study_coldstart --seeds 200 --figure docs/figures/exploration_coldstart.png
 """
@@ -33,7 +37,7 @@ import numpy as np
 from bandits.policies import make
 from bandits.rollout import make_rollout
 from envs.catalog import make_catalog, with_catalog
-from envs.synthetic import LinearGaussianParams, linear_gaussian
+from envs.synthetic import BernoulliArmsParams, LinearGaussianParams, bernoulli_arms, linear_gaussian
 
 
 def coldstart_world(num_titles=12, initial=4, every=150, context_dim=4, num_features=2, idio=0.2,
@@ -57,6 +61,40 @@ def coldstart_world(num_titles=12, initial=4, every=150, context_dim=4, num_feat
         return default._replace(base=LinearGaussianParams(theta, jnp.zeros(K, dtype), jnp.asarray(noise_sd, dtype)))
 
     return env, phi, arrive, params_fn
+
+
+def clicks_world(num_titles=12, initial=4, every=300, num_features=2, idio=0.3, base_logit=-1.5, seed=1,
+                 dtype=jnp.float32):
+    """Context-free click world for Beta-Bernoulli TS: ``P(click | a) = sigmoid(base + w . f_a + idio eta_a)``.
+
+    H2's ``bernoulli_arms`` wrapped in H6's catalog (logit link, no trend or drift). ``w ~ N(0, I)``
+    and ``eta_a ~ N(0, 1)`` are drawn per member; ``phi_a = [1, f_a]`` is known to the policies.
+    Returns ``(env, item_features, arrive, params_fn)``.
+    """
+    K = num_titles
+    rng = np.random.default_rng(seed)
+    phi = np.column_stack([np.ones(K), rng.normal(size=(K, num_features))])
+    arrive = np.concatenate([np.zeros(initial, int), every * np.arange(1, K - initial + 1)])
+    base = bernoulli_arms(probs=np.full(K, 0.1), dtype=dtype)
+    env = with_catalog(base, make_catalog(["movie"] * K, arrive=arrive, features=phi, dtype=dtype), link="logit")
+    f = jnp.asarray(phi[:, 1:], dtype)
+    default = env.default_params
+
+    def params_fn(key):
+        k_w, k_eta = jax.random.split(key)
+        w = jax.random.normal(k_w, (num_features,), dtype)
+        logit = base_logit + f @ w + idio * jax.random.normal(k_eta, (K,), dtype)
+        return default._replace(base=BernoulliArmsParams(jax.nn.sigmoid(logit)))
+
+    return env, phi, arrive, params_fn
+
+
+def click_policies(phi):
+    return {
+        "Beta-Bernoulli TS": ("discounted_ts", {"n_mc": 1}, {"gamma": 1.0}),
+        "Beta-Bernoulli TS + feature prior": ("bernoulli_ts_feature_prior", {"item_features": phi, "n_mc": 1},
+                                              {"n_min": 20.0}),
+    }
 
 
 def policies(phi):
@@ -89,26 +127,29 @@ def main(argv=None) -> dict:
     ap.add_argument("--window", type=int, default=50)
     ap.add_argument("--figure", default=None)
     args = ap.parse_args(argv)
-    env, phi, arrive, params_fn = coldstart_world()
-    horizon = int(arrive.max()) + 150
-    new_arrivals = arrive[arrive > 0]
-    in_window = np.zeros(horizon, bool)
-    for a in new_arrivals:
-        in_window[a:a + args.window] = True
     t0 = time.time()
+    out = {"study": "coldstart", "seeds": args.seeds, "window": args.window}
     regrets = {}
-    for name, (reg, kw, hp) in policies(phi).items():
-        regrets[name] = run(env, params_fn, reg, kw, hp, args.seeds, horizon)
-    base = "LinUCB (disjoint)"
-    out = {"study": "coldstart", "seeds": args.seeds, "horizon": horizon, "arrivals": arrive.tolist(),
-           "window": args.window, "policies": {}}
-    for name, r in regrets.items():
-        cs, tot = r[:, in_window].sum(1), r.sum(1)
-        entry = {"cold_start_regret": ci(cs), "total_regret": ci(tot)}
-        if name != base:
-            entry["cold_start_regret_minus_disjoint_linucb"] = ci(cs - regrets[base][:, in_window].sum(1))
-            entry["total_regret_minus_disjoint_linucb"] = ci(tot - regrets[base].sum(1))
-        out["policies"][name] = entry
+    for world, builder, pols, base in (("linear", coldstart_world, policies, "LinUCB (disjoint)"),
+                                       ("clicks", clicks_world, click_policies, "Beta-Bernoulli TS")):
+        env, phi, arrive, params_fn = builder()
+        every = int(arrive[arrive > 0].min())
+        horizon = int(arrive.max()) + every
+        in_window = np.zeros(horizon, bool)
+        for a in arrive[arrive > 0]:
+            in_window[a:a + args.window] = True
+        res = {name: run(env, params_fn, reg, kw, hp, args.seeds, horizon)
+               for name, (reg, kw, hp) in pols(phi).items()}
+        sec = {"horizon": horizon, "arrivals": arrive.tolist(), "reference": base, "policies": {}}
+        for name, r in res.items():
+            cs, tot = r[:, in_window].sum(1), r.sum(1)
+            entry = {"cold_start_regret": ci(cs), "total_regret": ci(tot)}
+            if name != base:
+                entry["cold_start_regret_minus_reference"] = ci(cs - res[base][:, in_window].sum(1))
+                entry["total_regret_minus_reference"] = ci(tot - res[base].sum(1))
+            sec["policies"][name] = entry
+        out[world] = sec
+        regrets[world] = (res, arrive)
     out["seconds"] = round(time.time() - t0, 1)
     if args.figure:
         import matplotlib
@@ -116,15 +157,16 @@ def main(argv=None) -> dict:
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
 
-        fig, ax = plt.subplots(figsize=(7, 3.6))
-        for name, r in regrets.items():
-            ax.plot(np.cumsum(r.mean(0)), label=name)
-        for a in new_arrivals:
-            ax.axvline(a, color="grey", lw=0.5, ls=":")
-        ax.set_xlabel("round (dotted: a new title arrives)")
-        ax.set_ylabel("cumulative regret (mean over members)")
-        ax.set_title(f"Cold start on a living catalog ({args.seeds} members)")
-        ax.legend(fontsize=8)
+        fig, axes = plt.subplots(1, 2, figsize=(10, 3.6))
+        for ax, (world, (res, arrive)) in zip(axes, regrets.items(), strict=True):
+            for name, r in res.items():
+                ax.plot(np.cumsum(r.mean(0)), label=name)
+            for a in arrive[arrive > 0]:
+                ax.axvline(a, color="grey", lw=0.5, ls=":")
+            ax.set_xlabel("round (dotted: a new title arrives)")
+            ax.set_ylabel("cumulative regret (mean over members)")
+            ax.set_title(f"{world} world ({args.seeds} members)")
+            ax.legend(fontsize=7)
         fig.tight_layout()
         fig.savefig(args.figure, dpi=120)
         out["figure"] = args.figure
