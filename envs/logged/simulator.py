@@ -168,19 +168,18 @@ def _make_fns(K: int, d: int, L: int, calibration: str, dtype):
         mean_s = jnp.sum(s * m) / nm
         return cal_logit(mean_s + p.position_effect, p)
 
-    def q_from(s_vals, slot_idx, c, p):
-        """Click probability of items with scores s_vals shown in slots slot_idx (same shapes)."""
-        ell = cal_logit(s_vals + p.position_effect[slot_idx], p)
-        cc = c[slot_idx]
-        ell_t = cc + (ell - cc) / p.temperature
+    def q_from(s_vals, pos_vals, c_vals, p):
+        """Click probability of items with scores ``s_vals`` shown in slots with effects ``pos_vals``
+        and centres ``c_vals`` (broadcastable arrays; no gathers: they are slow on CPU under vmap)."""
+        ell = cal_logit(s_vals + pos_vals, p)
+        ell_t = c_vals + (ell - c_vals) / p.temperature
         return (1 - p.noise) * jax.nn.sigmoid(ell_t) + p.noise * p.base_rate
 
     def matrix(x, p):
         """(K, L) click probabilities for member x."""
         s = scores(x, p)
         c = centre(s, p)
-        slots = jnp.broadcast_to(jnp.arange(L)[None, :], (K, L))
-        return q_from(jnp.broadcast_to(s[:, None], (K, L)), slots, c, p)
+        return q_from(s[:, None], p.position_effect[None, :], c[None, :], p)
 
     def best(s, c, p):
         """Exact best slate value (sum of q over slots) among available distinct items."""
@@ -189,12 +188,11 @@ def _make_fns(K: int, d: int, L: int, calibration: str, dtype):
         top_s = _top_values(s_m, L)  # (L,) descending
         if perms.shape[0] == 1 and L > 1:  # large L: score order into slots by decreasing effect
             slot_order = jnp.argsort(-p.position_effect)
-            vals = q_from(top_s, slot_order, c, p)
+            vals = q_from(top_s, p.position_effect[slot_order], c[slot_order], p)
             return jnp.sum(vals)
         # Qc[i, l]: q of the i-th best item in slot l; a permutation's value is a static selection
         # of L entries of Qc, done as one small matmul (gathers are slow on CPU under vmap)
-        slots = jnp.broadcast_to(jnp.arange(L)[None, :], (L, L))
-        Qc = q_from(jnp.broadcast_to(top_s[:, None], (L, L)), slots, c, p)
+        Qc = q_from(top_s[:, None], p.position_effect[None, :], c[None, :], p)
         return jnp.max(Qc.reshape(L * L) @ jnp.asarray(sel, Qc.dtype))
 
     def draw_member(key, p):
@@ -275,12 +273,12 @@ def make_member_env(model: ResponseModel, contexts: np.ndarray, *, len_list: int
         x = params.contexts[state.member]
         s = scores(x, params)
         c = centre(s, params)
-        slots = jnp.arange(L)
         act = jnp.reshape(action, (L,)).astype(jnp.int32)
-        q_chosen = q_from(s[act], slots, c, params)  # (L,)
+        s_act = jax.nn.one_hot(act, K, dtype=s.dtype) @ s  # (L,) scores of the shown items
+        q_chosen = q_from(s_act, params.position_effect, c, params)  # (L,)
         u = jax.random.uniform(k_click, (L,), dtype=q_chosen.dtype)
         clicks = (u < q_chosen).astype(q_chosen.dtype)
-        exp_all = q_from(jnp.broadcast_to(s[:, None], (K, L)), jnp.broadcast_to(slots[None, :], (K, L)), c, params)
+        exp_all = q_from(s[:, None], params.position_effect[None, :], c[None, :], params)  # (K, L)
         best_v = best(s, c, params)
         nxt = draw_member(k_next, params)
         obs = Observation(params.contexts[nxt], params.item_mask)
