@@ -123,8 +123,13 @@ def _uniform_block(key, n: int, dtype) -> Array:
 
 
 def _normal_from_sym_uniform(v: Array) -> Array:
-    """Map uniforms on (-1, 1) to standard normals (the inverse-CDF map ``jax.random.normal`` uses)."""
-    return jnp.asarray(math.sqrt(2.0), v.dtype) * jax.lax.erf_inv(v)
+    """Map uniforms on (-1, 1) to standard normals by the inverse normal CDF, ``ndtri((v + 1) / 2)``.
+
+    Exact in distribution like ``jax.random.normal`` 's ``sqrt(2) erfinv(v)``, but XLA:CPU's
+    ``ndtri`` expansion is several times cheaper than its ``erf_inv`` (measured: the linear env's
+    step went from ~620-770 to ~360 ns per member-round, 1,000 members, one core).
+    """
+    return jax.scipy.special.ndtri((v + 1) * jnp.asarray(0.5, v.dtype))
 
 
 def _context_from_normal(z: Array, context_dist: str) -> Array:
@@ -146,7 +151,11 @@ def _contextual_env(name, num_actions, context_dim, context_dist, dtype, default
     """Shared reset/step for the contextual families.
 
     mean_fn(params, x (d,)) -> expected rewards (K,).
-    reward_fn(params, mu (K,), v (K,) uniforms on (-1, 1)) -> realised rewards (K,) of every action.
+    reward_fn(params, mu_a (), v_a () uniform on (-1, 1)) -> realised reward of action a.
+
+    The block holds one uniform per action; the reward map is applied to the chosen action's
+    uniform only (the same value as mapping all K and then picking ``a``, at 1/K of the cost:
+    the inverse-normal transform dominated the step's cost when applied to all actions).
     """
     K, d = num_actions, context_dim
     mask = jnp.ones((K,), bool)
@@ -158,14 +167,14 @@ def _contextual_env(name, num_actions, context_dim, context_dist, dtype, default
     def step(key, state, action, params):
         v = _uniform_block(key, K + d, dtype)
         mu = mean_fn(params, state.context)
-        r_all = reward_fn(params, mu, v[:K])
         a = jnp.asarray(action, jnp.int32)
+        reward = reward_fn(params, mu[a], v[a])
         next_x = _context_from_normal(_normal_from_sym_uniform(v[K:]), context_dist)
         new_state = ContextState(next_x, state.t + 1)
         return EnvStep(
             obs=Observation(next_x, mask),
             state=new_state,
-            reward=r_all[a],
+            reward=reward,
             expected_reward=mu[a],
             best_expected_reward=jnp.max(mu),
             expected_rewards=mu,

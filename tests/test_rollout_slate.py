@@ -66,6 +66,7 @@ def test_slate_sweep_runs_with_params_free_env():
     pol = make("slate_epsilon_greedy", num_actions=K, context_dim=D, len_list=L)
     df = sweep(env, [pol], 3, horizon=T, checkpoints=None, chunk_size=4)
     assert len(df) == 3 and (df["cum_regret"] >= 0).all()
-    tr = rollout(env, pol, 1, horizon=T)
-    got = df.set_index("seed").loc[1, "cum_regret"]
-    assert abs(got - float(np.asarray(tr.regret, np.float64).sum())) < 1e-4 * T
+    worst = np.sort(P_ITEM)[:L][::-1] @ W_SLOT  # worst slate of distinct items
+    best = np.sort(P_ITEM)[::-1][:L] @ W_SLOT
+    assert (df["cum_regret"] <= T * (best - worst) + 1e-3).all()
+    assert df["cum_regret"].nunique() == 3  # different members per seed
