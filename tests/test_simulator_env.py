@@ -225,3 +225,21 @@ def test_add_intercept_appends_a_constant_feature():
     env = make_member_env(model, X, add_intercept=True)
     obs, _ = env.reset(jax.random.key(0), env.default_params)
     assert env.context_dim == D + 1 and obs.context.shape == (D + 1,) and float(obs.context[-1]) == 1.0
+
+
+def test_uniform_slate_policy_marginals_are_exact():
+    """The OBD random logger used by the sim-to-real check: distinct items, P(item in slot) = 1/n_avail."""
+    from envs.logged.sim2real import uniform_slate_policy
+
+    pol = uniform_slate_policy(K, L, D)
+    mask = jnp.array([True, True, False, True, True, True])
+    n = 20_000
+    keys = jax.random.split(jax.random.key(11), n)
+    dec = jax.jit(jax.vmap(lambda k: pol.select(k, pol.init(k, pol.default_hparams), jnp.zeros(D), mask,
+                                                pol.default_hparams)))(keys)
+    acts = np.asarray(dec.action)
+    assert np.all([len(set(r)) == L for r in acts[:500]]) and not np.any(acts == 2)
+    np.testing.assert_allclose(np.asarray(dec.probs[0]), np.where(np.asarray(mask), 0.2, 0.0)[:, None] * np.ones((1, L)))
+    freq = np.stack([np.bincount(acts[:, slot], minlength=K) / n for slot in range(L)], axis=1)
+    se = np.sqrt(0.2 * 0.8 / n)
+    assert np.all(np.abs(freq[np.asarray(mask)] - 0.2) < 4.5 * se), freq
