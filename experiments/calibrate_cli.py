@@ -10,7 +10,9 @@ Exit status: 0 when the check passes, 1 when it fails (so CI can gate on it), 2 
 
     screentest calibrate [--campaign all] [--item-prior none|site] [--calibration platt|isotonic]
                          [--penalties MAIN,INTERACTION] [--members 200] [--horizon 1000]
-                         [--bts-seeds 16] [--seed 0] [--out screentest-results/calibrate]
+                         [--bts-seeds 16] [--bts-rounds N] [--bts-sim 100000] [--seed 0]
+                         [--policy-check none|single|slate|both] [--policy-seeds 100]
+                         [--policy-horizon 1500] [--out screentest-results/calibrate] [--no-plot]
 """
 
 from __future__ import annotations
@@ -83,6 +85,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--members", type=int, default=200, help="simulated members for uniform random")
     ap.add_argument("--horizon", type=int, default=1000, help="rounds per simulated member")
     ap.add_argument("--bts-seeds", type=int, default=16, help="independent online BTS runs")
+    ap.add_argument("--bts-sim", type=int, default=100_000,
+                    help="Monte Carlo draws for the frozen site prior's slot marginals")
     ap.add_argument("--bts-rounds", type=int, default=None,
                     help="slate rounds per BTS run (default: the BTS logs' rows / 3)")
     ap.add_argument("--seed", type=int, default=0)
@@ -97,7 +101,7 @@ def main(argv: list[str] | None = None) -> int:
         a = ap.parse_args(argv)
     except SystemExit as e:  # argparse exits 2 on errors, 0 on --help
         return int(e.code or 0)
-    for name in ("members", "horizon", "bts_seeds", "bts_rounds"):
+    for name in ("members", "horizon", "bts_seeds", "bts_rounds", "bts_sim"):
         if getattr(a, name) is not None and getattr(a, name) < 1:
             print(f"--{name.replace('_', '-')}: expected an integer >= 1, got {getattr(a, name)}", file=sys.stderr)
             return 2
@@ -109,7 +113,7 @@ def main(argv: list[str] | None = None) -> int:
     dr = load_obd("random", a.campaign, a.data_path)
     db = load_obd("bts", a.campaign, a.data_path)
     res, sim = sim_to_real(a.campaign, item_prior=a.item_prior, n_members=a.members, horizon=a.horizon,
-                           n_bts_seeds=a.bts_seeds, bts_rounds=a.bts_rounds, seed=a.seed, data_random=dr, data_bts=db,
+                           n_bts_seeds=a.bts_seeds, bts_rounds=a.bts_rounds, n_bts_sim=a.bts_sim, seed=a.seed, data_random=dr, data_bts=db,
                            calibration=a.calibration, penalties=a.penalties)
     print(sim.report.to_text())
     print()
