@@ -178,8 +178,9 @@ def validate(cfg: DictConfig, base_dir: str | os.PathLike) -> None:
         raise ConfigError(f"estimator.alpha: expected a number in (0, 1), got {c['estimator']['alpha']!r}")
 
 
-def precheck(overrides: list[str], base_dir: str | os.PathLike) -> str | None:
-    """Compose and validate every job of the command line; the error message, or None if all good."""
+def precheck(overrides: list[str], base_dir: str | os.PathLike, full: bool = True) -> str | None:
+    """Compose (and with ``full``, validate) every job of the command line; the error message, or
+    None if all good."""
     try:
         jobs = expand_sweeps(overrides)
     except (HydraException, OmegaConfBaseException, ValueError) as e:
@@ -192,7 +193,8 @@ def precheck(overrides: list[str], base_dir: str | os.PathLike) -> str | None:
         seen.add(key)
         try:
             cfg = compose(list(key))
-            validate(cfg, base_dir)
+            if full:
+                validate(cfg, base_dir)
         except ConfigError as e:
             return f"invalid config{_job_note(jobs, key)}: {e}"
         except (HydraException, OmegaConfBaseException) as e:
@@ -430,8 +432,8 @@ def main(argv: list[str] | None = None) -> int:
         argv = [a for a in argv if a not in ("--quiet", "-q")] + ["quiet=true"]
     flags, overrides, runs = split_argv(argv)
     quiet = any(o.split("=", 1)[0] == "quiet" and o.split("=", 1)[1] in _QUIET_VALUES for o in overrides if "=" in o)
-    if runs:
-        msg = precheck(overrides, os.getcwd())
+    if runs or overrides:
+        msg = precheck(overrides, os.getcwd(), full=runs)
         if msg is not None:
             _err(msg)
             print("Run 'screentest --help' for the config groups, 'screentest --cfg job' to print the config.",

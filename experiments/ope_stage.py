@@ -152,7 +152,8 @@ def frozen_action_dist(policy, state, hparams, context) -> np.ndarray:
     ctx = np.asarray(context, np.float32)
     key = jax.random.key(POLICY_KEY_SEED)
     if policy.context_dim == 1 and ctx.shape[1] != 1:
-        return policy_action_dist(policy, state, hp, np.zeros((ctx.shape[0], 1), np.float32), key, per_row=False)
+        one = policy_action_dist(policy, state, hp, np.zeros((1, 1), np.float32), key, block_size=1)
+        return np.broadcast_to(one, (ctx.shape[0],) + one.shape[1:])
     return policy_action_dist(policy, state, hp, ctx, key)
 
 
@@ -191,7 +192,9 @@ def run(sim, data, specs, c: dict[str, Any], *, root: str, config_hash: str, pro
             pool_dist = frozen_action_dist(policy, state, hp, np.asarray(env.default_params.contexts))
             truth = policy_value(env, pool_dist[:, :, 0])
             hp_json = json.dumps({k: float(v) for k, v in hp._asdict().items()}, sort_keys=True)
-            frozen.append((spec, policy, hp, state, hp_json, truth))
+            # a context-free frozen policy has one distribution for every row: computed once here
+            fixed = pool_dist[:1] if policy.context_dim == 1 and env.context_dim != 1 else None
+            frozen.append((spec, policy, hp, state, hp_json, truth, fixed))
 
     try:
         estimators = as_estimators(list(est["names"]))
@@ -210,8 +213,11 @@ def run(sim, data, specs, c: dict[str, Any], *, root: str, config_hash: str, pro
         if model_based:
             q_hat = fit_reward_model(logged, n_folds=int(est["reward_model_folds"]), random_state=seed)
         rows = []
-        for spec, policy, hp, state, hp_json, truth in frozen:
-            ad = frozen_action_dist(policy, state, hp, logged.context)
+        for spec, policy, hp, state, hp_json, truth, fixed in frozen:
+            if fixed is not None:
+                ad = np.broadcast_to(fixed, (logged.n_rounds,) + fixed.shape[1:])
+            else:
+                ad = frozen_action_dist(policy, state, hp, logged.context)
             res = evaluate(logged, ad, estimators=estimators, estimated_rewards=q_hat,
                            interval=est.get("interval", "normal"), alpha=float(est["alpha"]),
                            n_bootstrap=int(est["n_bootstrap"]), random_state=seed)

@@ -297,7 +297,7 @@ class OPEConf:
     enabled: bool = True
     behavior: str = "random"
     rounds: int = 10000
-    seeds: int = 20
+    seeds: int = 10
     mc_samples: int = 10000
 
 
@@ -326,7 +326,7 @@ class ScreentestConf:
     sweep: SweepConf = MISSING
     data: Any = MISSING
     ope: OPEConf = field(default_factory=OPEConf)
-    seeds: int = 50
+    seeds: int = 30
     seed_offset: int = 0
     horizon: int = 10000
     out_dir: str = "screentest-results"
