@@ -164,3 +164,22 @@ def test_item_design_one_hot_codes_and_standardises_numbers():
     assert Z.shape == (4, 4)
     np.testing.assert_array_equal(Z[:, :3], np.eye(3)[[0, 1, 2, 1]])
     np.testing.assert_allclose(Z[:, 3], (ac[:, 1] - ac[:, 1].mean()) / ac[:, 1].std())
+
+
+def test_item_dispersion_statistic():
+    """Unit weights: binomial dispersion chi-square (numpy loop reference); weights of 2 on every row
+    leave it unchanged (scale-free)."""
+    from envs.logged.response import _item_dispersion
+
+    rng = np.random.default_rng(5)
+    a = rng.integers(0, 6, 5000)
+    y = (rng.random(5000) < np.array([0.1, 0.1, 0.1, 0.1, 0.1, 0.3])[a]).astype(float)
+    r = y.mean()
+    ref = 0.0
+    for item in range(6):
+        n_a, c_a = np.sum(a == item), np.sum(y[a == item])
+        ref += (c_a - n_a * r) ** 2 / (n_a * r * (1 - r))
+    out = _item_dispersion(a, y, np.ones(5000), 6)
+    assert out["chi2"] == pytest.approx(ref, rel=1e-12) and out["df"] == 5
+    assert out["p"] == pytest.approx(stats.chi2.sf(ref, 5), rel=1e-9) and out["p"] < 1e-6
+    assert _item_dispersion(a, y, 2 * np.ones(5000), 6)["chi2"] == pytest.approx(ref, rel=1e-12)

@@ -428,13 +428,15 @@ def _fit_isotonic(z, y, w) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _item_dispersion(a, y, w, K) -> dict:
-    """Pearson chi-square of weighted per-item clicks against a common rate (items with rows only)."""
+    """Pearson chi-square of (weighted) per-item clicks against a common rate (items with rows only);
+    with unit weights the usual binomial dispersion statistic."""
     imp = np.bincount(a, weights=w, minlength=K)
     clk = np.bincount(a, weights=w * y, minlength=K)
+    w2 = np.bincount(a, weights=w * w, minlength=K)  # variance of a weighted click sum: rate (1 - rate) sum w^2
     keep = imp > 0
     rate = clk.sum() / imp.sum()
     exp = imp[keep] * rate
-    chi2 = float(np.sum((clk[keep] - exp) ** 2 / (exp * (1 - rate))))
+    chi2 = float(np.sum((clk[keep] - exp) ** 2 / (w2[keep] * rate * (1 - rate))))
     df = int(keep.sum() - 1)
     return {"chi2": chi2, "df": df, "p": float(stats.chi2.sf(chi2, df))}
 
