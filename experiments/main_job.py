@@ -212,15 +212,25 @@ def _job_note(jobs: list[list[str]], key: tuple[str, ...]) -> str:
 def config_hash(c: dict[str, Any]) -> str:
     """Hash of what decides a bake-off row besides the candidate and the seed.
 
-    Covers env, data, horizon, sweep (chunking, curve points) and the OPE/estimator settings;
-    excludes ``policy`` (the candidate is in the cell id), ``seeds``/``seed_offset`` (rows are per
-    seed, so growing ``seeds`` reuses finished cells) and output options (``out_dir``, ``quiet``,
-    ``report``).
+    Covers env, horizon, sweep (chunking, curve points) and, when the env is built from logs, the
+    data; excludes ``policy`` (the candidate is in the cell id), ``seeds``/``seed_offset`` (rows are
+    per seed, so growing ``seeds`` reuses finished cells), the OPE stage's settings and output
+    options (``out_dir``, ``quiet``, ``report``).
     """
     from experiments.store import stable_hash
 
-    keep = {k: c[k] for k in ("env", "data", "horizon", "sweep", "ope", "estimator") if k in c}
+    keep = {k: c[k] for k in ("env", "horizon", "sweep") if k in c}
+    if str(c["env"].get("_target_", "")).endswith("member_simulator"):
+        keep["data"] = c["data"]
     return stable_hash(keep)
+
+
+def ope_config_hash(c: dict[str, Any]) -> str:
+    """Hash of what decides an ``ope`` row besides the candidate, estimator and logging seed:
+    the simulator (env + data) and the OPE and estimator settings."""
+    from experiments.store import stable_hash
+
+    return stable_hash({k: c[k] for k in ("env", "data", "ope", "estimator")})
 
 
 def _console(quiet: bool):
@@ -327,7 +337,7 @@ def run_job(cfg: DictConfig, base_dir: str | os.PathLike | None = None, multirun
         if ope_stage.available():
             console.print(f"off-policy evaluation: {c['ope']['seeds']} logs of {c['ope']['rounds']:,} rounds "
                           f"by {c['ope']['behavior']!r}, estimators {list(c['estimator']['names'])} ...")
-            ope_result = ope_stage.run(simulator, data, specs, c, root=str(root), config_hash=chash,
+            ope_result = ope_stage.run(simulator, data, specs, c, root=str(root), config_hash=ope_config_hash(c),
                                        provenance=prov, console=console)
             result["ope"] = ope_result
             console.print(f"OPE: {ope_result['ope_computed']} log(s) evaluated, {ope_result['ope_skipped']} already "

@@ -191,7 +191,8 @@ def plot_ope(o: pd.DataFrame, path: Path) -> Path:
 
 
 def plot_calibration(cal: pd.DataFrame, path: Path) -> Path:
-    """Calibration curve: mean predicted vs observed rate per bin, point size ~ rows in the bin."""
+    """Calibration curve: mean predicted vs observed rate per bin (with the observed rate's 95%
+    interval when the rows carry ``ci_lo``/``ci_hi``), point size ~ rows in the bin."""
     plt = _plt()
     fig, ax = plt.subplots(figsize=(5, 5), dpi=110)
     groups = cal.groupby("config_hash") if "config_hash" in cal else [("", cal)]
@@ -200,8 +201,13 @@ def plot_calibration(cal: pd.DataFrame, path: Path) -> Path:
         size = 20 + 180 * g["count"] / max(float(g["count"].max()), 1.0) if "count" in g else 30
         label = str(g["label"].iloc[0]) if "label" in g else "simulator"
         ax.plot(g["predicted"], g["observed"], "-", alpha=0.6)
-        ax.scatter(g["predicted"], g["observed"], s=size, label=label)
-    hi = float(max(cal["predicted"].max(), cal["observed"].max())) * 1.05 or 1.0
+        ax.scatter(g["predicted"], g["observed"], s=size, label=label, zorder=3)
+        if "ci_lo" in g and "ci_hi" in g:
+            err = np.vstack([g["observed"] - g["ci_lo"], g["ci_hi"] - g["observed"]])
+            ax.errorbar(g["predicted"], g["observed"], yerr=err, fmt="none", ecolor="gray", capsize=3,
+                        label="95% interval of the observed rate")
+    top = cal["ci_hi"].max() if "ci_hi" in cal else cal["observed"].max()
+    hi = float(max(cal["predicted"].max(), top)) * 1.05 or 1.0
     ax.plot([0, hi], [0, hi], "k--", linewidth=0.8, label="perfect calibration")
     ax.set_xlim(0, hi)
     ax.set_ylim(0, hi)
@@ -264,22 +270,27 @@ def write_report(root: str | os.PathLike, out: str | os.PathLike | None = None, 
             md += [f"![regret curves]({p1.name})", "", f"![paired differences]({p2.name})", ""]
 
     if "ope" in have:
-        o = store.load(root, "ope")
+        o_all = store.load(root, "ope")
         md += ["## Off-policy evaluation against the simulator's truth", "",
                "Each candidate's value estimated from the behaviour policy's logs in the member "
                "simulator, by each estimator; truth = the candidate's value in the simulator. Mean over "
                "logging seeds; `covered` = share of seeds whose interval contains the truth.", ""]
-        o = o.assign(err=o["estimate"] - o["truth"], covered=(o["ci_lo"] <= o["truth"]) & (o["truth"] <= o["ci_hi"]))
-        agg = (o.groupby(["policy", "estimator"], sort=True)
-               .agg(seeds=("seed", "nunique"), truth=("truth", "mean"), estimate=("estimate", "mean"),
-                    bias=("err", "mean"), rmse=("err", lambda e: float(np.sqrt(np.mean(np.square(e))))),
-                    covered=("covered", "mean"))
-               .reset_index())
-        md.append(_md_table(agg, ["policy", "estimator", "seeds", "truth", "estimate", "bias", "rmse", "covered"]))
-        md.append("")
-        p = plot_ope(o, out / "ope.png")
-        figures.append(("OPE vs truth", p))
-        md += [f"![OPE estimates vs truth]({p.name})", ""]
+        many = o_all["config_hash"].nunique() > 1
+        for chash, o in o_all.groupby("config_hash", sort=True):
+            o = o.assign(err=o["estimate"] - o["truth"],
+                         covered=(o["ci_lo"] <= o["truth"]) & (o["truth"] <= o["ci_hi"]))
+            r0 = o.iloc[0]
+            md += [f"### {int(r0['rounds']):,} logged rounds per seed by `{r0['behavior']}` (config `{chash}`)", ""]
+            agg = (o.groupby(["policy", "estimator"], sort=True)
+                   .agg(seeds=("seed", "nunique"), truth=("truth", "mean"), estimate=("estimate", "mean"),
+                        bias=("err", "mean"), rmse=("err", lambda e: float(np.sqrt(np.mean(np.square(e))))),
+                        covered=("covered", "mean"))
+                   .reset_index())
+            md.append(_md_table(agg, ["policy", "estimator", "seeds", "truth", "estimate", "bias", "rmse", "covered"]))
+            md.append("")
+            p = plot_ope(o, out / (f"ope_{store.safe_name(chash)}.png" if many else "ope.png"))
+            figures.append(("OPE vs truth", p))
+            md += [f"![OPE estimates vs truth]({p.name})", ""]
 
     if "calibration" in have:
         cal = store.load(root, "calibration")
