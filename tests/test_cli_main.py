@@ -145,3 +145,14 @@ def test_ray_launcher_on_local_instance_gives_identical_rows(basic_launcher_rows
     finally:
         ray.shutdown()
     _same_rows(store.load(root), basic_launcher_rows)
+
+
+def test_quiet_prints_nothing_and_verbose_prints_the_summary(multirun_store, capfd):
+    args = ["policy=linucb", "policy.alpha=1.0", "seeds=200", "horizon=15", "sweep.chunk_seeds=100",
+            *SMALL[:-1], f"out_dir={multirun_store}", "report=false"]
+    assert cli.main([*args, "--quiet"]) == 0
+    out, err = capfd.readouterr()
+    assert out == "" and err == ""
+    assert cli.main(args) == 0
+    out, err = capfd.readouterr()
+    assert "final cumulative regret" in err and "linucb" in err and "already in the store" in err
