@@ -425,6 +425,7 @@ def _hydra_defaults(overrides: list[str], quiet: bool) -> list[str]:
         "hydra.run.dir=${out_dir}/.hydra/runs/${now:%Y-%m-%d_%H-%M-%S}",
         "hydra.sweep.dir=${out_dir}/.hydra/multiruns/${now:%Y-%m-%d_%H-%M-%S}",
         "hydra.job.chdir=false",
+        "hydra.help.app_name=screentest",
         "+hydra.callbacks.screentest_report._target_=experiments.main_job.ReportCallback",
         "+hydra.callbacks.screentest_report.out_dir=${out_dir}",
         "+hydra.callbacks.screentest_report.enabled=${report}",
