@@ -176,7 +176,7 @@ def run(sim, data, specs, c: dict[str, Any], *, root: str, config_hash: str, pro
     ope = c["ope"]
     est = c["estimator"]
     rounds, n_seeds = int(ope["rounds"]), int(ope["seeds"])
-    from experiments.builders import PolicySpec
+    from experiments.builders import PolicySpec, is_context_free
 
     behavior = PolicySpec(label="behavior", name=ope["behavior"]).build(env.num_actions, env.context_dim)
     b_hp = behavior.default_hparams
@@ -185,7 +185,12 @@ def run(sim, data, specs, c: dict[str, Any], *, root: str, config_hash: str, pro
     train_log = log_with(env, behavior, b_hp, TRAIN_SEED, rounds)
     frozen = []
     for spec in specs:
-        policy = spec.build(env.num_actions, env.context_dim, num_samples=int(ope["mc_samples"]))
+        # Monte Carlo draws: ope.mc_samples for context-free candidates (their distribution is computed
+        # once); contextual ones keep their own num_samples (a distribution per row is needed)
+        if is_context_free(spec.name):
+            policy = spec.build(env.num_actions, env.context_dim, num_samples=int(ope["mc_samples"]))
+        else:
+            policy = spec.build(env.num_actions, env.context_dim)
         for point in spec.points():
             hp = policy.hparams(**point)
             state = train_on_log(policy, hp, train_log, seed=TRAIN_SEED)

@@ -290,8 +290,10 @@ class OPEConf:
     behavior: label of the candidate used as behaviour policy (``random`` by default, a uniform
     logger with known propensities). rounds: logged rounds per seed. seeds: seeds of the logging
     stage (each gives one logged data set and one estimate per estimator and candidate).
-    mc_samples: Monte Carlo draws behind the action probabilities of Thompson-sampling candidates
-    when they are evaluated off-policy (their ``num_samples``).
+    mc_samples: Monte Carlo draws behind the action probabilities of context-free
+    Thompson-sampling candidates when they are evaluated off-policy (their ``num_samples``; the
+    distribution is computed once). Contextual ones keep their own ``num_samples``
+    (``policy.static.num_samples``), since they need a distribution for every row.
     """
 
     enabled: bool = True
