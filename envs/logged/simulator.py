@@ -80,6 +80,10 @@ class MemberSimParams(NamedTuple):
         built with ``calibration="isotonic"``.
     temperature: ``()`` > 0. noise: ``()`` in [0, 1]. base_rate: ``()`` click rate used by noise.
     item_mask: ``(K,)`` bool, available items.
+    member_cdf: ``(n_ctx,)`` float, cumulative resampling weights derived from ``member_logits``,
+        ``member_score`` and ``shift`` (see :func:`member_cdf`). Kept in the params so a round draws
+        a member in O(log n_ctx) instead of an exp + cumsum over the whole pool; build params
+        with :meth:`MemberSimulator.with_knobs` (which recomputes it), not ``_replace``.
     """
 
     contexts: Any
@@ -97,6 +101,13 @@ class MemberSimParams(NamedTuple):
     noise: Any
     base_rate: Any
     item_mask: Any
+    member_cdf: Any = None
+
+
+def member_cdf(member_logits, member_score, shift):
+    """Cumulative (unnormalised) resampling weights ``(n_ctx,)`` for ``softmax(logits + shift * score)``."""
+    logits = member_logits + shift * member_score
+    return jnp.cumsum(jnp.exp(logits - jnp.max(logits)))
 
 
 class MemberSimState(NamedTuple):
@@ -196,9 +207,7 @@ def _make_fns(K: int, d: int, L: int, calibration: str, dtype):
         return jnp.max(Qc.reshape(L * L) @ jnp.asarray(sel, Qc.dtype))
 
     def draw_member(key, p):
-        logits = p.member_logits + p.shift * p.member_score
-        w = jnp.exp(logits - jnp.max(logits))
-        cdf = jnp.cumsum(w)
+        cdf = p.member_cdf if p.member_cdf is not None else member_cdf(p.member_logits, p.member_score, p.shift)
         u = jax.random.uniform(key, (), dtype=cdf.dtype) * cdf[-1]
         i = jnp.searchsorted(cdf, u, side="right")
         return jnp.minimum(i, p.contexts.shape[0] - 1).astype(jnp.int32)
@@ -262,6 +271,7 @@ def make_member_env(model: ResponseModel, contexts: np.ndarray, *, len_list: int
         calib_a=f(model.platt[0]), calib_b=f(model.platt[1]), iso_x=f(model.iso_x), iso_y=f(model.iso_y),
         temperature=f(1.0), noise=f(0.0), base_rate=f(model.base_rate), item_mask=jnp.asarray(mask),
     )
+    params = params._replace(member_cdf=member_cdf(params.member_logits, params.member_score, params.shift))
     scores, centre, q_from, matrix, best, draw_member = _make_fns(K, d, L, model.calibration, dtype)
 
     def reset(key, params):
@@ -389,7 +399,8 @@ class MemberSimulator:
             if ml.shape != p.member_logits.shape:
                 raise ValueError(f"member_logits: expected shape {p.member_logits.shape}, got {ml.shape}")
             upd["member_logits"] = ml
-        return p._replace(**upd)
+        p = p._replace(**upd)
+        return p._replace(member_cdf=member_cdf(p.member_logits, p.member_score, p.shift))
 
 
 def _get(data, name, default=None):
