@@ -16,7 +16,8 @@ Environments never raise inside jit; constructors validate sizes eagerly and nam
 
 from __future__ import annotations
 
-from typing import Any, Callable, NamedTuple
+from collections.abc import Callable
+from typing import Any, NamedTuple
 
 import jax
 
