@@ -86,23 +86,34 @@ class Policy(NamedTuple):
         return self.default_hparams._replace(**overrides)
 
 
+def tie_split(scores: Array, mask: Array) -> Array:
+    """Uniform distribution over the maximisers of ``scores`` among available actions.
+
+    scores: ``(..., K)`` float; mask: ``(K,)`` or ``(..., K)`` bool. Returns ``(..., K)`` in
+    ``scores.dtype``: exactly 0 on masked actions and non-maximisers, rows sum to 1 (all 0 if a
+    row has no available action: see :func:`bandits.validation.validate_mask`).
+    """
+    neg_inf = jnp.asarray(-jnp.inf, scores.dtype)
+    masked = jnp.where(mask, scores, neg_inf)
+    best = jnp.max(masked, axis=-1, keepdims=True)
+    is_best = mask & (masked >= best)
+    cnt = jnp.sum(is_best, axis=-1, keepdims=True).astype(scores.dtype)
+    return is_best.astype(scores.dtype) / jnp.maximum(cnt, 1)
+
+
 def split_ties_argmax(scores: Array, mask: Array, key: PRNGKey | None = None) -> tuple[Array, Array]:
     """Greedy choice over available actions with ties split evenly.
 
     scores: ``(K,)`` float; mask: ``(K,)`` bool.
-    Returns ``(action () int32, probs (K,))``: ``probs`` is uniform over the maximisers among the
-    available actions. With ``key`` the action is drawn from ``probs``; without it the first
-    maximiser is taken (deterministic).
+    Returns ``(action () int32, probs (K,))``: ``probs`` is :func:`tie_split` (uniform over the
+    maximisers among the available actions). With ``key`` the action is drawn from ``probs`` by
+    :func:`sample_from_probs`; without it the first maximiser is taken (deterministic).
     """
-    neg_inf = jnp.asarray(-jnp.inf, scores.dtype)
-    masked = jnp.where(mask, scores, neg_inf)
-    best = jnp.max(masked)
-    is_best = mask & (masked >= best)
-    probs = is_best.astype(scores.dtype) / jnp.sum(is_best).astype(scores.dtype)
+    probs = tie_split(scores, mask)
     if key is None:
-        action = jnp.argmax(is_best).astype(jnp.int32)
+        action = jnp.argmax(probs > 0).astype(jnp.int32)
     else:
-        action = jax.random.choice(key, scores.shape[0], p=probs).astype(jnp.int32)
+        action = sample_from_probs(key, probs)
     return action, probs
 
 

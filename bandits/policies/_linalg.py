@@ -27,6 +27,8 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 
+from bandits.core import tie_split  # noqa: F401  (re-exported: the policies' tie-splitting)
+
 Array = jax.Array
 
 
@@ -97,21 +99,6 @@ def ridge_update(state: RidgeState, x: Array, action: Array, reward: Array) -> R
 
 
 # --------------------------------------------------------------------------- ties
-
-
-def tie_split(scores: Array, mask: Array) -> Array:
-    """Uniform distribution over the maximisers of ``scores`` among available actions.
-
-    scores: ``(..., K)`` float; mask: ``(K,)`` or ``(..., K)`` bool. Returns ``(..., K)`` in
-    ``scores.dtype``: exactly 0 on masked actions and non-maximisers, rows sum to 1 (all 0 if a
-    row has no available action: see :func:`bandits.validation.validate_mask`).
-    """
-    neg_inf = jnp.asarray(-jnp.inf, scores.dtype)
-    masked = jnp.where(mask, scores, neg_inf)
-    best = jnp.max(masked, axis=-1, keepdims=True)
-    is_best = mask & (masked >= best)
-    cnt = jnp.sum(is_best, axis=-1, keepdims=True).astype(scores.dtype)
-    return is_best.astype(scores.dtype) / jnp.maximum(cnt, 1)
 
 
 def uniform_over(mask: Array, dtype) -> Array:
