@@ -56,7 +56,7 @@ def _run(dtype):
     def run():
         st = jax.vmap(lambda _: policy.init(jax.random.key(0), hp))(arms)
         st = jax.lax.scan(body, st, jnp.arange(N // K, dtype=jnp.uint32))[0]
-        return type(st)(cov=st.cov[:, 0], theta=st.theta[:, 0], counts=st.counts[:, 0])
+        return jax.tree.map(lambda v: v[:, 0], st)
 
     return jax.jit(run)()
 

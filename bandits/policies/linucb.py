@@ -35,7 +35,7 @@ V.register_hparam_rules("linucb", alpha=V.NONNEGATIVE, lam=V.POSITIVE)
 def linucb(num_actions: int, context_dim: int, dtype=jnp.float32, alpha: float = 1.0, lam: float = 1.0) -> Policy:
     """Disjoint LinUCB over ``num_actions`` arms and ``context_dim`` features.
 
-    State: :class:`~bandits.policies._linalg.RidgeState` (``cov (K,d,d)``, ``theta (K,d)``,
+    State: :class:`~bandits.policies._linalg.RidgeState` (``cov_tri (K,d(d+1)/2)``, ``theta (K,d)``,
     ``counts (K,)``), all ``dtype``. ``alpha``/``lam`` set the default hyperparameters.
     """
     K = V.check_positive_int(num_actions, "num_actions")
