@@ -47,6 +47,8 @@ from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
 from bandits.core import Policy
 from bandits.rollout import (
+    DEFAULT_BLOCK,
+    _check_block,
     _check_compatible,
     _check_horizon,
     _eager_policy_checks,
@@ -54,6 +56,8 @@ from bandits.rollout import (
     init_member,
     member_keys,
     resolve_env_params,
+    round_inputs,
+    scan_rounds,
     seed_key,
 )
 from envs.core import Env
@@ -190,7 +194,7 @@ _CHUNK_CACHE: dict[tuple, tuple[Any, Any]] = {}
 
 
 def _member_summary(env: Env, policy: Policy, horizon: int, ckpts: tuple[int, ...], unroll: int,
-                    prng_impl, env_params_fn):
+                    prng_impl, env_params_fn, block: int = DEFAULT_BLOCK):
     """``(seed uint32, hparams, env_params) -> (cum_reward, cum_regret, regret_at (C,))`` for ONE member."""
     ck = np.asarray(ckpts, np.uint32)
 
@@ -200,14 +204,17 @@ def _member_summary(env: Env, policy: Policy, horizon: int, ckpts: tuple[int, ..
                                     keys.env_params)
         inner = init_member(env, policy, keys, hparams, params)
         play = _round_fn(env, policy, keys, hparams, params)
-        shapes = jax.eval_shape(lambda c: play(c, jnp.uint32(0))[1], inner)
+        inputs = lambda ts: round_inputs(env, keys, params, ts)  # noqa: E731
+        shapes = jax.eval_shape(lambda c: play(c, jax.tree.map(lambda a: a[0], inputs(jnp.zeros(1, jnp.uint32))))[1],
+                                inner)
         rdt = jnp.result_type(shapes["reward"].dtype, shapes["regret"].dtype)
         z = jnp.zeros((), rdt)
         cps = jnp.asarray(ck)
 
-        def body(c, _):
-            t, inner, sr, cr, sg, cg, at = c
-            inner, out = play(inner, t)
+        def body(c, inp):
+            inner, sr, cr, sg, cg, at = c
+            t = inp.t
+            inner, out = play(inner, inp)
             # Kahan-compensated running sums (float32 over 10^6 rounds stays accurate)
             y = out["reward"].astype(rdt) - cr
             s = sr + y
@@ -218,23 +225,24 @@ def _member_summary(env: Env, policy: Policy, horizon: int, ckpts: tuple[int, ..
             cg = (s - sg) - y
             sg = s
             at = jnp.where(cps == t + 1, sg, at)
-            return (t + 1, inner, sr, cr, sg, cg, at), None
+            return (inner, sr, cr, sg, cg, at), None
 
-        # the round index is carried (no (T,) xs array: memory independent of the horizon)
-        init = (jnp.zeros((), jnp.uint32), inner, z, z, z, z, jnp.zeros((len(ckpts),), rdt))
-        (_, _, sr, _, sg, _, at), _ = jax.lax.scan(body, init, None, length=horizon, unroll=unroll)
+        # inputs are made a block at a time (memory O(block), independent of the horizon)
+        init = (inner, z, z, z, z, jnp.zeros((len(ckpts),), rdt))
+        (_, sr, _, sg, _, at), _ = scan_rounds(body, init, horizon, inputs, block, unroll)
         return sr, sg, at
 
     return member
 
 
-def _compiled_chunk(env, policy, horizon, ckpts, chunk_size, devices, unroll, prng_impl, env_params_fn):
+def _compiled_chunk(env, policy, horizon, ckpts, chunk_size, devices, unroll, prng_impl, env_params_fn,
+                    block: int = DEFAULT_BLOCK):
     key = (id(env), id(policy), horizon, ckpts, chunk_size, tuple(d.id for d in devices), unroll,
-           str(prng_impl), id(env_params_fn) if env_params_fn is not None else None)
+           str(prng_impl), id(env_params_fn) if env_params_fn is not None else None, block)
     hit = _CHUNK_CACHE.get(key)
     if hit is not None and hit[0][0] is env and hit[0][1] is policy:
         return hit[1]
-    member = _member_summary(env, policy, horizon, ckpts, unroll, prng_impl, env_params_fn)
+    member = _member_summary(env, policy, horizon, ckpts, unroll, prng_impl, env_params_fn, block)
     per_device = jax.vmap(member, in_axes=(0, 0, None))
     mesh = Mesh(np.asarray(devices), (AXIS,))
     spec = PartitionSpec(AXIS)
@@ -289,7 +297,7 @@ def count_rounds(policies, seeds, grid=None, horizon: int = 1000) -> int:
 def sweep(env: Env, policies, seeds, grid: Mapping[str, Any] | None = None, horizon: int = 1000, *,
           env_params=None, checkpoints="log", chunk_size: int = 1000, progress: Callable | None = None,
           devices: Sequence[Any] | None = None, unroll: int = 1, prng_impl="threefry_fused",
-          ) -> pd.DataFrame:
+          block: int = DEFAULT_BLOCK) -> pd.DataFrame:
     """Simulate every (policy, hyperparameters, seed) for ``horizon`` rounds; tidy results.
 
     env: an :class:`envs.core.Env`.
@@ -308,6 +316,8 @@ def sweep(env: Env, policies, seeds, grid: Mapping[str, Any] | None = None, hori
         chunk (padding excluded) and the chunk's wall time.
     devices: devices to shard over (default ``jax.local_devices()``).
     unroll: ``lax.scan`` unroll factor.
+    block: rounds whose keys and exogenous environment draws are computed at once
+        (:func:`bandits.rollout.scan_rounds`; speed only, results identical).
     prng_impl: key impl, default ``"threefry_fused"`` (:mod:`bandits.prng`: the same streams as
         JAX's default threefry, fused for speed); None, ``"rbg"``, ... pass through to JAX.
 
@@ -324,6 +334,7 @@ def sweep(env: Env, policies, seeds, grid: Mapping[str, Any] | None = None, hori
         raise ValueError(f"chunk_size: expected an integer >= 1, got {chunk_size!r}")
     if isinstance(unroll, bool) or not isinstance(unroll, (int, np.integer)) or unroll < 1:
         raise ValueError(f"unroll: expected an integer >= 1, got {unroll!r}")
+    block = _check_block(block)
     grid = dict(grid or {})
     unknown = sorted(set(grid) - set(pols))
     if unknown:
@@ -354,7 +365,7 @@ def sweep(env: Env, policies, seeds, grid: Mapping[str, Any] | None = None, hori
         m_hp = type(stacked)(*[np.asarray(col)[g_idx] for col in stacked])
 
         jf, mesh = _compiled_chunk(env, policy, horizon, ckpts, int(chunk_size), devices, int(unroll),
-                                   prng_impl, params_fn)
+                                   prng_impl, params_fn, block)
         sharding = NamedSharding(mesh, PartitionSpec(AXIS))
         rep = NamedSharding(mesh, PartitionSpec())
         env_arg = jax.device_put(shared_params, rep)  # None (no params, or a per-member callable) is fine

@@ -11,6 +11,16 @@ numeric knobs live in a ``params`` pytree (``env.default_params``) so they can b
     exact expected rewards of the round just played, so regret is exact, not estimated:
     ``regret_t = best_expected_reward - expected_reward``.
 
+Optional, for environments whose randomness does not depend on the state or the action (exogenous
+draws: the synthetic families):
+
+``draw(key, params) -> draws`` and ``step_drawn(draws, state, action, params) -> EnvStep``
+    ``step(key, s, a, p)`` equals ``step_drawn(draw(key, p), s, a, p)`` bit for bit (tested). The
+    rollout and the sweep then draw a block of rounds at once (vectorised over the rounds, out of
+    the sequential loop) and keep only the state- and action-dependent work in the loop; results
+    are the same as round-by-round stepping. Environments without them (``None``) are stepped
+    round by round.
+
 Environments never raise inside jit; constructors validate sizes eagerly and name the argument.
 """
 
@@ -61,7 +71,8 @@ class Env(NamedTuple):
     """A bandit environment as pure functions (see module docstring).
 
     name: registry name. num_actions: K. context_dim: d. len_list: slots per round (1 = single
-    action). default_params: params pytree. reset, step: the pure functions.
+    action). default_params: params pytree. reset, step: the pure functions. draw, step_drawn:
+    optional split of ``step`` into its exogenous draws and the rest (see the module docstring).
     """
 
     name: str
@@ -71,3 +82,5 @@ class Env(NamedTuple):
     reset: Callable[..., tuple[Observation, Any]]
     step: Callable[..., EnvStep]
     len_list: int = 1
+    draw: Callable[..., Any] | None = None
+    step_drawn: Callable[..., EnvStep] | None = None

@@ -132,10 +132,23 @@ def _normal_from_sym_uniform(v: Array) -> Array:
     return jax.scipy.special.ndtri((v + 1) * jnp.asarray(0.5, v.dtype))
 
 
+def _sum_squares(z: Array) -> Array:
+    """``sum(z ** 2)`` over the last axis added left to right, one element at a time.
+
+    Elementwise operations only, so the value does not depend on how XLA vectorises the
+    computation (a reduction's order does): contexts are bit-identical whether drawn one round at a
+    time or a block of rounds at once (:func:`bandits.rollout.scan_rounds`).
+    """
+    acc = z[..., 0] * z[..., 0]
+    for i in range(1, z.shape[-1]):
+        acc = acc + z[..., i] * z[..., i]
+    return acc[..., None]
+
+
 def _context_from_normal(z: Array, context_dist: str) -> Array:
     d = z.shape[-1]
     if context_dist == "sphere":
-        nrm = jnp.sqrt(jnp.sum(z * z, axis=-1, keepdims=True))
+        nrm = jnp.sqrt(_sum_squares(z))
         return z / jnp.maximum(nrm, jnp.finfo(z.dtype).tiny)
     return z / jnp.asarray(math.sqrt(d), z.dtype)
 
@@ -146,16 +159,29 @@ def sample_context(key, context_dim: int, context_dist: str = "sphere", dtype=jn
     return _context_from_normal(z, context_dist)
 
 
+class ContextDraws(NamedTuple):
+    """Exogenous draws of one round of a contextual family (``Env.draw``).
+
+    noise: ``(K,)`` every action's reward noise, already mapped by the family's ``noise_fn``.
+    next_context: ``(d,)`` the next round's context.
+    """
+
+    noise: Array
+    next_context: Array
+
+
 def _contextual_env(name, num_actions, context_dim, context_dist, dtype, default_params, mean_fn,
-                    reward_fn) -> Env:
-    """Shared reset/step for the contextual families.
+                    noise_fn, reward_fn) -> Env:
+    """Shared reset/step/draw/step_drawn for the contextual families.
 
     mean_fn(params, x (d,)) -> expected rewards (K,).
-    reward_fn(params, mu_a (), v_a () uniform on (-1, 1)) -> realised reward of action a.
+    noise_fn(v) -> elementwise map of uniforms on (-1, 1) to the family's noise.
+    reward_fn(params, mu_a (), z_a ()) -> realised reward of action a from its mapped noise.
 
-    The block holds one uniform per action; the reward map is applied to the chosen action's
-    uniform only (the same value as mapping all K and then picking ``a``, at 1/K of the cost:
-    the inverse-normal transform dominated the step's cost when applied to all actions).
+    The block holds one uniform per action. ``step`` maps the chosen action's uniform only (the
+    inverse-normal transform dominated the step's cost when applied to all actions); ``draw`` maps
+    all K at once, vectorised over a block of rounds by the rollout (same values: the map is
+    elementwise).
     """
     K, d = num_actions, context_dim
     mask = jnp.ones((K,), bool)
@@ -164,16 +190,10 @@ def _contextual_env(name, num_actions, context_dim, context_dist, dtype, default
         x = sample_context(key, d, context_dist, dtype)
         return Observation(x, mask), ContextState(x, jnp.zeros((), jnp.int32))
 
-    def step(key, state, action, params):
-        v = _uniform_block(key, K + d, dtype)
-        mu = mean_fn(params, state.context)
-        a = jnp.asarray(action, jnp.int32)
-        reward = reward_fn(params, mu[a], v[a])
-        next_x = _context_from_normal(_normal_from_sym_uniform(v[K:]), context_dist)
-        new_state = ContextState(next_x, state.t + 1)
+    def _finish(state, a, mu, reward, next_x):
         return EnvStep(
             obs=Observation(next_x, mask),
-            state=new_state,
+            state=ContextState(next_x, state.t + 1),
             reward=reward,
             expected_reward=mu[a],
             best_expected_reward=jnp.max(mu),
@@ -181,7 +201,24 @@ def _contextual_env(name, num_actions, context_dim, context_dist, dtype, default
             info={},
         )
 
-    return Env(name, K, d, default_params, reset, step)
+    def step(key, state, action, params):
+        v = _uniform_block(key, K + d, dtype)
+        mu = mean_fn(params, state.context)
+        a = jnp.asarray(action, jnp.int32)
+        reward = reward_fn(params, mu[a], noise_fn(v[a]))
+        next_x = _context_from_normal(_normal_from_sym_uniform(v[K:]), context_dist)
+        return _finish(state, a, mu, reward, next_x)
+
+    def draw(key, params):
+        v = _uniform_block(key, K + d, dtype)
+        return ContextDraws(noise_fn(v[:K]), _context_from_normal(_normal_from_sym_uniform(v[K:]), context_dist))
+
+    def step_drawn(draws, state, action, params):
+        mu = mean_fn(params, state.context)
+        a = jnp.asarray(action, jnp.int32)
+        return _finish(state, a, mu, reward_fn(params, mu[a], draws.noise[a]), draws.next_context)
+
+    return Env(name, K, d, default_params, reset, step, draw=draw, step_drawn=step_drawn)
 
 
 # --------------------------------------------------------------------------- linear-Gaussian
@@ -245,10 +282,11 @@ def linear_gaussian(num_actions: int = 10, context_dim: int = 10, noise_sd: floa
     def mean_fn(p, x):
         return p.theta @ x + p.bias
 
-    def reward_fn(p, mu, v):
-        return mu + p.noise_sd * _normal_from_sym_uniform(v)
+    def reward_fn(p, mu, z):
+        return mu + p.noise_sd * z
 
-    return _contextual_env("linear_gaussian", K, d, context_dist, dtype, params, mean_fn, reward_fn)
+    return _contextual_env("linear_gaussian", K, d, context_dist, dtype, params, mean_fn,
+                           _normal_from_sym_uniform, reward_fn)
 
 
 # --------------------------------------------------------------------------- logistic-Bernoulli
@@ -307,11 +345,14 @@ def logistic_bernoulli(num_actions: int = 10, context_dim: int = 10, scale: floa
     def mean_fn(p, x):
         return jax.nn.sigmoid(p.theta @ x + p.bias)
 
-    def reward_fn(p, mu, v):
-        u = (v + 1) * jnp.asarray(0.5, v.dtype)
+    def noise_fn(v):
+        return (v + 1) * jnp.asarray(0.5, v.dtype)
+
+    def reward_fn(p, mu, u):
         return (u < mu).astype(mu.dtype)
 
-    return _contextual_env("logistic_bernoulli", K, d, context_dist, dtype, params, mean_fn, reward_fn)
+    return _contextual_env("logistic_bernoulli", K, d, context_dist, dtype, params, mean_fn, noise_fn,
+                           reward_fn)
 
 
 # --------------------------------------------------------------------------- K-armed Bernoulli
@@ -356,8 +397,10 @@ def bernoulli_arms(num_actions: int | None = None, probs=None, seed: int = 0, dt
     def reset(key, params):
         return Observation(one, mask), ContextState(one, jnp.zeros((), jnp.int32))
 
-    def step(key, state, action, params):
-        u = jax.random.uniform(key, (K,), dtype)
+    def draw(key, params):
+        return jax.random.uniform(key, (K,), dtype)
+
+    def step_drawn(u, state, action, params):
         mu = params.probs
         a = jnp.asarray(action, jnp.int32)
         r_all = (u < mu).astype(dtype)
@@ -371,7 +414,10 @@ def bernoulli_arms(num_actions: int | None = None, probs=None, seed: int = 0, dt
             info={},
         )
 
-    return Env("bernoulli_arms", K, 1, params, reset, step)
+    def step(key, state, action, params):
+        return step_drawn(draw(key, params), state, action, params)
+
+    return Env("bernoulli_arms", K, 1, params, reset, step, draw=draw, step_drawn=step_drawn)
 
 
 def sample_params(env: Env, key, **kw):

@@ -179,3 +179,34 @@ def test_float64_leg_matches_closed_form(lin_world):
         np.testing.assert_allclose(out.expected_rewards, np.asarray(obs.context) @ theta.T + bias, rtol=1e-13)
     with pytest.raises(ValueError, match="float64 requested but jax_enable_x64 is off"):
         S.linear_gaussian(2, 2, dtype=jnp.float64)
+
+
+@pytest.mark.parametrize("make_env", [
+    lambda: S.linear_gaussian(5, 4, noise_sd=0.7),
+    lambda: S.linear_gaussian(5, 4, context_dist="gaussian"),
+    lambda: S.logistic_bernoulli(5, 4),
+    lambda: S.bernoulli_arms(5),
+], ids=["linear", "linear-gaussian-ctx", "logistic", "bernoulli-arms"])
+def test_step_equals_step_drawn_of_draw_bit_for_bit(make_env):
+    """The split step (exogenous draws, then the state/action-dependent rest) is the same function:
+    the rollout draws blocks of rounds at once and must reproduce round-by-round stepping exactly."""
+    env = make_env()
+    assert env.draw is not None and env.step_drawn is not None
+    p = env.default_params
+    keys = jax.random.split(jax.random.key(11), 256)
+    acts = jnp.asarray(np.random.default_rng(0).integers(0, env.num_actions, 256), jnp.int32)
+    _, st0 = env.reset(jax.random.key(3), p)
+
+    def both(k, a):
+        return env.step(k, st0, a, p), env.step_drawn(env.draw(k, p), st0, a, p)
+
+    one_by_one = [jax.jit(both)(k, a) for k, a in zip(keys[:8], acts[:8], strict=True)]
+    batched = jax.jit(jax.vmap(both))(keys, acts)
+    for direct, split in [*one_by_one, batched]:
+        for x, y in zip(jax.tree.leaves(direct), jax.tree.leaves(split), strict=True):
+            np.testing.assert_array_equal(np.asarray(x), np.asarray(y))
+    # and the draws do not depend on the state or the action: one draw serves every action
+    d0 = env.draw(keys[0], p)
+    r = jnp.stack([env.step(keys[0], st0, jnp.int32(a), p).reward for a in range(env.num_actions)])
+    r_split = jnp.stack([env.step_drawn(d0, st0, jnp.int32(a), p).reward for a in range(env.num_actions)])
+    np.testing.assert_array_equal(np.asarray(r), np.asarray(r_split))

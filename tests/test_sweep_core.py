@@ -66,6 +66,15 @@ def test_chunking_gives_identical_rows_to_one_chunk(env, pol, batch):
     pd.testing.assert_frame_equal(one, batch)
 
 
+def test_block_of_precomputed_rounds_does_not_change_rows(env, pol, batch):
+    # T = 40: block 2, 16 (two blocks and a partial one) vs the default (one partial block); block 1
+    # may round one multiply-add differently (tests/test_rollout_core.py)
+    for block in (2, 16):
+        other = SW.sweep(env, {"lin": pol}, list(range(64)), horizon=T, checkpoints=[10, 20],
+                         chunk_size=CHUNK, block=block)
+        pd.testing.assert_frame_equal(other, batch.iloc[:64].reset_index(drop=True))
+
+
 def test_sweep_agrees_with_rollout(env, pol, batch):
     # rollout is the same round body without the in-scan reduction (float sums in another order)
     for s in (3, 500):
@@ -107,12 +116,16 @@ def test_random_world_per_seed(env):
 
 
 def test_memory_does_not_grow_with_horizon_or_seeds(env):
-    """The compiled chunk's buffers depend on the chunk size only: nothing per round is stored."""
+    """The compiled chunk's buffers depend on the chunk size (and the block of rounds whose inputs are
+    made at once) only: nothing per round is stored."""
     from jax.sharding import NamedSharding, PartitionSpec
+
+    from bandits.rollout import DEFAULT_BLOCK
 
     pol = make("random", num_actions=K, context_dim=D)
     sizes = {}
-    for horizon in (100, 10_000):
+    short, long = 2 * DEFAULT_BLOCK, 400 * DEFAULT_BLOCK  # whole blocks (a leftover block adds its own)
+    for horizon in (short, long):
         jf, mesh = SW._compiled_chunk(env, pol, horizon, (horizon,), 16, SW.jax.local_devices(), 1,
                                       "threefry_fused", None)
         sh = NamedSharding(mesh, PartitionSpec(SW.AXIS))
@@ -121,13 +134,13 @@ def test_memory_does_not_grow_with_horizon_or_seeds(env):
         exe, _ = SW._executable(jf, 16 * len(SW.jax.local_devices()), hp, env_arg, sh)
         m = exe.memory_analysis()
         sizes[horizon] = (m.temp_size_in_bytes, m.output_size_in_bytes)
-    assert sizes[100] == sizes[10_000]
+    assert sizes[short] == sizes[long]
     # outputs: cum_reward, cum_regret and one checkpoint per member, float32
     n_out = 16 * len(SW.jax.local_devices()) * 3 * 4
-    assert n_out <= sizes[100][1] <= n_out + 64  # (+ the output tuple's pointer table)
-    # a few per-member buffers (context, noise block, probs, keys) times the chunk: far below the
-    # 16 x 10,000 x 4 bytes that one per-round float array would take
-    assert sizes[100][0] < 16 * 512 * 4
+    assert n_out <= sizes[short][1] <= n_out + 64  # (+ the output tuple's pointer table)
+    # per-member state plus one block of round inputs (keys, noise, contexts: about 25-30 words per
+    # round) times the chunk: far below the 16 x 400 blocks x 4 bytes of one per-round float array
+    assert sizes[short][0] < 16 * (DEFAULT_BLOCK * 32 + 1024) * 4 < 16 * long * 4 / 4
 
 
 def test_log_checkpoints():
