@@ -1,0 +1,59 @@
+"""The throughput benchmark runs end to end on tiny sizes and reports every field the README quotes
+(a smoke test of the script, not a timing: speed is never asserted in tests)."""
+
+from __future__ import annotations
+
+import json
+import math
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.mark.parametrize("policy", ["linucb", "lints"])
+def test_throughput_benchmark_prints_one_json_line_with_references(policy):
+    cmd = [sys.executable, "-m", "benchmarks.throughput", "--policy", policy, "--arms", "3", "--dim", "2",
+           "--horizon", "40", "--seeds", "4", "--repeat", "1", "--numpy-rounds", "30",
+           "--reference-horizon", "20", "--no-peers"]
+    proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    lines = [ln for ln in proc.stdout.splitlines() if ln.strip()]
+    assert len(lines) == 1, proc.stdout
+    out = json.loads(lines[0])
+    for key in ("rounds_per_s", "median_rounds_per_s", "single_seed_rounds_per_s", "numpy_rounds_per_s",
+                "jax_reference_rounds_per_s", "single_seed_jax_reference_rounds_per_s",
+                "numpy_minimal_rounds_per_s", "machine_factor_vs_issue", "ratio_vs_jax_reference",
+                "peak_rss_mb"):
+        assert math.isfinite(out[key]) and out[key] > 0, (key, out[key])
+    assert out["policy"] == policy and out["seeds"] == 4 and out["horizon"] == 40
+    kinds = {row["kind"] for row in out["issue_target"]}
+    assert kinds == ({"sweep", "single"} if policy == "linucb" else {"sweep"})
+    for row in out["issue_target"]:
+        assert row["required_ratio"] == pytest.approx(row["target"] / row["issue_reference"])
+        assert row["meets_ratio"] == (row["ratio_vs_jax_reference"] >= row["required_ratio"])
+
+
+def test_textbook_reference_learns():
+    """The straightforward JAX reference is a working LinUCB/LinTS: far less regret than random."""
+    import jax
+    import jax.numpy as jnp
+
+    sys.path.insert(0, str(ROOT))
+    from benchmarks._jax_reference import textbook_rollout
+
+    theta = jax.random.normal(jax.random.key(0), (4, 3))
+    theta = theta / jnp.linalg.norm(theta, axis=1, keepdims=True)
+    keys = jax.random.split(jax.random.key(1), 8)
+    T = 600
+    for policy in ("linucb", "lints"):
+        regret = jax.jit(jax.vmap(lambda k, p=policy: textbook_rollout(k, theta, T, p, alpha=0.5)))(keys)
+        # uniform random: mean gap between best and a random arm; on the unit sphere with 4 arms
+        x = jax.random.normal(jax.random.key(2), (20_000, 3))
+        x = x / jnp.linalg.norm(x, axis=1, keepdims=True)
+        mu = x @ theta.T
+        random_regret = float(jnp.mean(mu.max(1) - mu.mean(1))) * T
+        assert float(regret.mean()) < 0.25 * random_regret, (policy, float(regret.mean()), random_regret)
