@@ -206,6 +206,7 @@ def bernoulli_ts(
         idx = _topk_draw(key, state.alpha, state.beta, mask, L, n_mc, dtype)  # (n_mc, L)
         counts = _slot_counts(idx, jnp.ones((n_mc,), jnp.int32), K, L)
         probs = counts.astype(dtype) / jnp.asarray(n_mc, dtype)
+        probs = jnp.where(jnp.reshape(mask, (K, 1)), probs, 0)  # exactly 0 when masked (all 0 if none left)
         if L == 1:  # plain single-action protocol: action (), probs (K,)
             return Decision(action=idx[0, 0], probs=probs[:, 0])
         return Decision(action=idx[0], probs=probs)

@@ -8,6 +8,7 @@ import jax.numpy as jnp
 
 from bandits.core import Decision, Policy, sample_from_probs
 from bandits.policies import register
+from bandits.policies._linalg import uniform_over
 
 
 class RandomHParams(NamedTuple):
@@ -20,7 +21,8 @@ class RandomState(NamedTuple):
 
 @register("random")
 def uniform_random(num_actions: int, context_dim: int = 1, dtype=jnp.float32) -> Policy:
-    """Uniform random over available actions. probs: ``mask / mask.sum()``."""
+    """Uniform random over available actions. probs: ``mask / mask.sum()`` (all 0 on an empty mask,
+    like every other policy: see :func:`bandits.validation.validate_mask`)."""
     if int(num_actions) < 1:
         raise ValueError(f"num_actions: expected an integer >= 1, got {num_actions!r}")
 
@@ -28,8 +30,7 @@ def uniform_random(num_actions: int, context_dim: int = 1, dtype=jnp.float32) ->
         return RandomState(t=jnp.zeros((), jnp.int32))
 
     def select(key, state, context, mask, hparams):
-        m = mask.astype(dtype)
-        probs = m / jnp.sum(m)
+        probs = uniform_over(mask, dtype)
         return Decision(action=sample_from_probs(key, probs), probs=probs)
 
     def update(state, context, action, reward, hparams):

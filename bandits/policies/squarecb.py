@@ -59,7 +59,8 @@ def igw_probs(yhat: jax.Array, mask: jax.Array, gamma) -> jax.Array:
     gap = jnp.where(mask, best - yhat, 0)
     others = jnp.where(mask & ~is_best, 1.0 / (mu + gamma * gap), 0)
     rest = 1.0 - jnp.sum(others)
-    return others + is_best.astype(dtype) * rest / jnp.sum(is_best).astype(dtype)
+    # all 0 on an empty mask (no maximiser), never 0/0
+    return others + is_best.astype(dtype) * rest / jnp.maximum(jnp.sum(is_best), 1).astype(dtype)
 
 
 @register("squarecb")
