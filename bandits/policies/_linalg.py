@@ -19,8 +19,9 @@ arm's update:
   (:func:`ridge_update`; under ``vmap`` a batched gather and an in-place scatter).
 
 Measured against the previous layout (full matrices, all arms' ``P_a x`` shared between select and
-update, one-hot blend rewriting every arm each round), interleaved in one process: 1.2-1.25x
-member-rounds per second at 1,000 members, the same at one member (docs/policies.md).
+update, one-hot blend rewriting every arm each round), interleaved in one process: 1.1-1.3x
+member-rounds per second at 1,000 members (best of runs; 1.0-1.2x on medians: the shared machine
+is noisy), the same at one member (docs/policies.md).
 
 Numerics. Symmetry is structural (one stored triangle) and ``1 + x^T P x >= 1``; the quadratic
 form is clamped at 0 before the square root. The float32 drift over 10^6 rounds against the same
