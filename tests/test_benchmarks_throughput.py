@@ -14,8 +14,8 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 
 
-@pytest.mark.parametrize("policy", ["linucb", "lints"])
-def test_throughput_benchmark_prints_one_json_line_with_references(policy):
+def test_throughput_benchmark_prints_one_json_line_with_references():
+    policy = "linucb"
     cmd = [sys.executable, "-m", "benchmarks.throughput", "--policy", policy, "--arms", "3", "--dim", "2",
            "--horizon", "40", "--seeds", "4", "--repeat", "1", "--numpy-rounds", "30",
            "--reference-horizon", "20", "--no-peers"]
@@ -30,11 +30,24 @@ def test_throughput_benchmark_prints_one_json_line_with_references(policy):
                 "peak_rss_mb"):
         assert math.isfinite(out[key]) and out[key] > 0, (key, out[key])
     assert out["policy"] == policy and out["seeds"] == 4 and out["horizon"] == 40
-    kinds = {row["kind"] for row in out["issue_target"]}
-    assert kinds == ({"sweep", "single"} if policy == "linucb" else {"sweep"})
+    assert {row["kind"] for row in out["issue_target"]} == {"sweep", "single"}
     for row in out["issue_target"]:
         assert row["required_ratio"] == pytest.approx(row["target"] / row["issue_reference"])
         assert row["meets_ratio"] == (row["ratio_vs_jax_reference"] >= row["required_ratio"])
+
+
+def test_issue_targets_read_as_ratio_and_scaled_by_machine_factor():
+    sys.path.insert(0, str(ROOT))
+    from benchmarks.throughput import issue_targets
+
+    ref = {"jax_reference_rounds_per_s": 100.0, "single_seed_jax_reference_rounds_per_s": 10.0}
+    (row,) = issue_targets("lints", 700.0, 1.0, ref, factor=2.0)
+    assert row["kind"] == "sweep" and row["required_ratio"] == pytest.approx(2e6 / 0.3e6)
+    assert row["ratio_vs_jax_reference"] == pytest.approx(7.0) and row["meets_ratio"]
+    assert row["scaled_target"] == pytest.approx(1e6) and not row["meets_scaled_target"]
+    rows = {r["kind"]: r for r in issue_targets("linucb", 5e6, 9e5, ref, factor=1.0)}
+    assert rows["sweep"]["meets_scaled_target"] is False and rows["single"]["meets_scaled_target"] is False
+    assert issue_targets("linucb", 1e7, 1e6, {}, None)[0].keys() >= {"target", "rate"}
 
 
 def test_textbook_reference_learns():

@@ -163,39 +163,36 @@ def test_float64_leg_exact_regret_and_learning(world):
         assert rnd.mean() - late.mean() > 4 * np.sqrt(late.var() / late.size + rnd.var() / rnd.size)
 
 
-@pytest.mark.parametrize("env_name", ["linear", "logistic", "no_draw"])
-def test_results_do_not_depend_on_the_block_of_precomputed_rounds(world, env_name):
-    """Keys and exogenous draws are computed ``block`` rounds at a time; block sizes >= 2 (one that
-    leaves a partial block, the default, the whole horizon) give the same bits. ``block=1`` (round by
-    round) lets XLA drop the one-round inner loop and fuse ``mu + sd * z`` into a multiply-add:
-    rewards then agree to float32 rounding (and the actions here are the same)."""
-    if env_name == "linear":
-        env = world[0]
-    elif env_name == "logistic":
-        env = S.logistic_bernoulli(K, D)
-    else:  # an environment that only has step: the round keys are still made a block at a time
-        env = world[0]._replace(draw=None, step_drawn=None)
-    outs = {}
-    for name in ("linucb", "lints"):
-        pol = make(name, num_actions=K, context_dim=D)
-        for block in (1, 2, 7, 64, T):
-            tr = rollout(env, pol, seed_key(5), horizon=T, log=True, block=block)
-            outs[name, block] = tr
+def test_results_do_not_depend_on_the_block_of_precomputed_rounds(world):
+    """Keys and exogenous draws are computed ``block`` rounds at a time; block sizes >= 2 (7 leaves a
+    partial block at T = 300, as does the default) give the same bits. ``block=1`` (round by round)
+    lets XLA drop the one-round inner loop and fuse ``mu + sd * z`` into a multiply-add: rewards then
+    agree to float32 rounding (and the actions here are the same). An environment without
+    draw/step_drawn (stepped round by round) is the same world."""
+    from bandits.rollout import DEFAULT_BLOCK
+
+    linear, logistic = world[0], S.logistic_bernoulli(K, D)
+    no_draw = linear._replace(draw=None, step_drawn=None)
+    cases = {("linear", "linucb"): (1, 7, DEFAULT_BLOCK), ("linear", "lints"): (7, DEFAULT_BLOCK),
+             ("logistic", "linucb"): (7, DEFAULT_BLOCK), ("no_draw", "linucb"): (DEFAULT_BLOCK,)}
+    envs = {"linear": linear, "logistic": logistic, "no_draw": no_draw}
     fields = ("reward", "expected_reward", "action", "context", "pscore", "probs")
-    for (name, block), tr in outs.items():
-        ref = outs[name, 2]
-        for field in fields:
-            got, want = np.asarray(getattr(tr, field)), np.asarray(getattr(ref, field))
-            if block == 1 and field == "reward":
-                np.testing.assert_allclose(got, want, rtol=0, atol=4 * np.finfo(np.float32).eps * np.abs(want).max())
-            else:
-                np.testing.assert_array_equal(got, want, err_msg=f"{name} block={block} {field}")
-    # the split-step environment and the step-only one are the same world (same contexts and
-    # actions; rewards to float32 rounding: the multiply-add is fused differently)
-    if env_name == "no_draw":
-        split = rollout(world[0], make("linucb", num_actions=K, context_dim=D), seed_key(5), horizon=T, log=True)
-        ref = outs["linucb", 64]
-        np.testing.assert_array_equal(np.asarray(split.context), np.asarray(ref.context))
-        np.testing.assert_array_equal(np.asarray(split.action), np.asarray(ref.action))
-        np.testing.assert_allclose(np.asarray(split.reward), np.asarray(ref.reward), rtol=0,
-                                   atol=4 * np.finfo(np.float32).eps * np.abs(np.asarray(ref.reward)).max())
+    runs = {}
+    for (env_name, name), blocks in cases.items():
+        pol = make(name, num_actions=K, context_dim=D)
+        for block in blocks:
+            runs[env_name, name, block] = rollout(envs[env_name], pol, seed_key(5), horizon=T, log=True, block=block)
+        ref = runs[env_name, name, DEFAULT_BLOCK]
+        for block in blocks:
+            tr = runs[env_name, name, block]
+            for field in fields:
+                got, want = np.asarray(getattr(tr, field)), np.asarray(getattr(ref, field))
+                if block == 1 and field == "reward":
+                    np.testing.assert_allclose(got, want, rtol=0, atol=4 * np.finfo(np.float32).eps * np.abs(want).max())
+                else:
+                    np.testing.assert_array_equal(got, want, err_msg=f"{env_name} {name} block={block} {field}")
+    split, whole = runs["linear", "linucb", DEFAULT_BLOCK], runs["no_draw", "linucb", DEFAULT_BLOCK]
+    np.testing.assert_array_equal(np.asarray(whole.context), np.asarray(split.context))
+    np.testing.assert_array_equal(np.asarray(whole.action), np.asarray(split.action))
+    np.testing.assert_allclose(np.asarray(whole.reward), np.asarray(split.reward), rtol=0,
+                               atol=4 * np.finfo(np.float32).eps * np.abs(np.asarray(split.reward)).max())
