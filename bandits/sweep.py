@@ -204,9 +204,13 @@ def _member_summary(env: Env, policy: Policy, horizon: int, ckpts: tuple[int, ..
                                     keys.env_params)
         inner = init_member(env, policy, keys, hparams, params)
         play = _round_fn(env, policy, keys, hparams, params)
-        inputs = lambda ts: round_inputs(env, keys, params, ts)  # noqa: E731
-        shapes = jax.eval_shape(lambda c: play(c, jax.tree.map(lambda a: a[0], inputs(jnp.zeros(1, jnp.uint32))))[1],
-                                inner)
+        def inputs(ts):
+            return round_inputs(env, keys, params, ts)
+
+        def first_round(c):
+            return play(c, jax.tree.map(lambda a: a[0], inputs(jnp.zeros(1, jnp.uint32))))[1]
+
+        shapes = jax.eval_shape(first_round, inner)
         rdt = jnp.result_type(shapes["reward"].dtype, shapes["regret"].dtype)
         z = jnp.zeros((), rdt)
         cps = jnp.asarray(ck)

@@ -186,7 +186,7 @@ def issue_targets(policy: str, sweep_rate: float, single_rate: float, ref: dict,
     return out
 
 
-def time_references(policy: str, env, a, n_dev: int) -> dict:
+def time_references(policy: str, env, a) -> dict:
     """The straightforward JAX reference (benchmarks/_jax_reference.py), best of ``a.repeat``."""
     import jax
 
@@ -273,7 +273,7 @@ def main(argv=None) -> int:
         single_runs.append(T1 / (time.perf_counter() - t0))
     single = max(single_runs)
 
-    ref = time_references(a.policy, env, a, len(devices)) if a.reference_horizon else {}
+    ref = time_references(a.policy, env, a) if a.reference_horizon else {}
     np_rate = numpy_reference(a.policy, a.arms, a.dim, a.numpy_rounds, a.num_samples)
     np_min = numpy_minimal(a.arms, a.dim, a.numpy_rounds)
     factor = ISSUE_NUMPY_LINUCB / np_min
