@@ -278,19 +278,22 @@ def make_member_env(model: ResponseModel, contexts: np.ndarray, *, len_list: int
         i = draw_member(key, params)
         return Observation(params.contexts[i], params.item_mask), MemberSimState(i, jnp.zeros((), jnp.int32))
 
-    def step(key, state, action, params):
+    def draw(key, params):
+        """The round's exogenous draws: click uniforms ``(L,)`` and the next member's index."""
         k_click, k_next = jax.random.split(key)
+        return jax.random.uniform(k_click, (L,), dtype=dtype), draw_member(k_next, params)
+
+    def step_drawn(draws, state, action, params):
+        u, nxt = draws
         x = params.contexts[state.member]
         s = scores(x, params)
         c = centre(s, params)
         act = jnp.reshape(action, (L,)).astype(jnp.int32)
         s_act = jax.nn.one_hot(act, K, dtype=s.dtype) @ s  # (L,) scores of the shown items
         q_chosen = q_from(s_act, params.position_effect, c, params)  # (L,)
-        u = jax.random.uniform(k_click, (L,), dtype=q_chosen.dtype)
         clicks = (u < q_chosen).astype(q_chosen.dtype)
         exp_all = q_from(s[:, None], params.position_effect[None, :], c[None, :], params)  # (K, L)
         best_v = best(s, c, params)
-        nxt = draw_member(k_next, params)
         obs = Observation(params.contexts[nxt], params.item_mask)
         if L == 1:
             reward, exp_mat = clicks[0], exp_all[:, 0]
@@ -300,8 +303,11 @@ def make_member_env(model: ResponseModel, contexts: np.ndarray, *, len_list: int
                        expected_reward=jnp.sum(q_chosen), best_expected_reward=best_v,
                        expected_rewards=exp_mat, info={"member": state.member})
 
+    def step(key, state, action, params):
+        return step_drawn(draw(key, params), state, action, params)
+
     return Env(name=name, num_actions=K, context_dim=d, default_params=params, reset=reset, step=step,
-               len_list=L)
+               len_list=L, draw=draw, step_drawn=step_drawn)
 
 
 # --------------------------------------------------------------------------- exact values
