@@ -70,3 +70,14 @@ def test_textbook_reference_learns():
         mu = x @ theta.T
         random_regret = float(jnp.mean(mu.max(1) - mu.mean(1))) * T
         assert float(regret.mean()) < 0.25 * random_regret, (policy, float(regret.mean()), random_regret)
+
+
+def test_profile_ops_reports_per_op_times():
+    cmd = [sys.executable, "-m", "benchmarks.profile_ops", "--arms", "3", "--dim", "2", "--horizon", "40",
+           "--seeds", "4", "--top", "3"]
+    proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    out = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert out["members"] == 4 and len(out["top_ops"]) == 3 and out["distinct_ops"] >= 3
+    assert all(r["calls"] >= 1 and r["total_ms"] >= 0 for r in out["top_ops"])
+    assert out["op_ms_total"] > 0 and out["wall_us_per_round"] > 0
