@@ -41,6 +41,7 @@ import numpy as np
 
 from bandits.core import Policy
 from bandits.prng import resolve_impl
+from bandits.validation import check_positive_int
 from envs.core import Env
 
 Array = jax.Array
@@ -124,12 +125,6 @@ def _check_horizon(horizon) -> int:
     return int(horizon)
 
 
-def _check_block(block) -> int:
-    if isinstance(block, bool) or not isinstance(block, (int, np.integer)) or int(block) < 1:
-        raise ValueError(f"block: expected an integer >= 1, got {block!r}")
-    return int(block)
-
-
 def _pscore(probs: Array, action: Array, len_list: int) -> Array:
     if len_list == 1:
         return probs[action]
@@ -156,7 +151,7 @@ def round_inputs(env: Env, keys: MemberKeys, env_params, ts: Array) -> RoundInpu
     """:class:`RoundInputs` of rounds ``ts`` ``(B,)`` uint32, vectorised over the rounds."""
     k_pol = jax.vmap(lambda t: jax.random.fold_in(keys.policy_round, t))(ts)
     k_env = jax.vmap(lambda t: jax.random.fold_in(keys.env_round, t))(ts)
-    if env.draw is not None and env.step_drawn is not None:
+    if env.splits_step:
         env_in = jax.vmap(lambda k: env.draw(k, env_params))(k_env)
     else:
         env_in = k_env
@@ -195,7 +190,7 @@ def scan_rounds(body, carry, horizon: int, inputs_fn, block: int = DEFAULT_BLOCK
 def _round_fn(env: Env, policy: Policy, keys: MemberKeys, hparams, env_params):
     """The body shared by rollout and sweep: ``(policy_state, env_state, obs), RoundInputs -> ...``."""
     L = policy.len_list
-    drawn = env.draw is not None and env.step_drawn is not None
+    drawn = env.splits_step
 
     def play(carry, inp: RoundInputs):
         pstate, estate, obs = carry
@@ -329,7 +324,7 @@ def rollout(env: Env, policy: Policy, key, hparams=None, env_params=None, horizo
     """
     _check_compatible(env, policy)
     horizon = _check_horizon(horizon)
-    block = _check_block(block)
+    block = check_positive_int(block, "block")
     hparams = _validate_hparams(policy, hparams)
     _eager_policy_checks(policy, hparams)
     if isinstance(key, (int, np.integer)):

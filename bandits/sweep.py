@@ -48,7 +48,6 @@ from jax.sharding import Mesh, NamedSharding, PartitionSpec
 from bandits.core import Policy
 from bandits.rollout import (
     DEFAULT_BLOCK,
-    _check_block,
     _check_compatible,
     _check_horizon,
     _eager_policy_checks,
@@ -60,6 +59,7 @@ from bandits.rollout import (
     scan_rounds,
     seed_key,
 )
+from bandits.validation import check_positive_int
 from envs.core import Env
 
 AXIS = "members"
@@ -338,7 +338,7 @@ def sweep(env: Env, policies, seeds, grid: Mapping[str, Any] | None = None, hori
         raise ValueError(f"chunk_size: expected an integer >= 1, got {chunk_size!r}")
     if isinstance(unroll, bool) or not isinstance(unroll, (int, np.integer)) or unroll < 1:
         raise ValueError(f"unroll: expected an integer >= 1, got {unroll!r}")
-    block = _check_block(block)
+    block = check_positive_int(block, "block")
     grid = dict(grid or {})
     unknown = sorted(set(grid) - set(pols))
     if unknown:

@@ -84,3 +84,8 @@ class Env(NamedTuple):
     len_list: int = 1
     draw: Callable[..., Any] | None = None
     step_drawn: Callable[..., EnvStep] | None = None
+
+    @property
+    def splits_step(self) -> bool:
+        """True when the environment provides both ``draw`` and ``step_drawn``."""
+        return self.draw is not None and self.step_drawn is not None

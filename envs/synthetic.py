@@ -137,7 +137,9 @@ def _sum_squares(z: Array) -> Array:
 
     Elementwise operations only, so the value does not depend on how XLA vectorises the
     computation (a reduction's order does): contexts are bit-identical whether drawn one round at a
-    time or a block of rounds at once (:func:`bandits.rollout.scan_rounds`).
+    time or a block of rounds at once (:func:`bandits.rollout.scan_rounds`). Measured: with
+    ``jnp.sum`` contexts of dimension 64, 128 and 300 differed between one draw and vmapped blocks of
+    2-32 draws (dimensions 3-37 did not); with this sum all agreed.
     """
     acc = z[..., 0] * z[..., 0]
     for i in range(1, z.shape[-1]):

@@ -60,12 +60,6 @@ def tri_indices(context_dim: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, n
     return rows, cols, weight, unpack.reshape(-1)
 
 
-def pack_sym(mat: Array) -> Array:
-    """``(..., d, d)`` symmetric -> ``(..., d(d+1)/2)`` upper triangle (row-major)."""
-    rows, cols, _, _ = tri_indices(mat.shape[-1])
-    return mat[..., rows, cols]
-
-
 def unpack_sym(tri: Array, context_dim: int) -> Array:
     """``(..., d(d+1)/2)`` upper triangle -> ``(..., d, d)`` symmetric matrix."""
     _, _, _, unpack = tri_indices(context_dim)
