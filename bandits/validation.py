@@ -243,5 +243,5 @@ def check_mask_shape(mask, num_actions: int, policy_name: str) -> None:
         )
 
 
-#: Alias kept for callers that use the ``check_`` prefix (``bandits.rollout`` looks this name up).
+#: Alias kept for callers that use the ``check_`` prefix (``bandits.engine.rollout`` looks this name up).
 check_hparams = validate_hparams

@@ -76,7 +76,8 @@ def bts_check(args) -> dict:
     import numpy as np
 
     from bandits.datasets import load_obd
-    from bandits.policies.bts import bts_action_dist, obd_site_prior
+    from bandits.datasets.obd import obd_site_prior
+    from bandits.policies.bts import bts_action_dist
 
     with tempfile.TemporaryDirectory() as tmp:
         out = os.path.join(tmp, "bts.npz")

@@ -14,7 +14,7 @@
    published figure with screentest's own loader and Bernoulli TS: IPW / mean logged click
    (obp prints 1.1981263).
 4. ``--write-fixture``: saves the first ``--fixture-rows`` rows' inputs and obp's outputs on them
-   (compressed) for ``tests/test_estimators_parity.py``, which checks parity without obp.
+   (compressed) for ``tests/bandits/estimators/test_estimators_parity.py``, which checks parity without obp.
 
 Prints one JSON line. Exit status 1 when a value differs by more than the tolerance.
 """
@@ -73,8 +73,8 @@ def own_pipeline_figure(peer: dict, n_sim: int) -> dict:
     try:
         import jax
 
-        from bandits.datasets.obd import load_obd
-        from bandits.policies.bts import bts_action_dist, obd_site_prior
+        from bandits.datasets.obd import load_obd, obd_site_prior
+        from bandits.policies.bts import bts_action_dist
     except ImportError as e:  # the teammates' modules are not there yet
         return {"skipped": f"{e}"}
     data = load_obd("random", "all")

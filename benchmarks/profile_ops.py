@@ -2,7 +2,7 @@
 
     python -m benchmarks.profile_ops --policy linucb --seeds 1000 --horizon 2000
 
-Compiles the sweep's chunk function (the program ``bandits.sweep.sweep`` runs) with XLA:CPU's
+Compiles the sweep's chunk function (the program ``bandits.engine.sweep.sweep`` runs) with XLA:CPU's
 per-op trace annotations on (``xla_cpu_enable_xprof_traceme``), runs it once under
 ``jax.profiler.trace`` and reads the trace back with ``jax.profiler.ProfileData``. Prints one JSON
 line: wall time per round, the summed op time, the number of distinct ops and the ``--top`` ops by
@@ -52,7 +52,7 @@ def main(argv=None) -> int:
     from jax.profiler import ProfileData
     from jax.sharding import NamedSharding, PartitionSpec
 
-    from bandits import sweep as SW
+    from bandits.engine import sweep as SW
     from bandits.policies import make
     from envs.synthetic import linear_gaussian
 

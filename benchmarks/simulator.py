@@ -70,7 +70,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seed", type=int, default=0)
     a = ap.parse_args(argv)
 
-    from bandits.prng import key as fused_key
+    from bandits.engine.prng import key as fused_key
 
     env = _obd_sim() if a.obd else _random_sim(a.num_actions, a.len_list, a.context_dim, a.n_ctx, a.seed)
     K, L, B, T = env.num_actions, env.len_list, a.members, a.rounds

@@ -34,8 +34,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from bandits.engine.rollout import make_rollout
 from bandits.policies import make
-from bandits.rollout import make_rollout
 from envs.catalog import make_catalog, with_catalog
 from envs.synthetic import BernoulliArmsParams, LinearGaussianParams, bernoulli_arms, linear_gaussian
 

@@ -38,7 +38,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from bandits.core import Decision, Policy, split_ties_argmax
+from bandits.contracts import Decision, Policy
+from bandits.core import split_ties_argmax
 from bandits.policies import make
 from bandits.policies.wrappers import batched
 

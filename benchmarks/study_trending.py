@@ -1,6 +1,6 @@
 """Study: recovery after an abrupt change (a live event starts and becomes the best title).
 
-World (:func:`event_env`, an :class:`envs.core.Env`): K titles, contexts ``x = [1, u]`` with
+World (:func:`event_env`, an :class:`bandits.contracts.Env`): K titles, contexts ``x = [1, u]`` with
 ``u ~ U(-0.5, 0.5)^(d-1)``, linear-Gaussian rewards ``x . theta_a + noise_sd * eps``. Title 0 is a
 live event that is listed from the start with a low baseline appeal (intercept ``event_before``);
 at round ``change`` the event starts and its intercept jumps to ``event_after``, far above every
@@ -29,9 +29,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from bandits.contracts import Env, EnvStep, Observation
+from bandits.engine.rollout import make_rollout
 from bandits.policies import make
-from bandits.rollout import make_rollout
-from envs.core import Env, EnvStep, Observation
 
 
 class EventParams(NamedTuple):

@@ -4,7 +4,7 @@
 
 Prints ONE JSON line:
 
-* ``rounds_per_s``: horizon x seeds / seconds of :func:`bandits.sweep.sweep` (compile excluded,
+* ``rounds_per_s``: horizon x seeds / seconds of :func:`bandits.engine.sweep.sweep` (compile excluded,
   reported as ``compile_s``; the run includes the environment, CRN key streams, full action
   probabilities and the in-scan regret reduction), best of ``--repeat`` runs;
 * ``single_seed_rounds_per_s`` (one seed, one device, chunk of 1) and its ``single_seed_compile_s``;
@@ -235,8 +235,8 @@ def main(argv=None) -> int:
     import jax
     import numpy as np
 
+    from bandits.engine.sweep import sweep
     from bandits.policies import make
-    from bandits.sweep import sweep
     from envs.synthetic import linear_gaussian
 
     devices = jax.local_devices()

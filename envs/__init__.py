@@ -1,17 +1,15 @@
-"""Bandit environments (the :class:`envs.core.Env` protocol) and their Gymnasium registration.
+"""Worlds: environments in the :class:`bandits.contracts.Env` protocol.
 
-Importing :mod:`envs` registers these Gymnasium ids (entry points are strings, so nothing
-JAX-heavy is imported until an env is made)::
+- :mod:`envs.synthetic`: linear-Gaussian, logistic-Bernoulli and K-armed Bernoulli worlds.
+- :mod:`envs.logged`: the member simulator calibrated on logged data.
+- :mod:`envs.catalog`: a living catalog (new titles, live events with trends, drift) around any world.
+- :mod:`envs.feedback`: two-stage (play, then complete) feedback.
+- :mod:`envs.gym`: the Gymnasium adapter. Importing :mod:`envs` registers the ``screentest/...`` ids with
+  Gymnasium (entry points are strings, so nothing JAX-heavy is imported until an env is made).
 
-    screentest/Member-v0            OBD-calibrated member simulator (envs.logged), 3-slot slates
-    screentest/LinearGaussian-v0    envs.synthetic.linear_gaussian
-    screentest/LogisticBernoulli-v0 envs.synthetic.logistic_bernoulli
-    screentest/BernoulliBandit-v0   envs.synthetic.bernoulli_arms
-    screentest/Catalog-v0           logistic-Bernoulli world with a living catalog (envs.catalog)
-
-``gymnasium.make("screentest/LinearGaussian-v0", episode_length=500, num_actions=5)`` (after
-``import envs``; or ``gymnasium.make("envs:screentest/LinearGaussian-v0")``) and
-``gymnasium.make_vec(id, num_envs=8)`` (the jax.vmap vector env). See :mod:`envs.gym`.
+Worlds import only the shared contracts and logged-data types (:mod:`bandits.contracts`,
+:mod:`bandits.data`, :mod:`bandits.datasets`), never policies, estimators or the engine
+(docs/architecture.md).
 """
 
 from __future__ import annotations

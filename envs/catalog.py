@@ -1,4 +1,4 @@
-"""A living catalog, composable with any :class:`envs.core.Env`.
+"""A living catalog, composable with any :class:`bandits.contracts.Env`.
 
 A streaming catalog changes while a policy runs: titles arrive with no history (cold start),
 licences expire, live events exist for a few hours and trend while they do, and tastes drift.
@@ -61,7 +61,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from envs.core import Env, EnvStep, Observation
+from bandits.contracts import Env, EnvStep, Observation
 
 Array = jax.Array
 
@@ -513,7 +513,7 @@ def with_catalog(
     of that round) and ``catalog_offset`` ((K,) appeal offset of that round) to the base info.
     """
     if not isinstance(env, Env):
-        raise TypeError(f"env: expected an envs.core.Env, got {type(env).__name__}")
+        raise TypeError(f"env: expected an bandits.contracts.Env, got {type(env).__name__}")
     if link not in LINKS:
         raise ValueError(f"link: expected one of {LINKS}, got {link!r}")
     validate_catalog(catalog, num_actions=env.num_actions, horizon=horizon)
@@ -597,52 +597,3 @@ def with_catalog(
         step=step,
         len_list=env.len_list,
     )
-
-
-
-def _demo(horizon: int = 1000, seeds: int = 16) -> dict:
-    """Figures for docs/environments.md: on ``screentest/Catalog-v0``'s default env (40 titles:
-    20 movies, 10 series, 5 games, 5 live events over ``horizon`` rounds; logistic-Bernoulli
-    members, d = 5, response weights driven by the title features), run random, LinUCB, LinTS and
-    hybrid LinUCB (given the catalog's item features) for ``seeds`` members each (one vmapped scan per
-    policy) and report mean total regret, the median delay from a cold-start title's arrival to
-    its first impression, and the impressions outside any title's window (must be 0)."""
-    from bandits.policies import make
-    from bandits.rollout import make_rollout
-    from envs.gym import catalog_env
-
-    env = catalog_env(horizon=horizon)
-    cat = jax.tree.map(np.asarray, env.default_params.catalog)
-    t = np.arange(horizon)[:, None]
-    avail = cat.present & (cat.arrive <= t) & (t < cat.depart)
-    new = np.flatnonzero(cat.present & (cat.arrive > 0))
-    out: dict[str, Any] = {"horizon": horizon, "seeds": seeds, "titles": int(cat.present.sum()),
-                           "cold_start_titles": int(new.size)}
-    for name in ("random", "linucb", "lints", "hybrid_linucb"):
-        extra = {"item_features": cat.features} if name == "hybrid_linucb" else {}
-        pol = make(name, num_actions=env.num_actions, context_dim=env.context_dim, **extra)
-        run = jax.jit(jax.vmap(make_rollout(env, pol, horizon), in_axes=(0, None)))
-        tr = run(jax.random.split(jax.random.key(0), seeds), pol.default_hparams)
-        act = np.asarray(tr.action)  # (seeds, T)
-        outside = int(sum((~avail[np.arange(horizon), a]).sum() for a in act))
-        delays = []
-        for a in act:
-            for k in new:
-                shown = np.flatnonzero(a == k)
-                if shown.size:
-                    delays.append(int(shown[0] - cat.arrive[k]))
-        reg = np.asarray(tr.regret).sum(axis=1)
-        out[name] = {
-            "total_regret": [round(float(reg.mean()), 2), round(float(reg.std(ddof=1) / np.sqrt(seeds)), 2)],
-            "mean_reward": round(float(np.asarray(tr.reward).mean()), 4),
-            "cold_start_first_impression_delay_median": float(np.median(delays)) if delays else None,
-            "impressions_outside_window": outside,
-        }
-    return out
-
-
-if __name__ == "__main__":
-    import json
-    import sys
-
-    print(json.dumps(_demo(*(int(a) for a in sys.argv[1:3]))))

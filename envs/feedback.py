@@ -35,8 +35,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from bandits.contracts import Env, EnvStep, Observation
 from envs.catalog import TITLE_TYPES, Catalog, best_value, chosen_value
-from envs.core import Env, EnvStep, Observation
 
 Array = jax.Array
 
@@ -93,7 +93,7 @@ def with_two_stage(
     of the chosen action or slate) to the base info.
     """
     if not isinstance(env, Env):
-        raise TypeError(f"env: expected an envs.core.Env, got {type(env).__name__}")
+        raise TypeError(f"env: expected an bandits.contracts.Env, got {type(env).__name__}")
     if reward not in REWARD_MODES:
         raise ValueError(f"reward: expected one of {REWARD_MODES}, got {reward!r}")
     if reward == "weighted":

@@ -1,4 +1,4 @@
-"""Gymnasium adapter for any :class:`envs.core.Env`, and a vector env backed by ``jax.vmap``.
+"""Gymnasium adapter for any :class:`bandits.contracts.Env`, and a vector env backed by ``jax.vmap``.
 
 :class:`ScreentestEnv` (``gymnasium.Env``): numpy in and out.
 
@@ -15,7 +15,7 @@
   ``reset``.
 - seeding: ``reset(seed=s)`` seeds ``self.np_random``; every reset draws one integer from it,
   ``j``, and the episode's keys are ``split(PRNGKey(j)) -> (reset key, round key)``, round ``t``
-  stepping with ``fold_in(round key, t)`` (the rollout convention of ``bandits.rollout``).
+  stepping with ``fold_in(round key, t)`` (the rollout convention of ``bandits.engine.rollout``).
 
 :class:`ScreentestVectorEnv` (``gymnasium.vector.VectorEnv``): ``num_envs`` copies stepped by
 one jitted ``jax.vmap``. Sub-env ``i`` draws its episode keys exactly as a single
@@ -26,7 +26,7 @@ that truncates a sub-env returns its last observation with ``truncated=True``; o
 episode with reward 0, ``terminated = truncated = False`` and zeros in its ``info`` values.
 ``reset(options={"reset_mask": mask})`` resets only the flagged sub-envs.
 
-Registered ids (see :mod:`envs`): ``screentest/Member-v0``, ``screentest/LinearGaussian-v0``,
+Registered ids (see :mod:`envs`; importing :mod:`envs` registers them without importing JAX): ``screentest/Member-v0``, ``screentest/LinearGaussian-v0``,
 ``screentest/LogisticBernoulli-v0``, ``screentest/BernoulliBandit-v0``, ``screentest/Catalog-v0``;
 each has an entry point (``gymnasium.make``) and a vector entry point (``gymnasium.make_vec``).
 """
@@ -44,15 +44,16 @@ from gymnasium.vector import VectorEnv
 from gymnasium.vector.utils import batch_space
 from gymnasium.vector.vector_env import AutoresetMode
 
-from envs.core import Env
+from bandits.contracts import Env
 
 DEFAULT_EPISODE_LENGTH = 1000
 _KEY_HIGH = 2**31 - 1
 
 
+
 def _check_env(env: Any, episode_length: int) -> int:
     if not isinstance(env, Env):
-        raise TypeError(f"env: expected an envs.core.Env, got {type(env).__name__}")
+        raise TypeError(f"env: expected an bandits.contracts.Env, got {type(env).__name__}")
     if isinstance(episode_length, bool) or not isinstance(episode_length, (int, np.integer)) or episode_length < 1:
         raise ValueError(f"episode_length: expected an integer >= 1, got {episode_length!r}")
     return int(episode_length)
@@ -132,7 +133,7 @@ def _np_info(out, reward_shape_slate: bool) -> dict[str, Any]:
 
 
 class ScreentestEnv(gymnasium.Env):
-    """A ``gymnasium.Env`` over an :class:`envs.core.Env` (see the module docstring).
+    """A ``gymnasium.Env`` over an :class:`bandits.contracts.Env` (see the module docstring).
 
     env: the environment; params: its params (default ``env.default_params``);
     episode_length: rounds per episode (truncation); context_bounds: ``(low, high)`` of the
@@ -187,7 +188,7 @@ class ScreentestEnv(gymnasium.Env):
 
 
 class ScreentestVectorEnv(VectorEnv):
-    """``num_envs`` copies of an :class:`envs.core.Env`, stepped with one jitted ``jax.vmap``.
+    """``num_envs`` copies of an :class:`bandits.contracts.Env`, stepped with one jitted ``jax.vmap``.
 
     Same spaces per copy as :class:`ScreentestEnv`; batched observation ``{"context": (n, d),
     "action_mask": (n, K) int8}``, rewards/terminations/truncations ``(n,)``, info values
@@ -502,37 +503,3 @@ def make_vec_member(num_envs: int, episode_length: int = DEFAULT_EPISODE_LENGTH,
     env, params = member_env(**kwargs)
     return ScreentestVectorEnv(env, num_envs, params=params, episode_length=episode_length,
                                context_bounds=_member_bounds(params))
-
-
-def _demo(num_envs: int = 1024, steps: int = 200) -> dict:
-    """Steps per second of the Gymnasium adapters on ``screentest/LogisticBernoulli-v0``'s default
-    env (K = 10, d = 10): one :class:`ScreentestEnv` and a :class:`ScreentestVectorEnv` of
-    ``num_envs`` copies (member-rounds per second), ``steps`` steps after a warm-up."""
-    import time
-
-    env = make_logistic_bernoulli(episode_length=10**9)
-    env.reset(seed=0)
-    for _ in range(5):
-        env.step(0)
-    t0 = time.perf_counter()
-    for i in range(steps):
-        env.step(i % env.action_space.n)
-    single = steps / (time.perf_counter() - t0)
-    venv = make_vec_logistic_bernoulli(num_envs, episode_length=10**9)
-    venv.reset(seed=0)
-    acts = np.arange(num_envs) % 10
-    for _ in range(5):
-        venv.step(acts)
-    t0 = time.perf_counter()
-    for _ in range(steps):
-        venv.step(acts)
-    vec = steps * num_envs / (time.perf_counter() - t0)
-    return {"single_env_steps_per_s": round(single), "vector_env_member_rounds_per_s": round(vec),
-            "num_envs": num_envs}
-
-
-if __name__ == "__main__":
-    import json
-    import sys
-
-    print(json.dumps(_demo(*(int(a) for a in sys.argv[1:3]))))

@@ -1,4 +1,4 @@
-"""Synthetic bandit environments with exact expected rewards (the :class:`envs.core.Env` protocol).
+"""Synthetic bandit environments with exact expected rewards (the :class:`bandits.contracts.Env` protocol).
 
 Three families, all with static shapes fixed at construction and numeric knobs in a params
 pytree (so a sweep can ``vmap`` over worlds):
@@ -41,7 +41,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from envs.core import Env, EnvStep, Observation
+from bandits.contracts import Env, EnvStep, Observation
 
 Array = jax.Array
 
@@ -137,7 +137,7 @@ def _sum_squares(z: Array) -> Array:
 
     Elementwise operations only, so the value does not depend on how XLA vectorises the
     computation (a reduction's order does): contexts are bit-identical whether drawn one round at a
-    time or a block of rounds at once (:func:`bandits.rollout.scan_rounds`). Measured: with
+    time or a block of rounds at once (:func:`bandits.engine.rollout.scan_rounds`). Measured: with
     ``jnp.sum`` contexts of dimension 64, 128 and 300 differed between one draw and vmapped blocks of
     2-32 draws (dimensions 3-37 did not); with this sum all agreed.
     """

@@ -2,13 +2,13 @@
 
 A *cell* is one candidate, one chunk of ``chunk_seeds`` consecutive seeds and every point of the
 candidate's in-process hyperparameter grid. It is computed by ONE compiled call of
-:func:`bandits.sweep.sweep` (grid x seeds flattened into vmapped members, reduced inside the scan to
+:func:`bandits.engine.sweep.sweep` (grid x seeds flattened into vmapped members, reduced inside the scan to
 the final regret, the total reward and ``curve_points`` points of the cumulative-regret curve, so
 memory does not grow with the horizon) and written as one parquet file by :func:`experiments.store.write_cell`.
 A rerun skips cells whose file exists, so an interrupted sweep resumes where it stopped.
 
 Common random numbers: seed ``s`` gives member key ``jax.random.key(s)`` for every candidate and
-grid point (see :mod:`bandits.rollout`), so candidates face the same members and their final
+grid point (see :mod:`bandits.engine.rollout`), so candidates face the same members and their final
 regrets can be compared pairwise, seed by seed.
 
 The sweep pads the last chunk to the fixed chunk shape (padding rows dropped), so every cell of a
@@ -69,7 +69,7 @@ def curve_rounds(horizon: int, curve_points: int) -> np.ndarray:
 
 def run_cell(env, policy, cell: Cell, horizon: int, rounds: np.ndarray, chunk_seeds: int,
              env_label: str, progress: Callable[[int, float], None] | None = None) -> pd.DataFrame:
-    """Compute one cell with :func:`bandits.sweep.sweep` and return its tidy rows.
+    """Compute one cell with :func:`bandits.engine.sweep.sweep` and return its tidy rows.
 
     The whole cell (every grid point x every seed of the chunk) is ONE compiled, vmapped call:
     ``chunk_size = (grid points) x chunk_seeds`` members, padded by the sweep to that fixed shape,
@@ -80,7 +80,7 @@ def run_cell(env, policy, cell: Cell, horizon: int, rounds: np.ndarray, chunk_se
     hyperparameter), ``seed``, ``cum_regret`` (final cumulative regret), ``cum_reward``,
     ``regret_curve`` (cumulative regret after each of ``curve_rounds`` rounds, a list).
     """
-    from bandits.sweep import sweep
+    from bandits.engine.sweep import sweep
 
     points = cell.spec.points()
     label = cell.spec.label

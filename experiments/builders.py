@@ -2,7 +2,7 @@
 
 Hydra calls these through :func:`hydra.utils.instantiate` with ``_convert_="all"``, so every
 argument arrives as a plain ``int``/``float``/``str``/``list``/``dict``; what they return
-(:class:`envs.core.Env`, :class:`PolicySpec`, :class:`bandits.data.LoggedData`) holds no
+(:class:`bandits.contracts.Env`, :class:`PolicySpec`, :class:`bandits.data.LoggedData`) holds no
 DictConfig, so nothing from OmegaConf can reach jitted code.
 
 Bad values raise :class:`ConfigError` naming the config key, what was expected and what came in;
@@ -49,19 +49,44 @@ def synthetic_env(family: str, label: str | None = None, **kwargs: Any):
 
 
 def member_simulator(data: Any = None, label: str | None = None, campaign: str = "all", **kwargs: Any):
-    """The member simulator calibrated on logged ``data`` (:func:`experiments.ope_stage.build_simulator`).
+    """The member simulator calibrated on logged ``data`` (:func:`build_simulator`).
 
     data: a :class:`bandits.data.LoggedData` (the main job passes the loaded ``data`` group).
-    Returns the fitted ``envs.logged.MemberSimulator`` (``.env`` is the :class:`envs.core.Env`,
+    Returns the fitted ``envs.logged.MemberSimulator`` (``.env`` is the :class:`bandits.contracts.Env`,
     ``.report`` the held-out calibration report).
     """
-    from experiments import ope_stage
-
-    if not ope_stage.available():  # pragma: no cover - depends on teammates' modules
-        raise ConfigError("env=simulator: the member simulator (envs.logged) is not available in this checkout")
     if data is None:
         raise ConfigError("env=simulator: needs logged data (the data group)")
-    return ope_stage.build_simulator(data, campaign=campaign, **kwargs)
+    return build_simulator(data, campaign=campaign, **kwargs)
+
+
+def build_simulator(data, *, len_list: int = 1, slot: int = 0, add_intercept: bool = True,
+                    item_prior: str = "none", campaign: str = "all", penalties: list[float] | None = None,
+                    temperature: float = 1.0, noise: float = 0.0, seed: int = 0, **_ignored: Any):
+    """Fit the member simulator on ``data`` and apply the knobs; returns the ``MemberSimulator``
+    with ``env.default_params`` set to the knobbed params (what every rollout then uses).
+
+    item_prior: ``"none"`` (fitted on the logs only) or ``"site"`` (ZOZOTOWN's item prior for the
+    OBD ``campaign``, external knowledge that spreads the items' click rates; see docs/simulator.md).
+    penalties: ``[main, interaction]`` L2 strengths (skips the cross-validated search) or None.
+    """
+    from envs.logged import fit_member_simulator, obd_site_item_prior
+
+    if item_prior not in ("none", "site"):
+        raise ConfigError(f"env.item_prior: expected 'none' or 'site', got {item_prior!r}")
+    prior = obd_site_item_prior(campaign) if item_prior == "site" else None
+    if prior is not None and prior.shape[0] != data.n_actions:
+        raise ConfigError(f"env.item_prior=site: the site prior of campaign {campaign!r} has {prior.shape[0]} "
+                          f"items, the logs have {data.n_actions}")
+    pen = None if penalties is None else (float(penalties[0]), float(penalties[1]))
+    try:
+        sim = fit_member_simulator(data, len_list=len_list, slot=slot, add_intercept=add_intercept,
+                                   penalties=pen, item_prior_mean=prior, seed=seed)
+    except ValueError as e:  # MalformedLogsError is a ValueError: the logs cannot support a model
+        raise ConfigError(f"env=simulator: cannot fit a simulator on these logs: {e}") from e
+    params = sim.with_knobs(temperature=temperature, noise=noise)
+    sim.env = sim.env._replace(default_params=params)
+    return sim
 
 
 # ----------------------------------------------------------------------------- policies
@@ -100,7 +125,7 @@ class PolicySpec:
     grid: dict[str, list[float]] = field(default_factory=dict)
 
     def build(self, num_actions: int, context_dim: int, **static_overrides: Any):
-        """The :class:`bandits.core.Policy` for an env of ``num_actions`` actions and ``context_dim``.
+        """The :class:`bandits.contracts.Policy` for an env of ``num_actions`` actions and ``context_dim``.
 
         Context-free families (constructors whose ``context_dim`` defaults to 1: random, UCB1,
         epsilon-greedy, Bernoulli TS) are built with ``context_dim=1``; they ignore the context.

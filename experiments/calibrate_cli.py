@@ -43,8 +43,9 @@ def _policy_check(data, a):
     import pandas as pd
 
     from bandits.policies import make
+    from bandits.policies.random import uniform_slate_policy
     from envs.logged import fit_member_simulator, obd_site_item_prior
-    from envs.logged.sim2real import policy_margins, uniform_slate_policy
+    from experiments.sim2real import policy_margins
 
     frames = []
     modes = ("single", "slate") if a.policy_check == "both" else (a.policy_check,)
@@ -107,7 +108,7 @@ def main(argv: list[str] | None = None) -> int:
             return 2
 
     from bandits.datasets import load_obd
-    from envs.logged.sim2real import plot_sim_to_real, sim_to_real
+    from experiments.sim2real import plot_sim_to_real, sim_to_real
 
     t0 = time.perf_counter()
     dr = load_obd("random", a.campaign, a.data_path)

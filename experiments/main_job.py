@@ -334,14 +334,13 @@ def run_job(cfg: DictConfig, base_dir: str | os.PathLike | None = None, multirun
     if c["ope"]["enabled"] and simulator is not None:
         from experiments import ope_stage
 
-        if ope_stage.available():
-            console.print(f"off-policy evaluation: {c['ope']['seeds']} logs of {c['ope']['rounds']:,} rounds "
-                          f"by {c['ope']['behavior']!r}, estimators {list(c['estimator']['names'])} ...")
-            ope_result = ope_stage.run(simulator, data, specs, c, root=str(root), config_hash=ope_config_hash(c),
-                                       provenance=prov, console=console)
-            result["ope"] = ope_result
-            console.print(f"OPE: {ope_result['ope_computed']} log(s) evaluated, {ope_result['ope_skipped']} already "
-                          f"in the store, {ope_result['ope_seconds']:.1f} s")
+        console.print(f"off-policy evaluation: {c['ope']['seeds']} logs of {c['ope']['rounds']:,} rounds "
+                      f"by {c['ope']['behavior']!r}, estimators {list(c['estimator']['names'])} ...")
+        ope_result = ope_stage.run(simulator, data, specs, c, root=str(root), config_hash=ope_config_hash(c),
+                                   provenance=prov, console=console)
+        result["ope"] = ope_result
+        console.print(f"OPE: {ope_result['ope_computed']} log(s) evaluated, {ope_result['ope_skipped']} already "
+                      f"in the store, {ope_result['ope_seconds']:.1f} s")
 
     if not quiet and not multirun:
         df = store.load(root, "bakeoff")

@@ -146,7 +146,8 @@ def action_dists(names: list[str], data: Any, args) -> tuple[dict[str, np.ndarra
         if nm == "random":
             out[nm] = np.full((n_eval, K, L), 1.0 / K)
         elif nm == "bts":
-            from bandits.policies.bts import bts_action_dist, obd_site_prior
+            from bandits.datasets.obd import obd_site_prior
+            from bandits.policies.bts import bts_action_dist
 
             if args.data == "obd":
                 a0, b0 = obd_site_prior(args.campaign)

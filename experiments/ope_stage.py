@@ -2,7 +2,7 @@
 behaviour policy inside it, estimate every candidate off-policy, compare with the exact truth.
 
 Built on the teammates' libraries: :func:`envs.logged.fit_member_simulator` (the simulator and
-its held-out calibration report), :func:`bandits.rollout.rollout` (``log=True``: logged feedback
+its held-out calibration report), :func:`bandits.engine.rollout.rollout` (``log=True``: logged feedback
 with the behaviour policy's true propensities), :func:`bandits.estimators.policy_action_dist`
 (obp's ``action_dist`` of a frozen policy) and :func:`bandits.estimators.evaluate` (IPW, SNIPW,
 DM, DR, ... with intervals), and :func:`envs.logged.policy_value` (the exact value of a policy in
@@ -31,52 +31,10 @@ import numpy as np
 import pandas as pd
 
 from experiments import store
+from experiments.builders import ConfigError, PolicySpec, is_context_free
 
 TRAIN_SEED = 1_000_003  # key stream of the training log (disjoint from the evaluation logs' seeds)
 POLICY_KEY_SEED = 7  # key of the frozen policies' Monte Carlo probabilities
-
-
-def available() -> bool:
-    """True when the simulator (``envs.logged``) and the estimators (``bandits.estimators``) import."""
-    try:
-        import bandits.estimators  # noqa: F401
-        import envs.logged  # noqa: F401
-    except ImportError:
-        return False
-    return True
-
-
-# ----------------------------------------------------------------------------- simulator
-
-
-def build_simulator(data, *, len_list: int = 1, slot: int = 0, add_intercept: bool = True,
-                    item_prior: str = "none", campaign: str = "all", penalties: list[float] | None = None,
-                    temperature: float = 1.0, noise: float = 0.0, seed: int = 0, **_ignored: Any):
-    """Fit the member simulator on ``data`` and apply the knobs; returns the ``MemberSimulator``
-    with ``env.default_params`` set to the knobbed params (what every rollout then uses).
-
-    item_prior: ``"none"`` (fitted on the logs only) or ``"site"`` (ZOZOTOWN's item prior for the
-    OBD ``campaign``, external knowledge that spreads the items' click rates; see docs/simulator.md).
-    penalties: ``[main, interaction]`` L2 strengths (skips the cross-validated search) or None.
-    """
-    from envs.logged import fit_member_simulator, obd_site_item_prior
-    from experiments.builders import ConfigError
-
-    if item_prior not in ("none", "site"):
-        raise ConfigError(f"env.item_prior: expected 'none' or 'site', got {item_prior!r}")
-    prior = obd_site_item_prior(campaign) if item_prior == "site" else None
-    if prior is not None and prior.shape[0] != data.n_actions:
-        raise ConfigError(f"env.item_prior=site: the site prior of campaign {campaign!r} has {prior.shape[0]} "
-                          f"items, the logs have {data.n_actions}")
-    pen = None if penalties is None else (float(penalties[0]), float(penalties[1]))
-    try:
-        sim = fit_member_simulator(data, len_list=len_list, slot=slot, add_intercept=add_intercept,
-                                   penalties=pen, item_prior_mean=prior, seed=seed)
-    except ValueError as e:  # MalformedLogsError is a ValueError: the logs cannot support a model
-        raise ConfigError(f"env=simulator: cannot fit a simulator on these logs: {e}") from e
-    params = sim.with_knobs(temperature=temperature, noise=noise)
-    sim.env = sim.env._replace(default_params=params)
-    return sim
 
 
 def calibration_rows(sim, label: str = "member_simulator") -> pd.DataFrame:
@@ -100,7 +58,7 @@ def log_with(env, policy, hparams, seed: int, rounds: int):
     """``rounds`` rounds of ``policy`` in ``env`` with logged feedback -> :class:`bandits.data.LoggedData`."""
     import jax
 
-    from bandits.rollout import rollout, to_logged_data
+    from bandits.engine.rollout import rollout, to_logged_data
 
     traj = rollout(env, policy, jax.random.key(int(seed)), hparams, None, int(rounds), log=True)
     return to_logged_data(traj, env.num_actions)
@@ -166,7 +124,6 @@ def run(sim, data, specs, c: dict[str, Any], *, root: str, config_hash: str, pro
     from bandits.estimators import evaluate, fit_reward_model
     from bandits.estimators.core import as_estimators
     from envs.logged import policy_value
-    from experiments.builders import ConfigError
 
     t0 = time.perf_counter()
     env = sim.env
@@ -176,7 +133,6 @@ def run(sim, data, specs, c: dict[str, Any], *, root: str, config_hash: str, pro
     ope = c["ope"]
     est = c["estimator"]
     rounds, n_seeds = int(ope["rounds"]), int(ope["seeds"])
-    from experiments.builders import PolicySpec, is_context_free
 
     behavior = PolicySpec(label="behavior", name=ope["behavior"]).build(env.num_actions, env.context_dim)
     b_hp = behavior.default_hparams

@@ -30,6 +30,7 @@ which is the same on this data).
 from __future__ import annotations
 
 import gzip
+import json
 from pathlib import Path
 
 import numpy as np
@@ -42,6 +43,7 @@ BEHAVIOR_POLICIES = ("random", "bts")
 CAMPAIGNS = ("all", "men", "women")
 N_ITEMS = {"all": 80, "men": 34, "women": 46}
 SAMPLE_PATH = Path(__file__).parent / "obd_sample"
+_PRIOR_FILE = Path(__file__).parent / "obd_prior_bts.json"
 LEN_LIST = 3
 
 
@@ -189,3 +191,17 @@ def load_obd(
         n_actions=int(item_id.size),
         len_list=int(uniq.size),
     )
+
+
+def obd_site_prior(campaign: str = "all") -> tuple[np.ndarray, np.ndarray]:
+    """ZOZOTOWN's Beta prior for Bernoulli TS in an Open Bandit Dataset campaign.
+
+    Returns ``(alpha (K,), beta (K,))`` float64 with K = 80 / 34 / 46 for ``"all"`` / ``"men"`` /
+    ``"women"``. The numbers are data from obp 0.5.7's ``obp/policy/conf/prior_bts.yaml``
+    (Apache-2.0), the prior the site's BTS started the data collection with (Saito et al., 2021,
+    arXiv:2008.07146); stored unchanged in ``bandits/datasets/obd_prior_bts.json``.
+    """
+    table = json.loads(_PRIOR_FILE.read_text())
+    if campaign not in ("all", "men", "women"):
+        raise ValueError(f"campaign: expected one of ('all', 'men', 'women'), got {campaign!r}")
+    return np.asarray(table[campaign]["alpha"], np.float64), np.asarray(table[campaign]["beta"], np.float64)

@@ -31,7 +31,7 @@ Writing them this way is what makes intervals cheap: the normal interval is a de
 quadratic form in the column covariance, and a bootstrap replicate is a weighted column sum, so
 all estimators share one ``(B, n) @ (n, m)`` product (see :mod:`bandits.estimators.intervals`).
 The point estimates equal obp 0.5.7's ``estimate_policy_value`` for the same inputs (checked to
-1e-9 relative by ``benchmarks/obp_parity.py`` and ``tests/test_estimators_parity.py``).
+1e-9 relative by ``benchmarks/obp_parity.py`` and ``tests/bandits/estimators/test_estimators_parity.py``).
 
 Position handling (as obp): ``action_dist[i, :, k_i]`` is the evaluation policy's distribution
 over actions *for the slot the logged row was shown in*; every row is one (impression, slot)

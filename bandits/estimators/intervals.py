@@ -38,7 +38,7 @@ Bootstrap (percentile), vectorised
     vector on *different* chunks, which correlates them through ``sum_i c_ki c_k'i`` over two
     disjoint, randomly permuted sets of centred rows, a correlation of order ``1/sqrt(n)``
     (1e-3 at n = 1M). That affects only the Monte-Carlo noise of the percentiles, not their
-    target. ``tests/test_estimators_statistics.py`` checks the pooled scheme against direct iid
+    target. ``tests/bandits/estimators/test_estimators_statistics.py`` checks the pooled scheme against direct iid
     weights and the coverage of the resulting intervals.
 
     ``method="multinomial"`` draws classic with-replacement resamples (counts ~ Multinomial(n,

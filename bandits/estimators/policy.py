@@ -1,4 +1,4 @@
-"""From a screentest :class:`bandits.core.Policy` to obp's ``action_dist``.
+"""From a screentest :class:`bandits.contracts.Policy` to obp's ``action_dist``.
 
 One jitted, vmapped call of ``policy.select`` over a log's contexts, in fixed-size row blocks
 (the last one padded), so a log of any length compiles once per (policy, block size, dtype).
@@ -13,7 +13,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from bandits.core import Policy
+from bandits.contracts import Policy
 
 DEFAULT_BLOCK = 8192
 
@@ -40,7 +40,7 @@ def policy_action_dist(
 ) -> np.ndarray:
     """The evaluation policy's action distribution for every logged context.
 
-    policy: a :class:`bandits.core.Policy` (``policy.select`` returns full probabilities).
+    policy: a :class:`bandits.contracts.Policy` (``policy.select`` returns full probabilities).
     state: the policy state (e.g. after training on part of the log), shared by all rows (the
         policy is evaluated frozen, as obp does).
     hparams: the policy's hyperparameter NamedTuple (``policy.default_hparams`` or
@@ -58,7 +58,7 @@ def policy_action_dist(
     Raises ValueError when the context's dimension differs from ``policy.context_dim``.
     """
     if not isinstance(policy, Policy):
-        raise TypeError(f"policy: expected a bandits.core.Policy, got {type(policy).__name__}")
+        raise TypeError(f"policy: expected a bandits.contracts.Policy, got {type(policy).__name__}")
     ctx = np.asarray(context)
     if ctx.ndim == 1:
         ctx = ctx[:, None]

@@ -25,7 +25,7 @@ is noisy), the same at one member (docs/policies.md).
 
 Numerics. Symmetry is structural (one stored triangle) and ``1 + x^T P x >= 1``; the quadratic
 form is clamped at 0 before the square root. The float32 drift over 10^6 rounds against the same
-recursion in float64 is measured in ``tests/test_policies_drift.py`` (stated tolerance there and
+recursion in float64 is measured in ``tests/bandits/policies/test_policies_drift.py`` (stated tolerance there and
 in docs/policies.md).
 """
 

@@ -24,16 +24,15 @@ expected in ``[0, 1]``.
 from __future__ import annotations
 
 import functools
-import json
-from pathlib import Path
 from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from bandits.core import Decision, Policy
-from bandits.policies import register
+from bandits.contracts import Decision, Policy
+from bandits.datasets.obd import obd_site_prior
+from bandits.policies.registry import register
 
 __all__ = [
     "BTSHParams",
@@ -46,7 +45,6 @@ __all__ = [
     "beta_sample",
 ]
 
-_PRIOR_FILE = Path(__file__).resolve().parents[1] / "datasets" / "obd_prior_bts.json"
 
 
 class BTSHParams(NamedTuple):
@@ -60,20 +58,6 @@ class BTSState(NamedTuple):
     alpha: jax.Array  # (K,) float, posterior successes + prior
     beta: jax.Array  # (K,) float, posterior failures + prior
     t: jax.Array  # () int32, rounds seen
-
-
-def obd_site_prior(campaign: str = "all") -> tuple[np.ndarray, np.ndarray]:
-    """ZOZOTOWN's Beta prior for Bernoulli TS in an Open Bandit Dataset campaign.
-
-    Returns ``(alpha (K,), beta (K,))`` float64 with K = 80 / 34 / 46 for ``"all"`` / ``"men"`` /
-    ``"women"``. The numbers are data from obp 0.5.7's ``obp/policy/conf/prior_bts.yaml``
-    (Apache-2.0), the prior the site's BTS started the data collection with (Saito et al., 2021,
-    arXiv:2008.07146); stored unchanged in ``bandits/datasets/obd_prior_bts.json``.
-    """
-    table = json.loads(_PRIOR_FILE.read_text())
-    if campaign not in ("all", "men", "women"):
-        raise ValueError(f"campaign: expected one of ('all', 'men', 'women'), got {campaign!r}")
-    return np.asarray(table[campaign]["alpha"], np.float64), np.asarray(table[campaign]["beta"], np.float64)
 
 
 def _check_prior(name: str, x, num_actions: int) -> np.ndarray:

@@ -14,8 +14,8 @@ import jax
 import jax.numpy as jnp
 
 from bandits import validation as V
-from bandits.core import Decision, Policy, sample_from_probs
-from bandits.policies import register
+from bandits.contracts import Decision, Policy
+from bandits.core import sample_from_probs
 from bandits.policies._linalg import (
     RidgeState,
     one_hot,
@@ -24,6 +24,7 @@ from bandits.policies._linalg import (
     tie_split,
     uniform_over,
 )
+from bandits.policies.registry import register
 
 
 class EpsilonGreedyHParams(NamedTuple):

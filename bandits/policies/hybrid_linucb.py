@@ -33,9 +33,10 @@ import numpy as np
 from jax.scipy.linalg import cho_solve
 
 from bandits import validation as V
-from bandits.core import Decision, Policy, split_ties_argmax
-from bandits.policies import register
+from bandits.contracts import Decision, Policy
+from bandits.core import split_ties_argmax
 from bandits.policies.nonstationary import check_sizes
+from bandits.policies.registry import register
 
 V.register_hparam_rules("hybrid_linucb", alpha=V.NONNEGATIVE, lam=V.POSITIVE)
 

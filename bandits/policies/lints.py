@@ -25,9 +25,9 @@ import jax
 import jax.numpy as jnp
 
 from bandits import validation as V
-from bandits.core import Decision, Policy
-from bandits.policies import register
+from bandits.contracts import Decision, Policy
 from bandits.policies._linalg import RidgeState, ridge_init, ridge_scores, ridge_update
+from bandits.policies.registry import register
 from bandits.policies.thompson import DEFAULT_NUM_SAMPLES, ts_decision
 
 

@@ -16,9 +16,10 @@ from typing import NamedTuple
 import jax.numpy as jnp
 
 from bandits import validation as V
-from bandits.core import Decision, Policy, sample_from_probs
-from bandits.policies import register
+from bandits.contracts import Decision, Policy
+from bandits.core import sample_from_probs
 from bandits.policies._linalg import RidgeState, ridge_init, ridge_scores, ridge_update, tie_split
+from bandits.policies.registry import register
 
 
 class LinUCBHParams(NamedTuple):

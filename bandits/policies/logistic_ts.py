@@ -35,9 +35,9 @@ import jax.numpy as jnp
 from jax.scipy.linalg import cho_solve
 
 from bandits import validation as V
-from bandits.core import Policy
-from bandits.policies import register
+from bandits.contracts import Policy
 from bandits.policies.nonstationary import check_sizes, gaussian_ts_decision
+from bandits.policies.registry import register
 
 V.register_hparam_rules("logistic_ts", alpha=V.NONNEGATIVE, lam=V.POSITIVE)
 

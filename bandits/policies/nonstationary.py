@@ -45,8 +45,9 @@ import jax.numpy as jnp
 from jax.scipy.linalg import cho_solve, solve_triangular
 
 from bandits import validation as V
-from bandits.core import Decision, Policy, split_ties_argmax
-from bandits.policies import register
+from bandits.contracts import Decision, Policy
+from bandits.core import split_ties_argmax
+from bandits.policies.registry import register
 
 _GAMMA = V.Interval(0.0, 1.0, lo_open=True)  # discount factor in (0, 1]
 V.register_hparam_rules("discounted_linucb", alpha=V.NONNEGATIVE, gamma=_GAMMA, lam=V.POSITIVE)

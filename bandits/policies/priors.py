@@ -40,10 +40,10 @@ import jax.numpy as jnp
 from jax.scipy.linalg import cho_solve
 
 from bandits import validation as V
-from bandits.core import Decision, Policy
-from bandits.policies import register
+from bandits.contracts import Decision, Policy
 from bandits.policies.hybrid_linucb import validate_item_features
 from bandits.policies.nonstationary import check_sizes, gaussian_ts_decision, mc_argmax_probs
+from bandits.policies.registry import register
 
 V.register_hparam_rules("lints_feature_prior", nu=V.NONNEGATIVE, noise_var=V.POSITIVE, prior_var=V.POSITIVE,
                         ridge=V.POSITIVE, min_var=V.POSITIVE, n_min=V.NONNEGATIVE, lam=V.POSITIVE)

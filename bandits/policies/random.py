@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
+import jax
 import jax.numpy as jnp
 
-from bandits.core import Decision, Policy, sample_from_probs
-from bandits.policies import register
+from bandits.contracts import Decision, Policy
+from bandits.core import sample_from_probs
 from bandits.policies._linalg import uniform_over
+from bandits.policies.registry import register
 
 
 class RandomHParams(NamedTuple):
@@ -37,3 +39,27 @@ def uniform_random(num_actions: int, context_dim: int = 1, dtype=jnp.float32) ->
         return RandomState(t=state.t + 1)
 
     return Policy("random", int(num_actions), int(context_dim), RandomHParams(), init, select, update)
+
+
+def uniform_slate_policy(num_actions: int, len_list: int, context_dim: int = 1, dtype=jnp.float32) -> Policy:
+    """Uniformly random slates of ``len_list`` distinct available items; exact probs ``(K, L)``
+    (``1 / n_available`` for every available item in every slot), the OBD ``random`` logger."""
+    K, L = int(num_actions), int(len_list)
+
+    def init(key, hparams):
+        return jnp.zeros((), jnp.int32)
+
+    def select(key, state, context, mask, hparams):
+        u = jax.random.uniform(key, (K,), dtype=dtype)
+        u = jnp.where(mask, u, -1.0)
+        action = jax.lax.top_k(u, L)[1].astype(jnp.int32)
+        m = mask.astype(dtype)
+        probs = jnp.broadcast_to((m / jnp.sum(m))[:, None], (K, L))
+        if L == 1:
+            return Decision(action[0], probs[:, 0])
+        return Decision(action, probs)
+
+    def update(state, context, action, reward, hparams):
+        return state + 1
+
+    return Policy("uniform_slate", K, int(context_dim), RandomHParams(), init, select, update, L)

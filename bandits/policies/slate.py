@@ -49,9 +49,9 @@ import jax.numpy as jnp
 import numpy as np
 
 from bandits import validation as V
-from bandits.core import Decision, Policy
-from bandits.policies import register
+from bandits.contracts import Decision, Policy
 from bandits.policies.nonstationary import check_sizes, ridge_init, ridge_mean_var
+from bandits.policies.registry import register
 
 V.register_hparam_rules("slate_linucb", alpha=V.NONNEGATIVE, lam=V.POSITIVE)
 V.register_hparam_rules("slate_lints", nu=V.NONNEGATIVE, lam=V.POSITIVE)

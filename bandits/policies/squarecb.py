@@ -22,9 +22,10 @@ import jax
 import jax.numpy as jnp
 
 from bandits import validation as V
-from bandits.core import Decision, Policy, sample_from_probs
-from bandits.policies import register
+from bandits.contracts import Decision, Policy
+from bandits.core import sample_from_probs
 from bandits.policies.nonstationary import check_sizes, ridge_init, ridge_mean_var
+from bandits.policies.registry import register
 
 V.register_hparam_rules("squarecb", gamma=V.NONNEGATIVE, gamma_power=V.NONNEGATIVE, lam=V.POSITIVE)
 

@@ -28,9 +28,10 @@ import jax
 import jax.numpy as jnp
 
 from bandits import validation as V
-from bandits.core import Decision, Policy, sample_from_probs
-from bandits.policies import register
+from bandits.contracts import Decision, Policy
+from bandits.core import sample_from_probs
 from bandits.policies._linalg import one_hot, tie_split
+from bandits.policies.registry import register
 
 DEFAULT_NUM_SAMPLES = 100
 

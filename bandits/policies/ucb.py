@@ -14,10 +14,11 @@ from typing import NamedTuple
 import jax.numpy as jnp
 
 from bandits import validation as V
-from bandits.core import Decision, Policy, sample_from_probs
-from bandits.policies import register
+from bandits.contracts import Decision, Policy
+from bandits.core import sample_from_probs
 from bandits.policies._linalg import one_hot, tie_split
 from bandits.policies.epsilon_greedy import MeanState
+from bandits.policies.registry import register
 
 
 class UCB1HParams(NamedTuple):

@@ -42,8 +42,8 @@ import jax
 import jax.numpy as jnp
 
 from bandits import validation as V
-from bandits.core import Policy
-from bandits.policies import make, register
+from bandits.contracts import Policy
+from bandits.policies.registry import make, register
 
 V.register_hparam_rules("batched", update_every=V.Interval(1.0))
 V.register_hparam_rules("delayed", delay=V.NONNEGATIVE)
@@ -86,7 +86,7 @@ def batched(policy: Policy, update_every: int = 10) -> Policy:
     ``update_every`` (float, rounded, >= 1, traced).
     """
     if not isinstance(policy, Policy):
-        raise TypeError(f"batched: policy: expected a bandits.core.Policy, got {type(policy).__name__}")
+        raise TypeError(f"batched: policy: expected a bandits.contracts.Policy, got {type(policy).__name__}")
     if float(update_every) < 1:
         raise ValueError(f"batched: update_every: expected >= 1, got {update_every!r}")
     default, split = _merged_hparams(policy, "batched", {"update_every": float(update_every)})
@@ -134,7 +134,7 @@ def delayed(policy: Policy, max_delay: int = 10, mode: str = "fixed", delay: flo
     ``dtype``: dtype of the stored contexts and rewards (match the inner policy's).
     """
     if not isinstance(policy, Policy):
-        raise TypeError(f"delayed: policy: expected a bandits.core.Policy, got {type(policy).__name__}")
+        raise TypeError(f"delayed: policy: expected a bandits.contracts.Policy, got {type(policy).__name__}")
     if not isinstance(max_delay, int) or max_delay < 0:
         raise ValueError(f"delayed: max_delay: expected an integer >= 0, got {max_delay!r}")
     if mode not in _DELAY_MODES:

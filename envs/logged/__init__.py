@@ -3,9 +3,9 @@
 - :mod:`envs.logged.response`: the calibrated click model p(click | member, item, slot) with a
   held-out calibration report; malformed-log checks.
 - :mod:`envs.logged.simulator`: :class:`MemberSimulator` / :func:`build_member_simulator`, the JAX
-  environment (``envs.core.Env``) with knobs (temperature, noise, population shift, item mask) and
+  environment (``bandits.contracts.Env``) with knobs (temperature, noise, population shift, item mask) and
   exact policy values.
-- :mod:`envs.logged.sim2real`: the sim-to-real check on the Open Bandit Dataset
+- :mod:`experiments.sim2real`: the sim-to-real check on the Open Bandit Dataset
   (``screentest calibrate``).
 """
 

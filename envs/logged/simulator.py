@@ -2,7 +2,7 @@
 
 Build one with :func:`build_member_simulator` (``(Env, CalibrationReport)``) or
 :func:`fit_member_simulator` (everything: env, fitted model, report). The env follows
-:mod:`envs.core` (gymnax style): static shapes fixed at construction, every number in a
+:mod:`bandits.contracts` (gymnax style): static shapes fixed at construction, every number in a
 :class:`MemberSimParams` pytree (traced, vmappable: a new temperature never recompiles).
 
 A round:
@@ -49,7 +49,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from envs.core import Env, EnvStep, Observation
+from bandits.contracts import Env, EnvStep, Observation
 from envs.logged.response import CalibrationReport, ResponseModel, fit_response_model
 
 __all__ = [
@@ -219,7 +219,7 @@ def make_member_env(model: ResponseModel, contexts: np.ndarray, *, len_list: int
                     add_intercept: bool = False, item_mask: np.ndarray | None = None,
                     member_weights: np.ndarray | None = None, dtype=jnp.float32,
                     name: str = "member") -> Env:
-    """The simulator :class:`envs.core.Env` for a fitted ``model`` over the member pool ``contexts (n_ctx, d)``.
+    """The simulator :class:`bandits.contracts.Env` for a fitted ``model`` over the member pool ``contexts (n_ctx, d)``.
 
     len_list: slots per round, default ``model.len_list`` (1 = single-slot mode in slot ``slot``).
     add_intercept: append a constant 1 to every observed context (``context_dim = d + 1``; the
@@ -367,7 +367,7 @@ def policy_value(env: Env, action_dist, params: MemberSimParams | None = None) -
 # --------------------------------------------------------------------------- builders
 @dataclass
 class MemberSimulator:
-    """A fitted simulator: ``env`` (the :class:`envs.core.Env`), ``model`` (:class:`ResponseModel`),
+    """A fitted simulator: ``env`` (the :class:`bandits.contracts.Env`), ``model`` (:class:`ResponseModel`),
     ``report`` (:class:`CalibrationReport`) and ``contexts`` (the member pool, ``(n_ctx, d)``)."""
 
     env: Env
@@ -457,7 +457,7 @@ def obd_site_item_prior(campaign: str = "all") -> np.ndarray:
     for ``item_prior_mean=``. This is external knowledge (the site's click history before the
     logs), not fitted on the logs; a simulator built with it is no longer "fitted on the uniform
     logs only" (see docs/simulator.md)."""
-    from bandits.policies.bts import obd_site_prior
+    from bandits.datasets.obd import obd_site_prior
 
     a, b = obd_site_prior(campaign)
     a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)

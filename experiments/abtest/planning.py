@@ -16,7 +16,7 @@ integration, the standard way to compute group-sequential boundary-crossing prob
 removing the mass that crossed the boundary; no simulation. :func:`plan_sequential` then finds
 the smallest maximum sample size with the requested power and reports the expected sample size
 next to the fixed-horizon one. (Variances are treated as known; the plug-in test behaves the same
-up to the normal approximation, which ``tests/test_abtest_sequential.py`` checks by simulation.)
+up to the normal approximation, which ``tests/experiments/abtest/test_abtest_sequential.py`` checks by simulation.)
 """
 
 from __future__ import annotations

@@ -1,0 +1,416 @@
+"""Sweeps: many seeds x a hyperparameter grid x several policies, one compiled call per policy.
+
+``sweep(env, policies, seeds, grid, horizon)`` returns a tidy :class:`pandas.DataFrame` with one
+row per (policy, hyperparameter combination, seed).
+
+How it runs
+-----------
+* **Members.** For each policy the grid (a cartesian product, or an explicit list) and the seeds
+  are flattened into members ``(hparams_g, seed_s)``; every member's hyperparameters are passed as
+  traced per-member values, so the whole grid uses ONE compiled program per policy.
+* **One scan per member, reduced in the scan.** Each member is :func:`bandits.engine.rollout` 's round
+  body inside one ``lax.scan``, but the scan carries only the running sums (cumulative reward and
+  cumulative regret, Kahan-compensated) and the cumulative regret at the checkpoints: no per-round
+  array is ever stored, so memory is ``O(chunk x state)`` whatever the horizon or number of seeds.
+* **Chunks.** Members are processed ``chunk_size`` per device per call. The last chunk is padded
+  (padding members are computed and dropped), so every call runs the SAME compiled shape: a
+  seed's numbers never depend on how many other seeds are in the sweep or where it sits.
+* **Devices.** The member axis of a chunk is sharded over all local JAX devices with
+  ``jax.shard_map``; each device runs the very same per-device program (``chunk_size`` members),
+  so a sharded sweep is bit-identical to an unsharded one.
+* **Common random numbers.** A member's key is ``jax.random.key(seed)``; environment and policy
+  key streams are separate (:func:`bandits.engine.rollout.member_keys`), so every policy and every
+  hyperparameter value meets the same members (contexts, reward noise, random world) for a
+  given seed.
+
+DataFrame columns
+-----------------
+``policy`` (label), one column per hyperparameter (float; the union over policies, NaN where a
+policy lacks it), ``seed`` (int64), ``cum_reward``, ``cum_regret`` (float64 copies of the float
+accumulators), ``regret@<t>`` for each checkpoint ``t`` (cumulative regret after ``t`` rounds),
+``horizon``, ``env``.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+import time
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pandas as pd
+from jax.sharding import Mesh, NamedSharding, PartitionSpec
+
+from bandits.contracts import Env, Policy
+from bandits.engine.rollout import (
+    DEFAULT_BLOCK,
+    _check_compatible,
+    _check_horizon,
+    _eager_policy_checks,
+    _round_fn,
+    init_member,
+    member_keys,
+    resolve_env_params,
+    round_inputs,
+    scan_rounds,
+    seed_key,
+)
+from bandits.validation import check_positive_int
+
+AXIS = "members"
+
+
+# --------------------------------------------------------------------------- argument handling
+
+
+def log_checkpoints(horizon: int, start: int = 10) -> list[int]:
+    """Log-spaced checkpoints: the 1-2-5 series from ``start`` up to ``horizon``, plus ``horizon``.
+
+    ``log_checkpoints(10_000) == [10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 10000]``.
+    """
+    out: list[int] = []
+    decade = 1
+    while decade <= horizon:
+        for m in (1, 2, 5):
+            t = m * decade
+            if start <= t <= horizon:
+                out.append(t)
+        decade *= 10
+    if not out or out[-1] != horizon:
+        out.append(horizon)
+    return out
+
+
+def _resolve_checkpoints(checkpoints, horizon: int) -> list[int]:
+    if checkpoints is None:
+        return [horizon]
+    if isinstance(checkpoints, str):
+        if checkpoints != "log":
+            raise ValueError(f"checkpoints: expected 'log', None or a sequence of ints, got {checkpoints!r}")
+        return log_checkpoints(horizon)
+    cps = sorted({int(c) for c in checkpoints})
+    bad = [c for c in cps if not 1 <= c <= horizon]
+    if bad:
+        raise ValueError(f"checkpoints: expected round counts in [1, horizon={horizon}], got {bad}")
+    return cps
+
+
+def _resolve_policies(policies) -> dict[str, Policy]:
+    if isinstance(policies, Policy):
+        return {policies.name: policies}
+    if isinstance(policies, Mapping):
+        out = dict(policies)
+    elif isinstance(policies, Sequence) and not isinstance(policies, str):
+        out = {}
+        for p in policies:
+            if not isinstance(p, Policy):
+                raise TypeError(f"policies: expected Policy objects, got {type(p).__name__}")
+            if p.name in out:
+                raise ValueError(f"policies: two policies named {p.name!r}; pass a dict label -> Policy")
+            out[p.name] = p
+    else:
+        raise TypeError(f"policies: expected a Policy, a sequence of Policy or a dict label -> Policy, "
+                        f"got {type(policies).__name__}")
+    if not out:
+        raise ValueError("policies: expected at least one policy, got none")
+    for label, p in out.items():
+        if not isinstance(p, Policy):
+            raise TypeError(f"policies[{label!r}]: expected a bandits.contracts.Policy, got {type(p).__name__}")
+    return out
+
+
+def _resolve_seeds(seeds) -> np.ndarray:
+    if isinstance(seeds, (int, np.integer)) and not isinstance(seeds, bool):
+        if int(seeds) < 1:
+            raise ValueError(f"seeds: expected a count >= 1 or a sequence of seeds, got {seeds!r}")
+        return np.arange(int(seeds), dtype=np.int64)
+    arr = np.asarray(seeds)
+    if arr.ndim != 1 or arr.size == 0 or not np.issubdtype(arr.dtype, np.integer):
+        raise ValueError(f"seeds: expected a non-empty 1-D sequence of integers, got {arr.dtype} shape {arr.shape}")
+    if arr.min() < 0 or arr.max() >= 2**32:
+        raise ValueError(f"seeds: expected integers in [0, 2**32), got range [{arr.min()}, {arr.max()}]")
+    if len(np.unique(arr)) != len(arr):
+        raise ValueError("seeds: expected distinct seeds, got duplicates")
+    return arr.astype(np.int64)
+
+
+def expand_grid(policy: Policy, spec) -> list[Any]:
+    """The list of hparams NamedTuples for one policy.
+
+    spec: None (defaults only), a dict ``{name: value or sequence of values}`` (cartesian
+    product, in the order given), or a sequence of dicts (explicit combinations). Unknown names
+    raise ``TypeError`` naming the policy and its hyperparameters.
+    """
+    if spec is None:
+        return [policy.default_hparams]
+    if isinstance(spec, Mapping):
+        names = list(spec)
+        values = []
+        for n in names:
+            v = spec[n]
+            if isinstance(v, (str, bytes)) or not isinstance(v, (Sequence, np.ndarray)):
+                v = [v]
+            v = list(v)
+            if not v:
+                raise ValueError(f"grid[{policy.name!r}][{n!r}]: expected at least one value, got none")
+            values.append(v)
+        combos = [dict(zip(names, vs, strict=True)) for vs in itertools.product(*values)]
+    elif isinstance(spec, Sequence):
+        combos = [dict(c) for c in spec]
+        if not combos:
+            raise ValueError(f"grid[{policy.name!r}]: expected at least one combination, got an empty list")
+    else:
+        raise TypeError(f"grid[{policy.name!r}]: expected a dict of value lists or a list of dicts, "
+                        f"got {type(spec).__name__}")
+    return [policy.hparams(**c) for c in combos]
+
+
+def _stack_hparams(hps: list[Any]):
+    """List of hparams NamedTuples -> one NamedTuple of ``(G,)`` numpy arrays (dtype per field)."""
+    cls = type(hps[0])
+    cols = {}
+    for f in cls._fields:
+        vals = [getattr(h, f) for h in hps]
+        probe = np.asarray(vals[0])
+        if probe.dtype == np.bool_:
+            dt = np.bool_
+        elif np.issubdtype(probe.dtype, np.integer):
+            dt = np.int32
+        else:
+            dt = np.dtype(jnp.zeros((), float).dtype)  # float32, or float64 under jax_enable_x64
+        cols[f] = np.asarray([np.asarray(v) for v in vals], dtype=dt)
+    return cls(**cols)
+
+
+# --------------------------------------------------------------------------- the compiled chunk
+
+
+_CHUNK_CACHE: dict[tuple, tuple[Any, Any]] = {}
+
+
+def _member_summary(env: Env, policy: Policy, horizon: int, ckpts: tuple[int, ...], unroll: int,
+                    prng_impl, env_params_fn, block: int = DEFAULT_BLOCK):
+    """``(seed uint32, hparams, env_params) -> (cum_reward, cum_regret, regret_at (C,))`` for ONE member."""
+    ck = np.asarray(ckpts, np.uint32)
+
+    def member(seed, hparams, env_params):
+        keys = member_keys(seed_key(seed, prng_impl))
+        params = resolve_env_params(env, env_params_fn if env_params_fn is not None else env_params,
+                                    keys.env_params)
+        inner = init_member(env, policy, keys, hparams, params)
+        play = _round_fn(env, policy, keys, hparams, params)
+        def inputs(ts):
+            return round_inputs(env, keys, params, ts)
+
+        def first_round(c):
+            return play(c, jax.tree.map(lambda a: a[0], inputs(jnp.zeros(1, jnp.uint32))))[1]
+
+        shapes = jax.eval_shape(first_round, inner)
+        rdt = jnp.result_type(shapes["reward"].dtype, shapes["regret"].dtype)
+        z = jnp.zeros((), rdt)
+        cps = jnp.asarray(ck)
+
+        def body(c, inp):
+            inner, sr, cr, sg, cg, at = c
+            t = inp.t
+            inner, out = play(inner, inp)
+            # Kahan-compensated running sums (float32 over 10^6 rounds stays accurate)
+            y = out["reward"].astype(rdt) - cr
+            s = sr + y
+            cr = (s - sr) - y
+            sr = s
+            y = out["regret"].astype(rdt) - cg
+            s = sg + y
+            cg = (s - sg) - y
+            sg = s
+            at = jnp.where(cps == t + 1, sg, at)
+            return (inner, sr, cr, sg, cg, at), None
+
+        # inputs are made a block at a time (memory O(block), independent of the horizon)
+        init = (inner, z, z, z, z, jnp.zeros((len(ckpts),), rdt))
+        (_, sr, _, sg, _, at), _ = scan_rounds(body, init, horizon, inputs, block, unroll)
+        return sr, sg, at
+
+    return member
+
+
+def _compiled_chunk(env, policy, horizon, ckpts, chunk_size, devices, unroll, prng_impl, env_params_fn,
+                    block: int = DEFAULT_BLOCK):
+    key = (id(env), id(policy), horizon, ckpts, chunk_size, tuple(d.id for d in devices), unroll,
+           str(prng_impl), id(env_params_fn) if env_params_fn is not None else None, block)
+    hit = _CHUNK_CACHE.get(key)
+    if hit is not None and hit[0][0] is env and hit[0][1] is policy:
+        return hit[1]
+    member = _member_summary(env, policy, horizon, ckpts, unroll, prng_impl, env_params_fn, block)
+    per_device = jax.vmap(member, in_axes=(0, 0, None))
+    mesh = Mesh(np.asarray(devices), (AXIS,))
+    spec = PartitionSpec(AXIS)
+    fn = jax.shard_map(per_device, mesh=mesh, in_specs=(spec, spec, PartitionSpec()),
+                       out_specs=(spec, spec, spec), check_vma=False)
+    jf = jax.jit(fn)
+    if len(_CHUNK_CACHE) > 64:
+        _CHUNK_CACHE.clear()
+    _CHUNK_CACHE[key] = ((env, policy, env_params_fn), (jf, mesh))
+    return jf, mesh
+
+
+_EXEC_CACHE: dict[tuple, Any] = {}
+_LAST_COMPILE_CPU = [0.0]
+
+
+def _executable(jf, per_call: int, m_hp, env_arg, sharding):
+    """AOT-compile the chunk function for its (fixed) argument shapes; ``(executable, compile_s)``.
+
+    Cached per jitted function and argument signature, so only the first sweep of a
+    configuration pays the compile (reported as ``df.attrs["compile_s"]``, excluded from progress).
+    """
+    seeds_aval = jax.ShapeDtypeStruct((per_call,), jnp.uint32, sharding=sharding)
+    hp_aval = jax.tree.map(lambda c: jax.ShapeDtypeStruct((per_call,), c.dtype, sharding=sharding), m_hp)
+    env_aval = jax.tree.map(lambda a: jax.ShapeDtypeStruct(a.shape, a.dtype, sharding=a.sharding), env_arg)
+    sig = (id(jf), per_call, jax.tree.structure(m_hp), tuple(np.dtype(c.dtype).str for c in m_hp),
+           jax.tree.structure(env_arg), tuple((a.shape, str(a.dtype)) for a in jax.tree.leaves(env_arg)))
+    hit = _EXEC_CACHE.get(sig)
+    if hit is not None and hit[0] is jf:
+        return hit[1], 0.0
+    t0, c0 = time.perf_counter(), time.process_time()
+    exe = jf.lower(seeds_aval, hp_aval, env_aval).compile()
+    compile_s = time.perf_counter() - t0
+    _LAST_COMPILE_CPU[0] = time.process_time() - c0
+    if len(_EXEC_CACHE) > 64:
+        _EXEC_CACHE.clear()
+    _EXEC_CACHE[sig] = (jf, exe)
+    return exe, compile_s
+
+
+# --------------------------------------------------------------------------- public entry points
+
+
+def count_rounds(policies, seeds, grid=None, horizon: int = 1000) -> int:
+    """Total member-rounds a :func:`sweep` call will simulate (for a progress bar's total)."""
+    pols = _resolve_policies(policies)
+    n_seeds = len(_resolve_seeds(seeds))
+    grid = grid or {}
+    return sum(len(expand_grid(p, grid.get(label))) for label, p in pols.items()) * n_seeds * int(horizon)
+
+
+def sweep(env: Env, policies, seeds, grid: Mapping[str, Any] | None = None, horizon: int = 1000, *,
+          env_params=None, checkpoints="log", chunk_size: int = 1000, progress: Callable | None = None,
+          devices: Sequence[Any] | None = None, unroll: int = 1, prng_impl="threefry_fused",
+          block: int = DEFAULT_BLOCK) -> pd.DataFrame:
+    """Simulate every (policy, hyperparameters, seed) for ``horizon`` rounds; tidy results.
+
+    env: an :class:`bandits.contracts.Env`.
+    policies: a Policy, a sequence of Policy (labelled by ``name``) or a dict label -> Policy.
+    seeds: a count n (seeds ``0..n-1``) or a sequence of distinct ints in ``[0, 2**32)``.
+    grid: dict label -> grid spec (see :func:`expand_grid`); policies without an entry run
+        their default hyperparameters.
+    horizon: rounds per member (static).
+    env_params: None (``env.default_params`` for everyone), a params pytree (shared), or a
+        callable ``key -> params`` (a random world per seed, from the member's env_params stream;
+        e.g. ``lambda k: envs.synthetic.sample_params(env, k)``).
+    checkpoints: ``"log"`` (:func:`log_checkpoints`), None (horizon only) or round counts.
+    chunk_size: members per device per compiled call (memory bound and the unit of
+        determinism: results are bit-identical for a fixed ``chunk_size``).
+    progress: ``progress(rounds, seconds)`` after each chunk: member-rounds simulated in the
+        chunk (padding excluded) and the chunk's wall time.
+    devices: devices to shard over (default ``jax.local_devices()``).
+    unroll: ``lax.scan`` unroll factor.
+    block: rounds whose keys and exogenous environment draws are computed at once
+        (:func:`bandits.engine.rollout.scan_rounds`; speed only, results identical).
+    prng_impl: key impl, default ``"threefry_fused"`` (:mod:`bandits.engine.prng`: the same streams as
+        JAX's default threefry, fused for speed); None, ``"rbg"``, ... pass through to JAX.
+
+    Returns a DataFrame (columns in the module docstring), rows ordered by policy, grid point,
+    seed. Memory: O(chunk_size x (policy state + checkpoints)) per device plus the table.
+    """
+    if not isinstance(env, Env):
+        raise TypeError(f"env: expected an bandits.contracts.Env, got {type(env).__name__}")
+    pols = _resolve_policies(policies)
+    seeds_arr = _resolve_seeds(seeds)
+    horizon = _check_horizon(horizon)
+    ckpts = tuple(_resolve_checkpoints(checkpoints, horizon))
+    if isinstance(chunk_size, bool) or not isinstance(chunk_size, (int, np.integer)) or chunk_size < 1:
+        raise ValueError(f"chunk_size: expected an integer >= 1, got {chunk_size!r}")
+    if isinstance(unroll, bool) or not isinstance(unroll, (int, np.integer)) or unroll < 1:
+        raise ValueError(f"unroll: expected an integer >= 1, got {unroll!r}")
+    block = check_positive_int(block, "block")
+    grid = dict(grid or {})
+    unknown = sorted(set(grid) - set(pols))
+    if unknown:
+        raise ValueError(f"grid: keys {unknown} are not policy labels; expected some of {sorted(pols)}")
+    if progress is not None and not callable(progress):
+        raise TypeError(f"progress: expected a callable (rounds, seconds) or None, got {type(progress).__name__}")
+    devices = list(jax.local_devices() if devices is None else devices)
+    n_dev = len(devices)
+    per_call = int(chunk_size) * n_dev
+    params_fn = env_params if callable(env_params) else None
+    shared_params = None if callable(env_params) else resolve_env_params(env, env_params, None)
+
+    frames = []
+    compile_total = compile_cpu = 0.0
+    hp_columns: list[str] = []
+    for label, policy in pols.items():
+        _check_compatible(env, policy)
+        hps = expand_grid(policy, grid.get(label))
+        stacked = _stack_hparams(hps)
+        _eager_policy_checks(policy, stacked)
+        for f in type(hps[0])._fields:
+            if f not in hp_columns:
+                hp_columns.append(f)
+        G, S = len(hps), len(seeds_arr)
+        M = G * S
+        g_idx = np.repeat(np.arange(G), S)
+        m_seed = np.tile(seeds_arr, G)
+        m_hp = type(stacked)(*[np.asarray(col)[g_idx] for col in stacked])
+
+        jf, mesh = _compiled_chunk(env, policy, horizon, ckpts, int(chunk_size), devices, int(unroll),
+                                   prng_impl, params_fn, block)
+        sharding = NamedSharding(mesh, PartitionSpec(AXIS))
+        rep = NamedSharding(mesh, PartitionSpec())
+        env_arg = jax.device_put(shared_params, rep)  # None (no params, or a per-member callable) is fine
+        _LAST_COMPILE_CPU[0] = 0.0
+        compiled, compile_s = _executable(jf, per_call, m_hp, env_arg, sharding)
+        compile_total += compile_s
+        compile_cpu += _LAST_COMPILE_CPU[0]
+        n_calls = math.ceil(M / per_call)
+        cum_r = np.empty(M, np.float64)
+        cum_g = np.empty(M, np.float64)
+        at = np.empty((M, len(ckpts)), np.float64)
+        for c in range(n_calls):
+            lo, hi = c * per_call, min((c + 1) * per_call, M)
+            idx = np.arange(lo, lo + per_call)
+            idx = np.where(idx < hi, idx, lo)  # pad with the chunk's first member (dropped below)
+            s_chunk = jax.device_put(m_seed[idx].astype(np.uint32), sharding)
+            h_chunk = jax.device_put(type(m_hp)(*[col[idx] for col in m_hp]), sharding)
+            t0 = time.perf_counter()
+            out = jax.block_until_ready(compiled(s_chunk, h_chunk, env_arg))
+            seconds = time.perf_counter() - t0
+            n = hi - lo
+            cum_r[lo:hi] = np.asarray(out[0])[:n]
+            cum_g[lo:hi] = np.asarray(out[1])[:n]
+            at[lo:hi] = np.asarray(out[2])[:n]
+            if progress is not None:
+                progress(n * horizon, seconds)
+
+        df = pd.DataFrame({"policy": np.repeat(label, M)})
+        for f in type(hps[0])._fields:  # the values as given (not their float32 round trip)
+            df[f] = np.asarray([float(getattr(h, f)) for h in hps], dtype=np.float64)[g_idx]
+        df["seed"] = m_seed
+        df["cum_reward"] = cum_r
+        df["cum_regret"] = cum_g
+        for j, t in enumerate(ckpts):
+            df[f"regret@{t}"] = at[:, j]
+        frames.append(df)
+
+    out = pd.concat(frames, ignore_index=True)
+    lead = ["policy", *hp_columns, "seed", "cum_reward", "cum_regret", *[f"regret@{t}" for t in ckpts]]
+    out = out.reindex(columns=lead)
+    out["horizon"] = horizon
+    out["env"] = env.name
+    out.attrs["compile_s"] = compile_total
+    out.attrs["compile_cpu_s"] = compile_cpu
+    return out
