@@ -30,6 +30,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from bandits.caching import IdentityLRU
+from bandits.data import LoggedData
 from experiments import store
 from experiments.builders import ConfigError, PolicySpec, is_context_free
 
@@ -64,18 +66,15 @@ def log_with(env, policy, hparams, seed: int, rounds: int):
     return to_logged_data(traj, env.num_actions)
 
 
-_TRAIN_CACHE: dict[tuple, Any] = {}
+_TRAIN_CACHE: IdentityLRU = IdentityLRU(maxsize=32)
 
 
-def train_on_log(policy, hparams, logged, seed: int = 0):
+def train_on_log(policy, hparams, logged: LoggedData, seed: int = 0):
     """Fold ``policy.update`` over a log's rows (one jitted ``lax.scan``); returns the final state."""
     import jax
     import jax.numpy as jnp
 
-    ck = (id(policy),)
-    hit = _TRAIN_CACHE.get(ck)
-    if hit is None or hit[0] is not policy:
-
+    def build():
         def fit(key, hp, X, A, R):
             state = policy.init(key, hp)
 
@@ -86,12 +85,13 @@ def train_on_log(policy, hparams, logged, seed: int = 0):
             s, _ = jax.lax.scan(body, state, (X, A, R))
             return s
 
-        hit = (policy, jax.jit(fit))
-        _TRAIN_CACHE[ck] = hit
+        return jax.jit(fit)
+
+    fit = _TRAIN_CACHE.get(build, policy)
     dt = jnp.result_type(float)
     hp = jax.tree.map(lambda v: jnp.asarray(v, dt), hparams)
-    return hit[1](jax.random.key(int(seed)), hp, jnp.asarray(logged.context, dt),
-                  jnp.asarray(logged.action, jnp.int32), jnp.asarray(logged.reward, dt))
+    return fit(jax.random.key(int(seed)), hp, jnp.asarray(logged.context, dt),
+               jnp.asarray(logged.action, jnp.int32), jnp.asarray(logged.reward, dt))
 
 
 def frozen_action_dist(policy, state, hparams, context) -> np.ndarray:

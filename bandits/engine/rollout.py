@@ -39,9 +39,10 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from bandits.caching import IdentityLRU
 from bandits.contracts import Env, Policy
 from bandits.engine.prng import resolve_impl
-from bandits.validation import check_positive_int
+from bandits.validation import check_positive_int, validate_hparams
 
 Array = jax.Array
 
@@ -101,7 +102,10 @@ class Trajectory(NamedTuple):
         return jnp.cumsum(self.regret, axis=-1)
 
 
-def _check_compatible(env: Env, policy: Policy) -> None:
+def check_compatible(env: Env, policy: Policy) -> None:
+    """Raise unless ``policy`` can act in ``env``: the contract types, the same ``num_actions`` and
+    ``len_list``, and the same ``context_dim`` for contextual policies (``context_dim > 1``;
+    context-free policies ignore the context and may declare any width)."""
     if not isinstance(env, Env):
         raise TypeError(f"env: expected an bandits.contracts.Env, got {type(env).__name__}")
     if not isinstance(policy, Policy):
@@ -118,7 +122,8 @@ def _check_compatible(env: Env, policy: Policy) -> None:
                          f"context_dim={env.context_dim}")
 
 
-def _check_horizon(horizon) -> int:
+def check_horizon(horizon) -> int:
+    """``horizon`` as an int, or ``ValueError`` unless it is an integer >= 1 (bools refused)."""
     if isinstance(horizon, bool) or not isinstance(horizon, (int, np.integer)) or int(horizon) < 1:
         raise ValueError(f"horizon: expected an integer >= 1, got {horizon!r}")
     return int(horizon)
@@ -186,8 +191,14 @@ def scan_rounds(body, carry, horizon: int, inputs_fn, block: int = DEFAULT_BLOCK
     return carry, ys
 
 
-def _round_fn(env: Env, policy: Policy, keys: MemberKeys, hparams, env_params):
-    """The body shared by rollout and sweep: ``(policy_state, env_state, obs), RoundInputs -> ...``."""
+def round_body(env: Env, policy: Policy, hparams, env_params):
+    """One round, the scan body shared by :func:`rollout` and :func:`bandits.engine.sweep.sweep`.
+
+    Returns ``play(carry, inp) -> (carry, out)`` with ``carry = (policy_state, env_state, obs)``
+    (as made by :func:`init_member`), ``inp`` a :class:`RoundInputs` and ``out`` a dict of this
+    round's ``reward`` (summed over slots), ``expected_reward``, ``best_expected_reward``,
+    ``regret``, ``action``, ``context``, ``probs`` and ``slot_reward`` (the env's per-slot reward).
+    """
     L = policy.len_list
     drawn = env.splits_step
 
@@ -224,15 +235,15 @@ def make_rollout(env: Env, policy: Policy, horizon: int, log: bool = False, unro
     ``key -> params`` drawing a random world from the member's ``env_params`` key stream.
     block: rounds whose keys/draws are computed at once (:func:`scan_rounds`; speed only).
     """
-    _check_compatible(env, policy)
-    T = _check_horizon(horizon)
+    check_compatible(env, policy)
+    T = check_horizon(horizon)
     L = policy.len_list
 
     def run(key, hparams, env_params=None):
         keys = member_keys(key)
         params = resolve_env_params(env, env_params, keys.env_params)
         carry = init_member(env, policy, keys, hparams, params)
-        play = _round_fn(env, policy, keys, hparams, params)
+        play = round_body(env, policy, hparams, params)
 
         def body(c, t):
             c, out = play(c, t)
@@ -262,25 +273,20 @@ def resolve_env_params(env: Env, env_params, key):
     return env_params
 
 
-_JIT_CACHE: dict[tuple, tuple[Any, Any]] = {}
+_JIT_CACHE: IdentityLRU = IdentityLRU(maxsize=64)
 
 
 def _jitted_rollout(env: Env, policy: Policy, horizon: int, log: bool, unroll: int, params_callable,
                     block: int = DEFAULT_BLOCK):
-    # Env/Policy hold arrays (not hashable): cache by identity and keep them alive in the value.
-    ck = (id(env), id(policy), horizon, log, unroll, id(params_callable) if params_callable else None, block)
-    hit = _JIT_CACHE.get(ck)
-    if hit is not None and hit[0][0] is env and hit[0][1] is policy:
-        return hit[1]
-    fn = make_rollout(env, policy, horizon, log, unroll, block)
-    if params_callable is not None:
-        jf = jax.jit(lambda key, hp: fn(key, hp, params_callable))
-    else:
-        jf = jax.jit(fn)
-    if len(_JIT_CACHE) > 64:
-        _JIT_CACHE.clear()
-    _JIT_CACHE[ck] = ((env, policy, params_callable), jf)
-    return jf
+    """The jitted rollout of (env, policy, params_callable), cached by their identity."""
+
+    def build():
+        fn = make_rollout(env, policy, horizon, log, unroll, block)
+        if params_callable is not None:
+            return jax.jit(lambda key, hp: fn(key, hp, params_callable))
+        return jax.jit(fn)
+
+    return _JIT_CACHE.get(build, env, policy, params_callable, key=(horizon, log, unroll, block))
 
 
 def _validate_hparams(policy: Policy, hparams):
@@ -294,11 +300,9 @@ def _validate_hparams(policy: Policy, hparams):
     return hparams
 
 
-def _eager_policy_checks(policy: Policy, hparams) -> None:
+def check_hparams(policy: Policy, hparams) -> None:
     """Eager hyperparameter checks (:func:`bandits.validation.validate_hparams`): types and the
     ranges each policy registers; works on scalars and on stacked grids (arrays)."""
-    from bandits.validation import validate_hparams
-
     validate_hparams(policy, hparams)
 
 
@@ -321,11 +325,11 @@ def rollout(env: Env, policy: Policy, key, hparams=None, env_params=None, horizo
     Returns a :class:`Trajectory` of ``(T, ...)`` arrays. Compiled functions are cached per
     (env, policy, horizon, log, unroll, block); a new ``hparams`` value or key never recompiles.
     """
-    _check_compatible(env, policy)
-    horizon = _check_horizon(horizon)
+    check_compatible(env, policy)
+    horizon = check_horizon(horizon)
     block = check_positive_int(block, "block")
     hparams = _validate_hparams(policy, hparams)
-    _eager_policy_checks(policy, hparams)
+    check_hparams(policy, hparams)
     if isinstance(key, (int, np.integer)):
         key = seed_key(int(key))
     hp = jax.tree.map(jnp.asarray, hparams)
