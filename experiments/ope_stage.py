@@ -1,8 +1,8 @@
 """The main job's simulator and OPE stages: calibrate a member simulator on logs, log with a
 behaviour policy inside it, estimate every candidate off-policy, compare with the exact truth.
 
-Built on the teammates' libraries: :func:`envs.logged.fit_member_simulator` (the simulator and
-its held-out calibration report), :func:`bandits.engine.rollout.rollout` (``log=True``: logged feedback
+Built on :func:`envs.logged.fit_member_simulator` (the simulator and its held-out calibration
+report), :func:`bandits.engine.rollout.rollout` (``log=True``: logged feedback
 with the behaviour policy's true propensities), :func:`bandits.estimators.policy_action_dist`
 (obp's ``action_dist`` of a frozen policy) and :func:`bandits.estimators.evaluate` (IPW, SNIPW,
 DM, DR, ... with intervals), and :func:`envs.logged.policy_value` (the exact value of a policy in
@@ -56,7 +56,19 @@ def calibration_rows(sim, label: str = "member_simulator") -> pd.DataFrame:
 # ----------------------------------------------------------------------------- logging and training
 
 
-def log_with(env, policy, hparams, seed: int, rounds: int):
+def estimators_from_config(est: dict[str, Any]) -> list:
+    """The ``estimator`` config group's ``names`` as :class:`bandits.estimators.Estimator` objects,
+    read through the estimator registry; a ``ConfigError`` naming ``estimator.names`` and the
+    registered estimators otherwise."""
+    from bandits.estimators.core import as_estimators
+
+    try:
+        return as_estimators(list(est["names"]))
+    except (KeyError, ValueError, TypeError) as e:
+        raise ConfigError(f"estimator.names: {e}") from None
+
+
+def log_with(env, policy, hparams, seed: int, rounds: int) -> LoggedData:
     """``rounds`` rounds of ``policy`` in ``env`` with logged feedback -> :class:`bandits.data.LoggedData`."""
     import jax
 
@@ -122,7 +134,6 @@ def run(sim, data, specs, c: dict[str, Any], *, root: str, config_hash: str, pro
         console=None) -> dict[str, Any]:
     """Run (or resume) the OPE stage; writes the ``calibration`` and ``ope`` tables. Returns counts."""
     from bandits.estimators import evaluate, fit_reward_model
-    from bandits.estimators.core import as_estimators
     from envs.logged import policy_value
 
     t0 = time.perf_counter()
@@ -157,11 +168,8 @@ def run(sim, data, specs, c: dict[str, Any], *, root: str, config_hash: str, pro
             fixed = pool_dist[:1] if policy.context_dim == 1 and env.context_dim != 1 else None
             frozen.append((spec, policy, hp, state, hp_json, truth, fixed))
 
-    try:
-        estimators = as_estimators(list(est["names"]))
-    except (KeyError, ValueError, TypeError) as e:
-        raise ConfigError(f"estimator.names: {e}") from None
-    model_based = any(e.model_based for e in estimators)
+    estimators = estimators_from_config(est)
+    model_based = any(e.needs_reward_model for e in estimators)
     computed = skipped = 0
     for seed in range(n_seeds):
         cell_id = f"ope-{store.stable_hash([f[0].identity() for f in frozen], 8)}-seed{seed:05d}"

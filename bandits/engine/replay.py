@@ -23,7 +23,7 @@ import numpy as np
 
 from bandits.caching import IdentityLRU
 from bandits.contracts import Policy
-from bandits.estimators.replay import check_uniform_logger, replay_fields
+from bandits.estimators.replay import check_uniform_logger, require_logged
 
 Array = jax.Array
 
@@ -103,7 +103,8 @@ def replay_evaluate(
     """
     if not isinstance(policy, Policy):
         raise TypeError(f"policy: expected a bandits.contracts.Policy, got {type(policy).__name__}")
-    ctx, act, rew, ps, _, k = replay_fields(data)
+    data = require_logged(data)
+    ctx, act, rew, ps, k = data.context, data.action, data.reward, data.pscore, data.n_actions
     if policy.len_list != 1:
         raise ValueError(
             f"policy: replay_evaluate runs single-action policies (len_list=1), got {policy.name!r} with "
