@@ -25,7 +25,7 @@ over the rounds, and the sequential scan keeps only the policy and the state/act
 of the step (:func:`scan_rounds`). The keys and draws are the same ``fold_in(stream, t)`` values,
 so results do not depend on the block size (bit for bit for blocks >= 2, tested; ``block=1`` lets
 XLA drop the one-round inner loop and fuse differently, which can round a multiply-add
-differently). One member runs ~1.2x faster than round by round (docs/simulation.md).
+differently). The speed-up over round-by-round key and draw computation is in docs/simulation.md.
 
 Slate policies/environments (``len_list = L > 1``) are supported: actions ``(L,)``, per-slot
 rewards ``(L,)`` (the round's reward is their sum), probs ``(K, L)``, pscore ``(L,)``.
@@ -41,6 +41,7 @@ import numpy as np
 
 from bandits.caching import IdentityLRU
 from bandits.contracts import Env, Policy
+from bandits.data import LoggedData
 from bandits.engine.prng import resolve_impl
 from bandits.validation import check_positive_int, validate_hparams
 
@@ -338,15 +339,13 @@ def rollout(env: Env, policy: Policy, key, hparams=None, env_params=None, horizo
     return _jitted_rollout(env, policy, horizon, log, unroll, None, block)(key, hp, env_params)
 
 
-def to_logged_data(traj: Trajectory, num_actions: int | None = None):
+def to_logged_data(traj: Trajectory, num_actions: int | None = None) -> LoggedData:
     """Turn a ``log=True`` trajectory into :class:`bandits.data.LoggedData` (obp vocabulary).
 
     Single-action: ``context (T, d)``, ``action (T,)``, ``reward (T,)``, ``pscore (T,)``,
     ``position None``. Slates (``action (T, L)``): one row per (round, slot) in round-major
     order, ``position`` = slot index (0-based), ``pscore`` = marginal probability of the shown
     action in that slot, ``context`` repeated per slot (obp's layout).
-    Falls back to an obp-style dict (keys context, action, reward, pscore, position, n_rounds,
-    n_actions, len_list, action_dist) if ``bandits.data`` is not importable.
     """
     if traj.context is None or traj.pscore is None:
         raise ValueError("traj: expected a trajectory from rollout(..., log=True) (context/pscore present), "
@@ -360,7 +359,6 @@ def to_logged_data(traj: Trajectory, num_actions: int | None = None):
         L = 1
         rew = np.asarray(traj.reward, np.float64)
         position = None
-        action_dist = probs[:, :, None]
     else:
         T, L = act.shape
         rew = np.asarray(traj.slot_reward, np.float64).reshape(-1)
@@ -368,11 +366,5 @@ def to_logged_data(traj: Trajectory, num_actions: int | None = None):
         act = act.reshape(-1)
         ps = ps.reshape(-1)
         position = np.tile(np.arange(L, dtype=np.int64), T)
-        action_dist = probs
-    try:
-        from bandits.data import LoggedData
-    except ImportError:  # pragma: no cover - bandits.data lands separately
-        return dict(context=ctx, action=act, reward=rew, pscore=ps, position=position,
-                    n_rounds=int(act.shape[0]), n_actions=K, len_list=L, action_dist=action_dist)
     return LoggedData(context=ctx, action=act, reward=rew, pscore=ps, position=position,
                       n_actions=K, len_list=L)

@@ -94,6 +94,10 @@ class Estimator:
         self.hparams: Mapping[str, Any] = MappingProxyType(hp)
         self.label: str = label or label_for(spec, hp)
 
+    def __reduce__(self):
+        # rebuilt from its name and values (the declaration holds functions, which do not pickle)
+        return (_make_estimator, (self.name, self.label, dict(self.hparams)))
+
     def __getattr__(self, key: str) -> Any:
         if key in Estimator.__slots__:
             raise AttributeError(key)
@@ -128,6 +132,10 @@ class Estimator:
     def __repr__(self) -> str:
         args = "".join(f", {k}={v!r}" for k, v in self.hparams.items())
         return f"Estimator({self.name!r}{args}, label={self.label!r})"
+
+
+def _make_estimator(name: str, label: str, hparams: dict[str, Any]) -> Estimator:
+    return Estimator(name, label=label, **hparams)
 
 
 def as_estimators(estimators: Any) -> list[Estimator]:

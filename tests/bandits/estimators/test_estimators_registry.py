@@ -7,7 +7,7 @@ from __future__ import annotations
 import importlib
 import math
 import sys
-import textwrap
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -76,34 +76,20 @@ def scratch_registry():
         table.update(content)
 
 
-MODULE = '''
-"""A throwaway estimator: self-normalised IPW with weights capped at ``cap``."""
-import numpy as np
-
-from bandits.estimators import HParam, Term, register_estimator
+ROOT = Path(__file__).resolve().parents[3]
 
 
-def _w_cap(c, cap):
-    return np.minimum(c.col("w"), cap)
-
-
-def _wr_cap(c, cap):
-    return np.minimum(c.col("w"), cap) * c.data.reward
-
-
-register_estimator(
-    "snipw-cap", lambda cap: (Term(("tmp_wr_cap", cap), ("tmp_w_cap", cap)),), aliases=("snipwcap",),
-    hparams={"cap": HParam(10.0, doc="cap on the importance weights")},
-    columns={"tmp_w_cap": _w_cap, "tmp_wr_cap": _wr_cap},
-    summary="sum(min(w, cap) r) / sum(min(w, cap))",
-)
-'''
+def _worked_example() -> str:
+    """The module of docs/architecture.md's "Adding an estimator" (``snipw-cap``), so the doc's
+    example is the one this test registers."""
+    doc = (ROOT / "docs" / "architecture.md").read_text()
+    return doc.split("# bandits/estimators/snipw_cap.py\n", 1)[1].split("```", 1)[0]
 
 
 @pytest.fixture
 def throwaway(tmp_path, monkeypatch, scratch_registry):
     """Import a temporary module that registers ``snipw-cap``; the registry is restored after."""
-    (tmp_path / "tmp_snipw_cap.py").write_text(textwrap.dedent(MODULE))
+    (tmp_path / "tmp_snipw_cap.py").write_text(_worked_example())
     monkeypatch.syspath_prepend(str(tmp_path))
     mod = importlib.import_module("tmp_snipw_cap")
     yield mod
@@ -118,7 +104,7 @@ def test_throwaway_estimator_in_evaluate(throwaway):
     data = LoggedData(context=rng.normal(size=(n, 2)), action=rng.integers(0, K, n),
                       reward=rng.binomial(1, 0.4, n).astype(float), pscore=pscore, n_actions=K)
     ad = rng.dirichlet(np.ones(K), size=n)[:, :, None]
-    df = evaluate(data, ad, estimators=["snipw", "snipwcap", ("snipw-cap", {"cap": 2.0})]).set_index("estimator")
+    df = evaluate(data, ad, estimators=["snipw", "snips-cap", ("snipw-cap", {"cap": 2.0})]).set_index("estimator")
     assert list(df.index) == ["snipw", "snipw-cap", "snipw-cap(cap=2)"]
     # float64 reference: the formula and its delta-method standard error, written out
     w = np.array([ad[i, data.action[i], 0] / pscore[i] for i in range(n)], np.float64)
@@ -180,3 +166,17 @@ def test_declarations_are_checked_when_registered(scratch_registry):
     assert "mine" not in estimator_names()
     with pytest.raises(ValueError, match=r"estimators: unknown estimator 'mine'; expected one of \["):
         get_spec("mine")
+
+
+def test_estimator_handle_labels_equality_and_pickling():
+    import pickle
+
+    e = Estimator("SWITCH_DR", lambda_=7)  # any case, any alias
+    assert e.name == "switch-dr" and e.label == "switch-dr(lambda=7)" and e.lambda_ == 7.0
+    assert e == Estimator("switch-dr", lambda_=7.0) and e != Estimator("switch-dr")
+    assert pickle.loads(pickle.dumps(e)) == e  # the declaration's functions are not pickled
+    assert Estimator("dr", lambda_=None) == Estimator("dr")  # None means the default
+    with pytest.raises(TypeError):
+        Estimator("ipw", 5.0)  # hyperparameters are keywords only
+    with pytest.raises(AttributeError, match="has no hyperparameter 'lambda_'"):
+        getattr(Estimator("snipw"), "lambda_")  # noqa: B009
