@@ -22,8 +22,11 @@ what came in. Arrays are stored as read-only views, so a ``LoggedData`` cannot b
 has been checked (the caller's own arrays are not touched).
 
 Constructors: :meth:`LoggedData.from_dataframe`, :meth:`LoggedData.from_parquet`,
-:meth:`LoggedData.from_csv`, :meth:`LoggedData.from_obp`; streaming: :func:`iter_parquet_batches`.
-Exports: :meth:`LoggedData.to_obp`, :meth:`LoggedData.to_dataframe`.
+:meth:`LoggedData.from_csv`, :meth:`LoggedData.from_arrow` (table columns named by one
+:class:`ColumnMap`), :meth:`LoggedData.from_obp`; streaming: :func:`iter_parquet_batches`.
+Exports: :meth:`LoggedData.to_obp`, :meth:`LoggedData.to_dataframe`. Everything downstream
+(estimators, reward models, replay, the engine's logs) takes a ``LoggedData``;
+:meth:`LoggedData.coerce` turns obp's dict into one at those entry points.
 """
 
 from __future__ import annotations
@@ -36,7 +39,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["LoggedData", "iter_parquet_batches"]
+__all__ = ["ColumnMap", "LoggedData", "iter_parquet_batches"]
 
 DEFAULT_CONTEXT_PREFIX = "context_"
 
@@ -86,6 +89,17 @@ def _first_bad(mask: np.ndarray) -> int:
     return int(np.flatnonzero(mask)[0])
 
 
+def _scalar(x: Any) -> Any:
+    """A 0-d numpy array (e.g. from ``np.load``) as its Python scalar; anything else unchanged."""
+    return x.item() if isinstance(x, np.ndarray) and x.ndim == 0 else x
+
+
+def _check_size(name: str, x: Any) -> int:
+    if isinstance(x, bool) or not isinstance(x, int | np.integer) or x < 1:
+        raise ValueError(f"{name}: expected an integer >= 1, got {x!r}")
+    return int(x)
+
+
 @dataclass(frozen=True, eq=False, repr=False)
 class LoggedData:
     """Validated logged bandit feedback (see the module docstring for the schema).
@@ -118,18 +132,21 @@ class LoggedData:
         reward = _as_float_array("reward", self.reward)
         if reward.shape != (n,):
             raise ValueError(f"reward: expected shape ({n},) to match action, got {_describe(reward)}")
-        if not np.all(np.isfinite(reward)):
-            i = _first_bad(~np.isfinite(reward))
-            raise ValueError(f"reward: expected finite values, got {float(reward[i])!r} at row {i}")
+        # a reduction is cheaper than an elementwise isfinite: locate the bad row only on failure
+        if not np.isfinite(np.add.reduce(reward)):
+            bad = ~np.isfinite(reward)
+            if bad.any():
+                i = _first_bad(bad)
+                raise ValueError(f"reward: expected finite values, got {float(reward[i])!r} at row {i}")
 
         pscore = _as_float_array("pscore", self.pscore)
         if pscore.shape != (n,):
             raise ValueError(f"pscore: expected shape ({n},) to match action, got {_describe(pscore)}")
-        bad = ~((pscore > 0) & (pscore <= 1))  # also catches NaN
-        if np.any(bad):
+        if not (pscore.min() > 0.0 and pscore.max() <= 1.0):  # min/max propagate NaN -> fails too
+            bad = ~((pscore > 0) & (pscore <= 1))
             i = _first_bad(bad)
             raise ValueError(
-                f"pscore: expected propensities in (0, 1], got {float(pscore[i])!r} at row {i} "
+                f"pscore: expected every value in (0, 1], got {float(pscore[i])!r} at row {i} "
                 f"({int(bad.sum())} bad rows in all)"
             )
 
@@ -142,9 +159,13 @@ class LoggedData:
                 raise ValueError(f"context: expected a 2-d array (n_rounds, dim_context), got {_describe(context)}{hint}")
             if context.shape[0] != n:
                 raise ValueError(f"context: expected {n} rows to match action, got {_describe(context)}")
-            if not np.all(np.isfinite(context)):
-                r, c = np.argwhere(~np.isfinite(context))[0]
-                raise ValueError(f"context: expected finite values, got {float(context[r, c])!r} at row {r}, column {c}")
+            if context.size and not np.isfinite(np.add.reduce(context, axis=None)):
+                bad = ~np.isfinite(context)
+                if bad.any():
+                    r, c = np.argwhere(bad)[0]
+                    raise ValueError(
+                        f"context: expected finite values, got {float(context[r, c])!r} at row {r}, column {c}"
+                    )
 
         action_context = None
         if self.action_context is not None:
@@ -152,39 +173,35 @@ class LoggedData:
             if action_context.ndim != 2:
                 raise ValueError(f"action_context: expected a 2-d array (n_actions, dim_action_context), got {_describe(action_context)}")
 
+        lo, hi = int(action.min()), int(action.max())
         if self.n_actions is None:
-            n_actions = action_context.shape[0] if action_context is not None else int(action.max()) + 1
+            n_actions = action_context.shape[0] if action_context is not None else hi + 1
         else:
-            if isinstance(self.n_actions, bool) or not isinstance(self.n_actions, int | np.integer) or self.n_actions < 1:
-                raise ValueError(f"n_actions: expected an integer >= 1, got {self.n_actions!r}")
-            n_actions = int(self.n_actions)
+            n_actions = _check_size("n_actions", self.n_actions)
         if action_context is not None and action_context.shape[0] != n_actions:
             raise ValueError(
                 f"action_context: expected one row per action ({n_actions} rows), got {_describe(action_context)}"
             )
-        bad = (action < 0) | (action >= n_actions)
-        if np.any(bad):
-            i = _first_bad(bad)
-            raise ValueError(f"action: expected values in [0, n_actions={n_actions}), got {action[i]} at row {i}")
+        if lo < 0 or hi >= n_actions:
+            i = _first_bad((action < 0) | (action >= n_actions))
+            raise ValueError(f"action: expected integers in [0, n_actions={n_actions}), got {action[i]} at row {i}")
 
         position = None
         if self.position is not None:
             position = _as_int_array("position", self.position)
             if position.shape != (n,):
                 raise ValueError(f"position: expected shape ({n},) to match action, got {_describe(position)}")
-            if np.any(position < 0):
+            if position.min() < 0:
                 i = _first_bad(position < 0)
                 raise ValueError(f"position: expected 0-based slots >= 0, got {position[i]} at row {i}")
         if self.len_list is None:
             len_list = int(position.max()) + 1 if position is not None else 1
         else:
-            if isinstance(self.len_list, bool) or not isinstance(self.len_list, int | np.integer) or self.len_list < 1:
-                raise ValueError(f"len_list: expected an integer >= 1, got {self.len_list!r}")
-            len_list = int(self.len_list)
-        if position is not None and np.any(position >= len_list):
+            len_list = _check_size("len_list", self.len_list)
+        if position is not None and position.max() >= len_list:
             i = _first_bad(position >= len_list)
             raise ValueError(
-                f"position: expected 0-based slots in [0, len_list={len_list}), got {position[i]} at row {i}"
+                f"position: expected integers in [0, len_list={len_list}), got {position[i]} at row {i}"
                 " (1-based positions? subtract 1, or pass position_base=1 to the reader)"
             )
         if len_list > n_actions:
@@ -205,6 +222,17 @@ class LoggedData:
         set_("timestamp", _readonly(timestamp))
         set_("n_actions", n_actions)
         set_("len_list", len_list)
+
+    @classmethod
+    def coerce(cls, data: Any, name: str = "data") -> LoggedData:
+        """``data`` as a LoggedData: a LoggedData is returned as is (already validated), obp's
+        ``bandit_feedback`` dict (any Mapping) goes through :meth:`from_obp`; anything else is a
+        ``TypeError`` naming ``name``."""
+        if isinstance(data, LoggedData):
+            return data
+        if isinstance(data, Mapping):
+            return cls.from_obp(data)
+        raise TypeError(f"{name}: expected a bandits.data.LoggedData (or obp's bandit_feedback dict), got {_describe(data)}")
 
     # ------------------------------------------------------------------ basics
     @property
@@ -292,8 +320,9 @@ class LoggedData:
     @classmethod
     def from_obp(cls, bandit_feedback: Mapping[str, Any]) -> LoggedData:
         """From obp's ``bandit_feedback`` dict (keys ``n_rounds, n_actions, action, position, reward,
-        pscore, context, action_context``; ``position``/``action_context``/``context`` may be absent
-        or None). Other keys (``expected_reward``, ``pi_b``, ...) are ignored."""
+        pscore, context, action_context``, optionally ``len_list`` and ``timestamp``;
+        ``position``/``action_context``/``context`` may be absent or None). Other keys
+        (``expected_reward``, ``pi_b``, ...) are ignored."""
         if not isinstance(bandit_feedback, Mapping):
             raise TypeError(f"bandit_feedback: expected obp's dict, got {_describe(bandit_feedback)}")
         missing = [k for k in ("action", "reward", "pscore") if bandit_feedback.get(k) is None]
@@ -307,7 +336,8 @@ class LoggedData:
             position=bandit_feedback.get("position"),
             action_context=bandit_feedback.get("action_context"),
             timestamp=bandit_feedback.get("timestamp"),
-            n_actions=None if bandit_feedback.get("n_actions") is None else int(bandit_feedback["n_actions"]),
+            n_actions=_scalar(bandit_feedback.get("n_actions")),
+            len_list=_scalar(bandit_feedback.get("len_list")),
         )
         if bandit_feedback.get("n_rounds") is not None and int(bandit_feedback["n_rounds"]) != out.n_rounds:
             raise ValueError(
@@ -333,81 +363,57 @@ class LoggedData:
 
     # ------------------------------------------------------------------ tables
     @classmethod
-    def from_dataframe(
-        cls,
-        df: Any,
-        context_cols: Sequence[str] | None = None,
-        action_col: str = "action",
-        reward_col: str = "reward",
-        pscore_col: str = "pscore",
-        position_col: str | None = None,
-        timestamp_col: str | None = None,
-        *,
-        context_prefix: str = DEFAULT_CONTEXT_PREFIX,
-        position_base: int = 0,
-        action_context: np.ndarray | None = None,
-        n_actions: int | None = None,
-        len_list: int | None = None,
-    ) -> LoggedData:
+    def from_dataframe(cls, df: Any, columns: ColumnMap | None = None, *, action_context: np.ndarray | None = None,
+                       n_actions: int | None = None, len_list: int | None = None, **column_fields: Any) -> LoggedData:
         """From a pandas DataFrame with one row per logged (impression, slot).
 
-        context_cols: column names of the context, in order; default: every column whose name
-            starts with ``context_prefix`` (``"context_"``), in frame order (none -> ``d = 0``).
-        position_col: slot column, or None for single-slot logs; ``position_base=1`` converts
-            1-based slots (OBD's raw ``position``) to 0-based.
-        Other arguments as in :class:`LoggedData`.
+        columns: a :class:`ColumnMap` naming the columns (default ``ColumnMap()``); its fields may
+            also be given as keywords (``position_col="slot", position_base=1``), which override it.
+        action_context, n_actions, len_list: as in :class:`LoggedData`.
         """
         import pandas as pd
 
         if not isinstance(df, pd.DataFrame):
             raise TypeError(f"df: expected a pandas.DataFrame, got {_describe(df)}")
-        return _from_columns(
-            list(map(str, df.columns)),
-            lambda c: df[c].to_numpy(),
-            context_cols, action_col, reward_col, pscore_col, position_col, timestamp_col,
-            context_prefix, position_base, action_context, n_actions, len_list, source="df",
-        )
+        cmap = ColumnMap.of(columns, column_fields)
+        return cmap.read(list(map(str, df.columns)), lambda c: df[c].to_numpy(), "df",
+                         action_context=action_context, n_actions=n_actions, len_list=len_list)
 
     @classmethod
-    def from_arrow(cls, table: Any, context_cols: Sequence[str] | None = None, action_col: str = "action",
-                   reward_col: str = "reward", pscore_col: str = "pscore", position_col: str | None = None,
-                   timestamp_col: str | None = None, **kw: Any) -> LoggedData:
-        """From a ``pyarrow.Table`` or ``RecordBatch`` (same arguments as :meth:`from_dataframe`)."""
-        return _from_columns(
-            list(table.schema.names),
-            lambda c: table.column(c).to_numpy(zero_copy_only=False),
-            context_cols, action_col, reward_col, pscore_col, position_col, timestamp_col,
-            kw.pop("context_prefix", DEFAULT_CONTEXT_PREFIX), kw.pop("position_base", 0),
-            kw.pop("action_context", None), kw.pop("n_actions", None), kw.pop("len_list", None),
-            source="table", extra=kw,
-        )
+    def from_arrow(cls, table: Any, columns: ColumnMap | None = None, *, action_context: np.ndarray | None = None,
+                   n_actions: int | None = None, len_list: int | None = None, **column_fields: Any) -> LoggedData:
+        """From a ``pyarrow.Table`` or ``RecordBatch`` (arguments as in :meth:`from_dataframe`)."""
+        cmap = ColumnMap.of(columns, column_fields)
+        return cmap.read(list(table.schema.names), lambda c: table.column(c).to_numpy(zero_copy_only=False),
+                         "table", action_context=action_context, n_actions=n_actions, len_list=len_list)
 
     @classmethod
-    def from_parquet(cls, path: str | Path, context_cols: Sequence[str] | None = None, action_col: str = "action",
-                     reward_col: str = "reward", pscore_col: str = "pscore", position_col: str | None = None,
-                     timestamp_col: str | None = None, **kw: Any) -> LoggedData:
+    def from_parquet(cls, path: str | Path, columns: ColumnMap | None = None, *,
+                     action_context: np.ndarray | None = None, n_actions: int | None = None,
+                     len_list: int | None = None, **column_fields: Any) -> LoggedData:
         """Read a parquet file with pyarrow (only the needed columns); arguments as in
         :meth:`from_dataframe`. For files larger than memory use :func:`iter_parquet_batches`."""
         import pyarrow.parquet as pq
 
+        cmap = ColumnMap.of(columns, column_fields)
         path = _existing(path)
-        names = pq.read_schema(path).names
-        cols = _needed_columns(names, context_cols, action_col, reward_col, pscore_col, position_col,
-                               timestamp_col, kw.get("context_prefix", DEFAULT_CONTEXT_PREFIX), source=str(path))
-        table = pq.read_table(path, columns=cols)
-        return cls.from_arrow(table, cols[: len(cols) - _n_named(action_col, reward_col, pscore_col, position_col, timestamp_col)],
-                              action_col, reward_col, pscore_col, position_col, timestamp_col, **kw)
+        needed = cmap.needed(pq.read_schema(path).names, str(path))
+        table = pq.read_table(path, columns=needed)
+        return cmap.read(list(table.schema.names), lambda c: table.column(c).to_numpy(zero_copy_only=False),
+                         str(path), action_context=action_context, n_actions=n_actions, len_list=len_list)
 
     @classmethod
-    def from_csv(cls, path: str | Path, context_cols: Sequence[str] | None = None, action_col: str = "action",
-                 reward_col: str = "reward", pscore_col: str = "pscore", position_col: str | None = None,
-                 timestamp_col: str | None = None, **kw: Any) -> LoggedData:
+    def from_csv(cls, path: str | Path, columns: ColumnMap | None = None, *,
+                 action_context: np.ndarray | None = None, n_actions: int | None = None,
+                 len_list: int | None = None, **column_fields: Any) -> LoggedData:
         """Read a CSV file (optionally ``.gz``) with ``pyarrow.csv``; arguments as in :meth:`from_dataframe`."""
         import pyarrow.csv as pcsv
 
+        cmap = ColumnMap.of(columns, column_fields)
         path = _existing(path)
         table = pcsv.read_csv(path)
-        return cls.from_arrow(table, context_cols, action_col, reward_col, pscore_col, position_col, timestamp_col, **kw)
+        return cmap.read(list(table.schema.names), lambda c: table.column(c).to_numpy(zero_copy_only=False),
+                         str(path), action_context=action_context, n_actions=n_actions, len_list=len_list)
 
     def to_dataframe(self, context_prefix: str = DEFAULT_CONTEXT_PREFIX) -> Any:
         """A pandas DataFrame with columns ``context_0..d-1, action, reward, pscore`` and, when present,
@@ -424,7 +430,7 @@ class LoggedData:
         return pd.DataFrame({k: np.array(v) for k, v in cols.items()})
 
 
-# ---------------------------------------------------------------------- column plumbing
+# ---------------------------------------------------------------------- column mapping
 def _existing(path: str | Path) -> Path:
     p = Path(path)
     if not p.is_file():
@@ -432,88 +438,113 @@ def _existing(path: str | Path) -> Path:
     return p
 
 
-def _n_named(*cols: str | None) -> int:
-    return sum(c is not None for c in cols)
+@dataclass(frozen=True)
+class ColumnMap:
+    """Which table columns hold which :class:`LoggedData` field (shared by every reader).
+
+    context_cols: context column names, in order; None takes every column whose name starts with
+        ``context_prefix`` (``"context_"``), in table order (none -> ``d = 0``).
+    action_col, reward_col, pscore_col: required columns.
+    position_col: slot column, or None for single-slot logs; ``position_base=1`` converts 1-based
+        slots (OBD's raw ``position``) to 0-based.
+    timestamp_col: time column (kept as given), or None.
+    """
+
+    context_cols: Sequence[str] | None = None
+    action_col: str = "action"
+    reward_col: str = "reward"
+    pscore_col: str = "pscore"
+    position_col: str | None = None
+    timestamp_col: str | None = None
+    context_prefix: str = DEFAULT_CONTEXT_PREFIX
+    position_base: int = 0
+
+    def __post_init__(self) -> None:
+        if isinstance(self.context_cols, str):
+            raise TypeError(f"context_cols: expected a list of column names, got the string {self.context_cols!r}")
+        if self.context_cols is not None:
+            object.__setattr__(self, "context_cols", tuple(self.context_cols))
+        for f in ("action_col", "reward_col", "pscore_col", "context_prefix"):
+            if not isinstance(getattr(self, f), str):
+                raise TypeError(f"{f}: expected a column name (str), got {_describe(getattr(self, f))}")
+        for f in ("position_col", "timestamp_col"):
+            if getattr(self, f) is not None and not isinstance(getattr(self, f), str):
+                raise TypeError(f"{f}: expected a column name (str) or None, got {_describe(getattr(self, f))}")
+        if isinstance(self.position_base, bool) or not isinstance(self.position_base, int | np.integer):
+            raise TypeError(f"position_base: expected an integer (0 or 1), got {self.position_base!r}")
+
+    @classmethod
+    def of(cls, columns: ColumnMap | None, overrides: Mapping[str, Any]) -> ColumnMap:
+        """``columns`` (default ``ColumnMap()``) with ``overrides`` (field name -> value) applied;
+        an unknown field name is a ``TypeError`` listing the fields."""
+        if columns is not None and not isinstance(columns, ColumnMap):
+            raise TypeError(f"columns: expected a bandits.data.ColumnMap or None, got {_describe(columns)}")
+        fields = [f.name for f in dataclasses.fields(cls)]
+        unknown = sorted(set(overrides) - set(fields))
+        if unknown:
+            raise TypeError(f"unexpected keyword argument(s) {unknown}; column fields are {fields}")
+        base = columns if columns is not None else cls()
+        return dataclasses.replace(base, **overrides) if overrides else base
+
+    def context_columns(self, names: Sequence[str], source: str) -> list[str]:
+        """The context columns among ``names`` (a table's column names, in order)."""
+        if self.context_cols is None:
+            return [c for c in names if c.startswith(self.context_prefix)]
+        missing = [c for c in self.context_cols if c not in names]
+        if missing:
+            raise KeyError(f"context_cols: column(s) {missing[:5]} not found in {source}; columns are {list(names)[:20]}")
+        return list(self.context_cols)
+
+    def needed(self, names: Sequence[str], source: str) -> list[str]:
+        """Every column to read (context columns first), after checking they exist in ``names``."""
+        named = [("action_col", self.action_col), ("reward_col", self.reward_col), ("pscore_col", self.pscore_col),
+                 ("position_col", self.position_col), ("timestamp_col", self.timestamp_col)]
+        for arg, col in named:
+            if col is not None and col not in names:
+                raise KeyError(f"{arg}: column {col!r} not found in {source}; columns are {list(names)[:20]}")
+        return self.context_columns(names, source) + [c for _, c in named if c is not None]
+
+    def read(self, names: Sequence[str], get: Any, source: str, *, action_context: np.ndarray | None = None,
+             n_actions: int | None = None, len_list: int | None = None) -> LoggedData:
+        """A LoggedData from a table with column ``names`` whose column ``c`` is ``get(c)`` (array-like)."""
+        self.needed(names, source)
+        ctx_cols = self.context_columns(names, source)
+        n = len(get(self.action_col))
+        if ctx_cols:
+            parts = []
+            for c in ctx_cols:
+                col = np.asarray(get(c))
+                if not (np.issubdtype(col.dtype, np.number) or col.dtype == np.bool_):
+                    raise TypeError(
+                        f"context_cols: column {c!r} is not numeric (dtype {col.dtype}); one-hot encode categorical "
+                        "features first (e.g. pandas.get_dummies)"
+                    )
+                parts.append(col.astype(np.float64, copy=False))
+            context = np.stack(parts, axis=1)
+        else:
+            context = np.zeros((n, 0))
+        position = None
+        if self.position_col is not None:
+            position = _as_int_array("position", get(self.position_col)) - int(self.position_base)
+        return LoggedData(
+            context=context,
+            action=get(self.action_col),
+            reward=get(self.reward_col),
+            pscore=get(self.pscore_col),
+            position=position,
+            action_context=action_context,
+            timestamp=None if self.timestamp_col is None else get(self.timestamp_col),
+            n_actions=n_actions,
+            len_list=len_list,
+        )
 
 
-def _resolve_context_cols(names: list[str], context_cols, context_prefix: str, source: str) -> list[str]:
-    if context_cols is None:
-        return [c for c in names if c.startswith(context_prefix)]
-    if isinstance(context_cols, str):
-        raise TypeError(f"context_cols: expected a list of column names, got the string {context_cols!r}")
-    context_cols = list(context_cols)
-    missing = [c for c in context_cols if c not in names]
-    if missing:
-        raise KeyError(f"context_cols: column(s) {missing[:5]} not found in {source}; columns are {names[:20]}")
-    return context_cols
-
-
-def _needed_columns(names, context_cols, action_col, reward_col, pscore_col, position_col, timestamp_col,
-                    context_prefix, source) -> list[str]:
-    ctx = _resolve_context_cols(names, context_cols, context_prefix, source)
-    named = [("action_col", action_col), ("reward_col", reward_col), ("pscore_col", pscore_col),
-             ("position_col", position_col), ("timestamp_col", timestamp_col)]
-    for arg, col in named:
-        if col is not None and col not in names:
-            raise KeyError(f"{arg}: column {col!r} not found in {source}; columns are {names[:20]}")
-    return ctx + [c for _, c in named if c is not None]
-
-
-def _from_columns(names, get, context_cols, action_col, reward_col, pscore_col, position_col, timestamp_col,
-                  context_prefix, position_base, action_context, n_actions, len_list, source, extra=None):
-    if extra:
-        raise TypeError(f"unexpected keyword argument(s) {sorted(extra)}")
-    _needed_columns(names, context_cols, action_col, reward_col, pscore_col, position_col, timestamp_col,
-                    context_prefix, source)
-    ctx_cols = _resolve_context_cols(names, context_cols, context_prefix, source)
-    if ctx_cols:
-        parts = []
-        for c in ctx_cols:
-            col = np.asarray(get(c))
-            if not (np.issubdtype(col.dtype, np.number) or col.dtype == np.bool_):
-                raise TypeError(
-                    f"context_cols: column {c!r} is not numeric (dtype {col.dtype}); one-hot encode categorical "
-                    "features first (e.g. pandas.get_dummies)"
-                )
-            parts.append(col.astype(np.float64, copy=False))
-        context = np.stack(parts, axis=1)
-    else:
-        context = None
-    position = None
-    if position_col is not None:
-        position = _as_int_array("position", get(position_col)) - int(position_base)
-    n = len(get(action_col))
-    return LoggedData(
-        context=context if context is not None else np.zeros((n, 0)),
-        action=get(action_col),
-        reward=get(reward_col),
-        pscore=get(pscore_col),
-        position=position,
-        action_context=action_context,
-        timestamp=None if timestamp_col is None else get(timestamp_col),
-        n_actions=n_actions,
-        len_list=len_list,
-    )
-
-
-def iter_parquet_batches(
-    path: str | Path,
-    batch_rows: int = 1_000_000,
-    context_cols: Sequence[str] | None = None,
-    action_col: str = "action",
-    reward_col: str = "reward",
-    pscore_col: str = "pscore",
-    position_col: str | None = None,
-    timestamp_col: str | None = None,
-    *,
-    context_prefix: str = DEFAULT_CONTEXT_PREFIX,
-    position_base: int = 0,
-    action_context: np.ndarray | None = None,
-    n_actions: int | None = None,
-    len_list: int | None = None,
-) -> Iterator[LoggedData]:
+def iter_parquet_batches(path: str | Path, batch_rows: int = 1_000_000, columns: ColumnMap | None = None, *,
+                         action_context: np.ndarray | None = None, n_actions: int | None = None,
+                         len_list: int | None = None, **column_fields: Any) -> Iterator[LoggedData]:
     """Stream a parquet file as :class:`LoggedData` chunks of at most ``batch_rows`` rows.
 
+    columns / column_fields: the :class:`ColumnMap` (as in :meth:`LoggedData.from_dataframe`).
     Memory stays bounded by one chunk (plus pyarrow's row-group buffer). Every chunk carries the
     same ``n_actions`` and ``len_list``: when not given they are taken from the file's column
     statistics (max of the action / position columns), or from a first pass over those columns
@@ -523,22 +554,17 @@ def iter_parquet_batches(
 
     if isinstance(batch_rows, bool) or not isinstance(batch_rows, int | np.integer) or batch_rows < 1:
         raise ValueError(f"batch_rows: expected an integer >= 1, got {batch_rows!r}")
+    cmap = ColumnMap.of(columns, column_fields)
     path = _existing(path)
     pf = pq.ParquetFile(path)
-    names = pf.schema_arrow.names
-    cols = _needed_columns(names, context_cols, action_col, reward_col, pscore_col, position_col, timestamp_col,
-                           context_prefix, str(path))
-    ctx_cols = cols[: len(cols) - _n_named(action_col, reward_col, pscore_col, position_col, timestamp_col)]
+    cols = cmap.needed(pf.schema_arrow.names, str(path))
     if n_actions is None and action_context is None:
-        n_actions = int(_column_max(pf, action_col)) + 1
-    if len_list is None and position_col is not None:
-        len_list = int(_column_max(pf, position_col)) - int(position_base) + 1
+        n_actions = int(_column_max(pf, cmap.action_col)) + 1
+    if len_list is None and cmap.position_col is not None:
+        len_list = int(_column_max(pf, cmap.position_col)) - int(cmap.position_base) + 1
     for batch in pf.iter_batches(batch_size=int(batch_rows), columns=cols):
-        yield LoggedData.from_arrow(
-            batch, ctx_cols, action_col, reward_col, pscore_col, position_col, timestamp_col,
-            context_prefix=context_prefix, position_base=position_base, action_context=action_context,
-            n_actions=n_actions, len_list=len_list,
-        )
+        yield cmap.read(list(batch.schema.names), lambda c, b=batch: b.column(c).to_numpy(zero_copy_only=False),
+                        str(path), action_context=action_context, n_actions=n_actions, len_list=len_list)
 
 
 def _column_max(pf: Any, col: str) -> float:

@@ -44,6 +44,7 @@ from gymnasium.vector import VectorEnv
 from gymnasium.vector.utils import batch_space
 from gymnasium.vector.vector_env import AutoresetMode
 
+from bandits.caching import IdentityLRU
 from bandits.contracts import Env
 
 DEFAULT_EPISODE_LENGTH = 1000
@@ -94,26 +95,23 @@ def _episode_fns(env: Env):
     return reset_one, step_one
 
 
-_JIT_CACHE: dict[int, tuple[Env, Any, Any, Any, Any]] = {}
+_JIT_CACHE: IdentityLRU = IdentityLRU(maxsize=32)
 
 
 def _jitted(env: Env):
     """``(reset, step, vreset, vstep)`` jitted once per Env object and shared by every adapter
     built on it (so ten gym envs over one Env compile once)."""
-    hit = _JIT_CACHE.get(id(env))
-    if hit is not None and hit[0] is env:
-        return hit[1:]
-    reset_one, step_one = _episode_fns(env)
-    fns = (
-        jax.jit(reset_one),
-        jax.jit(step_one),
-        jax.jit(jax.vmap(reset_one, in_axes=(0, None))),
-        jax.jit(jax.vmap(step_one, in_axes=(0, 0, 0, 0, None))),
-    )
-    if len(_JIT_CACHE) > 32:
-        _JIT_CACHE.clear()
-    _JIT_CACHE[id(env)] = (env, *fns)
-    return fns
+
+    def build():
+        reset_one, step_one = _episode_fns(env)
+        return (
+            jax.jit(reset_one),
+            jax.jit(step_one),
+            jax.jit(jax.vmap(reset_one, in_axes=(0, None))),
+            jax.jit(jax.vmap(step_one, in_axes=(0, 0, 0, 0, None))),
+        )
+
+    return _JIT_CACHE.get(build, env)
 
 
 def _np_info(out, reward_shape_slate: bool) -> dict[str, Any]:
@@ -310,7 +308,7 @@ class ScreentestVectorEnv(VectorEnv):
 # ----------------------------------------------------------------------------- factories
 
 
-_ENV_CACHE: dict[tuple, Env] = {}
+_ENV_CACHE: IdentityLRU = IdentityLRU(maxsize=32)
 
 
 def _memo(name: str, kwargs: dict, build) -> Env:
@@ -321,13 +319,7 @@ def _memo(name: str, kwargs: dict, build) -> Env:
         hash(ck)
     except TypeError:
         return build()
-    env = _ENV_CACHE.get(ck)
-    if env is None:
-        env = build()
-        if len(_ENV_CACHE) > 32:
-            _ENV_CACHE.clear()
-        _ENV_CACHE[ck] = env
-    return env
+    return _ENV_CACHE.get(build, key=ck)
 
 
 def _synthetic(name: str, kwargs: dict) -> Env:
@@ -436,7 +428,7 @@ def make_catalog(episode_length: int = DEFAULT_EPISODE_LENGTH, render_mode=None,
                          context_bounds=(-1.0, 1.0))
 
 
-_MEMBER_CACHE: dict[tuple, Any] = {}
+_MEMBER_CACHE: IdentityLRU = IdentityLRU(maxsize=8)
 
 
 def member_env(campaign: str = "all", len_list: int = 3, *, data_path: str | None = None,
@@ -452,11 +444,12 @@ def member_env(campaign: str = "all", len_list: int = 3, *, data_path: str | Non
     except ImportError as e:  # pragma: no cover - both land in the repo
         raise RuntimeError(f"screentest/Member-v0 needs envs.logged and bandits.datasets.obd: {e}") from e
     ck = (campaign, int(len_list), data_path, bool(add_intercept), tuple(sorted(fit_kwargs.items())))
-    sim = _MEMBER_CACHE.get(ck)
-    if sim is None:
+
+    def fit():
         data = load_obd("random", campaign, data_path)
-        sim = fit_member_simulator(data, len_list=int(len_list), add_intercept=add_intercept, **fit_kwargs)
-        _MEMBER_CACHE[ck] = sim
+        return fit_member_simulator(data, len_list=int(len_list), add_intercept=add_intercept, **fit_kwargs)
+
+    sim = _MEMBER_CACHE.get(fit, key=ck)
     params = sim.with_knobs(temperature=temperature, noise=noise, shift=shift)
     return sim.env, params
 

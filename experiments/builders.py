@@ -19,6 +19,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from bandits.caching import IdentityLRU
+
 
 class ConfigError(ValueError):
     """A config value is invalid (names the key, the expectation and the value received)."""
@@ -95,17 +97,13 @@ def build_simulator(data, *, len_list: int = 1, slot: int = 0, add_intercept: bo
 # Built policies and envs are reused within a process (same static config -> the same object), so
 # the compiled sweep functions, cached by object identity, are reused across the jobs of a
 # multirun and across reruns: a new hyperparameter value never recompiles.
-_POLICY_CACHE: dict[tuple, Any] = {}
-_ENV_CACHE: dict[str, Any] = {}
+_POLICY_CACHE: IdentityLRU = IdentityLRU(maxsize=64)
+_ENV_CACHE: IdentityLRU = IdentityLRU(maxsize=16)
 
 
 def cached(cache_key: str, build):
     """``build()`` once per ``cache_key`` in this process (envs, fitted simulators)."""
-    if cache_key not in _ENV_CACHE:
-        if len(_ENV_CACHE) > 16:
-            _ENV_CACHE.clear()
-        _ENV_CACHE[cache_key] = build()
-    return _ENV_CACHE[cache_key]
+    return _ENV_CACHE.get(build, key=cache_key)
 
 
 @dataclass(frozen=True)
@@ -144,11 +142,7 @@ class PolicySpec:
         static = dict(self.static)
         static.update({k: v for k, v in static_overrides.items() if k in params})
         ck = (self.name, int(num_actions), int(context_dim), repr(sorted(static.items())))
-        if ck in _POLICY_CACHE:
-            pol = _POLICY_CACHE[ck]
-        else:
-            pol = self._make(make, num_actions, context_dim, static)
-            _POLICY_CACHE[ck] = pol
+        pol = _POLICY_CACHE.get(lambda: self._make(make, num_actions, context_dim, static), key=ck)
         fields = type(pol.default_hparams)._fields
         bad = sorted((set(self.hparams) | set(self.grid)) - set(fields))
         if bad:

@@ -176,6 +176,9 @@ def validate(cfg: DictConfig, base_dir: str | os.PathLike) -> None:
         raise ConfigError(f"ope.rounds / ope.seeds: expected integers >= 1, got {c['ope']['rounds']!r} / {c['ope']['seeds']!r}")
     if not 0.0 < c["estimator"]["alpha"] < 1.0:
         raise ConfigError(f"estimator.alpha: expected a number in (0, 1), got {c['estimator']['alpha']!r}")
+    from experiments.ope_stage import estimators_from_config
+
+    estimators_from_config(c["estimator"])  # names and hyperparameters, through the estimator registry
 
 
 def precheck(overrides: list[str], base_dir: str | os.PathLike, full: bool = True) -> str | None:

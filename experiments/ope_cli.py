@@ -31,10 +31,13 @@ from typing import Any
 
 import numpy as np
 
-from bandits.estimators.core import ESTIMATOR_NAMES
+from bandits.data import LoggedData
+from bandits.estimators import DEFAULT_ESTIMATORS as _DEFAULT_ESTIMATORS
+from bandits.estimators import Estimator, estimator_names
+from bandits.estimators.core import as_estimators
 
 DEFAULT_POLICIES = "random,bts,linucb"
-DEFAULT_ESTIMATORS = "dm,ipw,snipw,dr"
+DEFAULT_ESTIMATORS = ",".join(_DEFAULT_ESTIMATORS)
 
 
 class CLIError(ValueError):
@@ -54,7 +57,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--position-col", default=None, help="slot column of --data (0-based)")
     p.add_argument("--policies", default=DEFAULT_POLICIES, help=f"comma-separated (default {DEFAULT_POLICIES})")
     p.add_argument("--estimators", default=DEFAULT_ESTIMATORS,
-                   help=f"comma-separated among {','.join(ESTIMATOR_NAMES)} (default {DEFAULT_ESTIMATORS})")
+                   help=f"comma-separated among {','.join(estimator_names())} (the registered estimators; "
+                        f"default {DEFAULT_ESTIMATORS})")
     p.add_argument("--interval", default="normal", choices=("normal", "bootstrap", "none"))
     p.add_argument("--alpha", type=float, default=0.05)
     p.add_argument("--n-bootstrap", type=int, default=1000)
@@ -72,7 +76,16 @@ def _split(s: str) -> list[str]:
     return [x.strip() for x in s.split(",") if x.strip()]
 
 
-def load_data(args) -> tuple[Any, str]:
+def parse_estimators(s: str) -> list[Estimator]:
+    """``--estimators``: comma-separated registered names or aliases -> :class:`Estimator` list;
+    a ``CLIError`` naming the registered estimators otherwise."""
+    try:
+        return as_estimators(_split(s))
+    except ValueError as e:
+        raise CLIError(f"--estimators: {e}") from None
+
+
+def load_data(args) -> tuple[LoggedData, str]:
     """The log and a short description of it."""
     if args.data == "obd":
         from bandits.datasets.obd import load_obd
@@ -82,26 +95,20 @@ def load_data(args) -> tuple[Any, str]:
     path = Path(args.data)
     if not path.exists():
         raise CLIError(f"--data: expected 'obd' or an existing .parquet/.csv file, got {args.data!r} (not found)")
-    from bandits.data import LoggedData
+    from bandits.data import ColumnMap
 
-    kw: dict[str, Any] = {"context_cols": _split(args.context_cols) if args.context_cols else None,
-                          "position_col": args.position_col}
+    cols = ColumnMap(context_cols=_split(args.context_cols) if args.context_cols else None,
+                     position_col=args.position_col)
     if path.suffix == ".parquet":
-        data = LoggedData.from_parquet(path, **kw)
+        data = LoggedData.from_parquet(path, cols)
     elif path.suffix in (".csv", ".gz"):
-        data = LoggedData.from_csv(path, **kw)
+        data = LoggedData.from_csv(path, cols)
     else:
         raise CLIError(f"--data: expected a .parquet or .csv file, got suffix {path.suffix!r}")
     return data, path.name
 
 
-def _subset(data: Any, idx: np.ndarray) -> Any:
-    if hasattr(data, "subset"):
-        return data.subset(idx)
-    raise CLIError("--train-frac: the log type cannot be split (no .subset)")  # pragma: no cover
-
-
-def _train(policy, hp, data, seed: int):
+def _train(policy, hp, data: LoggedData, seed: int):
     """Fold ``policy.update`` over logged (context, action, reward) rows in one ``lax.scan``."""
     import jax
     import jax.numpy as jnp
@@ -117,7 +124,7 @@ def _train(policy, hp, data, seed: int):
     return state
 
 
-def action_dists(names: list[str], data: Any, args) -> tuple[dict[str, np.ndarray], Any, str]:
+def action_dists(names: list[str], data: LoggedData, args) -> tuple[dict[str, np.ndarray], LoggedData, str]:
     """``{policy: action_dist (n_eval, K, L)}``, the evaluation rows, and a note on the split."""
     import jax
     import jax.numpy as jnp
@@ -125,7 +132,7 @@ def action_dists(names: list[str], data: Any, args) -> tuple[dict[str, np.ndarra
     from bandits.estimators import policy_action_dist
     from bandits.policies import REGISTRY, make
 
-    K, L, n = int(data.n_actions), int(data.len_list or 1), int(data.n_rounds)
+    K, L, n = data.n_actions, data.len_list, data.n_rounds
     learners = [nm for nm in names if nm not in ("random", "bts")]
     for nm in learners:
         if nm not in REGISTRY:
@@ -133,14 +140,13 @@ def action_dists(names: list[str], data: Any, args) -> tuple[dict[str, np.ndarra
     if learners:
         if not 0.0 < args.train_frac < 1.0:
             raise CLIError(f"--train-frac: expected a number in (0, 1), got {args.train_frac}")
-        order = np.argsort(np.asarray(data.timestamp), kind="stable") if getattr(data, "timestamp", None) is not None \
-            else np.arange(n)
+        order = np.argsort(data.timestamp, kind="stable") if data.timestamp is not None else np.arange(n)
         cut = int(round(args.train_frac * n))
-        train, evalset = _subset(data, order[:cut]), _subset(data, order[cut:])
+        train, evalset = data.subset(order[:cut]), data.subset(order[cut:])
         note = f"learners trained on the first {cut} rows, all policies evaluated on the last {n - cut}"
     else:
         train, evalset, note = None, data, f"all policies evaluated on all {n} rows"
-    n_eval = int(evalset.n_rounds)
+    n_eval = evalset.n_rounds
     out: dict[str, np.ndarray] = {}
     for nm in names:
         if nm == "random":
@@ -159,7 +165,7 @@ def action_dists(names: list[str], data: Any, args) -> tuple[dict[str, np.ndarra
             p = np.asarray(p, np.float64).reshape(1, K, L)
             out[label] = np.broadcast_to(p / p.sum(axis=1, keepdims=True), (n_eval, K, L))
         else:
-            d = int(np.asarray(data.context).shape[1])
+            d = data.dim_context
             policy = make(nm, num_actions=K, context_dim=d)
             if policy.len_list != 1 and policy.len_list != L:
                 raise CLIError(f"--policies: {nm!r} fills {policy.len_list} slots, the log has len_list={L}")
@@ -174,15 +180,11 @@ def run(args) -> Any:
     import pandas as pd
 
     from bandits.estimators import evaluate, fit_reward_model
-    from bandits.estimators.core import as_estimators
 
     names = _split(args.policies)
     if not names:
         raise CLIError("--policies: expected at least one policy name, got none")
-    try:
-        est = as_estimators(_split(args.estimators))
-    except ValueError as e:
-        raise CLIError(f"--estimators: {e}") from None
+    est = parse_estimators(args.estimators)
     if not 0.0 < args.alpha < 1.0:
         raise CLIError(f"--alpha: expected a number in (0, 1), got {args.alpha}")
     if args.interval == "bootstrap" and args.n_bootstrap < 2:
@@ -192,8 +194,8 @@ def run(args) -> Any:
     data, desc = load_data(args)
     ads, evalset, note = action_dists(names, data, args)
     q = None
-    if any(e.model_based for e in est):
-        q = fit_reward_model(evalset, n_folds=args.n_folds, random_state=args.seed, len_list=int(evalset.len_list or 1))
+    if any(e.needs_reward_model for e in est):
+        q = fit_reward_model(evalset, n_folds=args.n_folds, random_state=args.seed, len_list=evalset.len_list)
     frames = []
     for nm, ad in ads.items():
         df = evaluate(evalset, ad, estimators=est, estimated_rewards=q, interval=args.interval, alpha=args.alpha,

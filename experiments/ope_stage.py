@@ -1,8 +1,8 @@
 """The main job's simulator and OPE stages: calibrate a member simulator on logs, log with a
 behaviour policy inside it, estimate every candidate off-policy, compare with the exact truth.
 
-Built on the teammates' libraries: :func:`envs.logged.fit_member_simulator` (the simulator and
-its held-out calibration report), :func:`bandits.engine.rollout.rollout` (``log=True``: logged feedback
+Built on :func:`envs.logged.fit_member_simulator` (the simulator and its held-out calibration
+report), :func:`bandits.engine.rollout.rollout` (``log=True``: logged feedback
 with the behaviour policy's true propensities), :func:`bandits.estimators.policy_action_dist`
 (obp's ``action_dist`` of a frozen policy) and :func:`bandits.estimators.evaluate` (IPW, SNIPW,
 DM, DR, ... with intervals), and :func:`envs.logged.policy_value` (the exact value of a policy in
@@ -30,6 +30,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from bandits.caching import IdentityLRU
+from bandits.data import LoggedData
 from experiments import store
 from experiments.builders import ConfigError, PolicySpec, is_context_free
 
@@ -54,7 +56,19 @@ def calibration_rows(sim, label: str = "member_simulator") -> pd.DataFrame:
 # ----------------------------------------------------------------------------- logging and training
 
 
-def log_with(env, policy, hparams, seed: int, rounds: int):
+def estimators_from_config(est: dict[str, Any]) -> list:
+    """The ``estimator`` config group's ``names`` as :class:`bandits.estimators.Estimator` objects,
+    read through the estimator registry; a ``ConfigError`` naming ``estimator.names`` and the
+    registered estimators otherwise."""
+    from bandits.estimators.core import as_estimators
+
+    try:
+        return as_estimators(list(est["names"]))
+    except (KeyError, ValueError, TypeError) as e:
+        raise ConfigError(f"estimator.names: {e}") from None
+
+
+def log_with(env, policy, hparams, seed: int, rounds: int) -> LoggedData:
     """``rounds`` rounds of ``policy`` in ``env`` with logged feedback -> :class:`bandits.data.LoggedData`."""
     import jax
 
@@ -64,18 +78,15 @@ def log_with(env, policy, hparams, seed: int, rounds: int):
     return to_logged_data(traj, env.num_actions)
 
 
-_TRAIN_CACHE: dict[tuple, Any] = {}
+_TRAIN_CACHE: IdentityLRU = IdentityLRU(maxsize=32)
 
 
-def train_on_log(policy, hparams, logged, seed: int = 0):
+def train_on_log(policy, hparams, logged: LoggedData, seed: int = 0):
     """Fold ``policy.update`` over a log's rows (one jitted ``lax.scan``); returns the final state."""
     import jax
     import jax.numpy as jnp
 
-    ck = (id(policy),)
-    hit = _TRAIN_CACHE.get(ck)
-    if hit is None or hit[0] is not policy:
-
+    def build():
         def fit(key, hp, X, A, R):
             state = policy.init(key, hp)
 
@@ -86,12 +97,13 @@ def train_on_log(policy, hparams, logged, seed: int = 0):
             s, _ = jax.lax.scan(body, state, (X, A, R))
             return s
 
-        hit = (policy, jax.jit(fit))
-        _TRAIN_CACHE[ck] = hit
+        return jax.jit(fit)
+
+    fit = _TRAIN_CACHE.get(build, policy)
     dt = jnp.result_type(float)
     hp = jax.tree.map(lambda v: jnp.asarray(v, dt), hparams)
-    return hit[1](jax.random.key(int(seed)), hp, jnp.asarray(logged.context, dt),
-                  jnp.asarray(logged.action, jnp.int32), jnp.asarray(logged.reward, dt))
+    return fit(jax.random.key(int(seed)), hp, jnp.asarray(logged.context, dt),
+               jnp.asarray(logged.action, jnp.int32), jnp.asarray(logged.reward, dt))
 
 
 def frozen_action_dist(policy, state, hparams, context) -> np.ndarray:
@@ -122,7 +134,6 @@ def run(sim, data, specs, c: dict[str, Any], *, root: str, config_hash: str, pro
         console=None) -> dict[str, Any]:
     """Run (or resume) the OPE stage; writes the ``calibration`` and ``ope`` tables. Returns counts."""
     from bandits.estimators import evaluate, fit_reward_model
-    from bandits.estimators.core import as_estimators
     from envs.logged import policy_value
 
     t0 = time.perf_counter()
@@ -157,11 +168,8 @@ def run(sim, data, specs, c: dict[str, Any], *, root: str, config_hash: str, pro
             fixed = pool_dist[:1] if policy.context_dim == 1 and env.context_dim != 1 else None
             frozen.append((spec, policy, hp, state, hp_json, truth, fixed))
 
-    try:
-        estimators = as_estimators(list(est["names"]))
-    except (KeyError, ValueError, TypeError) as e:
-        raise ConfigError(f"estimator.names: {e}") from None
-    model_based = any(e.model_based for e in estimators)
+    estimators = estimators_from_config(est)
+    model_based = any(e.needs_reward_model for e in estimators)
     computed = skipped = 0
     for seed in range(n_seeds):
         cell_id = f"ope-{store.stable_hash([f[0].identity() for f in frozen], 8)}-seed{seed:05d}"

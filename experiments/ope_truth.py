@@ -86,7 +86,10 @@ def ope_truth(sim=None, *, n_rounds: int = 5000, n_seeds: int = 40,
     """
     from bandits.data import LoggedData
     from bandits.estimators import evaluate
+    from bandits.estimators.core import as_estimators
     from envs.logged import expected_reward_matrix, member_distribution
+
+    est = as_estimators(list(estimators))  # registered names, checked before any simulation
 
     if reward_model not in ("noisy-oracle", "fitted"):
         raise ValueError(f"reward_model: expected 'noisy-oracle' or 'fitted', got {reward_model!r}")
@@ -116,7 +119,7 @@ def ope_truth(sim=None, *, n_rounds: int = 5000, n_seeds: int = 40,
         data = LoggedData(context=X[i], action=a, reward=y, pscore=pa[i, a], n_actions=K)
         ad = pb[i][:, :, None]
         er = qhat_pool[i][:, :, None] if reward_model == "noisy-oracle" else None
-        df = evaluate(data, ad, estimators=list(estimators), estimated_rewards=er, interval="normal",
+        df = evaluate(data, ad, estimators=est, estimated_rewards=er, interval="normal",
                       alpha=alpha, random_state=s)
         for _, row in df.iterrows():
             rows.append({"seed": s, "estimator": row["estimator"], "estimate": float(row["estimate"]),
@@ -192,7 +195,10 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="ope_truth", description="OPE estimators against the simulator's true values")
     ap.add_argument("--n-rounds", type=int, default=5000)
     ap.add_argument("--n-seeds", type=int, default=40)
-    ap.add_argument("--estimators", default="dm,ipw,snipw,dr,sndr,switch-dr")
+    from bandits.estimators import estimator_names
+
+    ap.add_argument("--estimators", default="dm,ipw,snipw,dr,sndr,switch-dr",
+                    help=f"comma-separated among {','.join(estimator_names())}")
     ap.add_argument("--reward-model", choices=("noisy-oracle", "fitted"), default="noisy-oracle")
     ap.add_argument("--model-error", type=float, default=0.3)
     ap.add_argument("--beta-a", type=float, default=1.0)

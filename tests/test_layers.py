@@ -15,7 +15,7 @@ PACKAGES = ("bandits", "envs", "experiments", "examples", "benchmarks")
 
 # (layer name, rank, module prefixes): the longest matching prefix decides a module's layer.
 LAYERS = [
-    ("contracts", 0, ("bandits.contracts", "bandits.data", "bandits.datasets")),
+    ("contracts", 0, ("bandits.contracts", "bandits.data", "bandits.datasets", "bandits.caching")),
     ("bandits", 1, ("bandits", "bandits.core", "bandits.validation", "bandits.policies", "bandits.estimators")),
     ("envs", 1, ("envs",)),
     ("engine", 2, ("bandits.engine",)),

@@ -21,8 +21,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from bandits.caching import IdentityLRU
 from bandits.contracts import Policy
-from bandits.estimators.replay import check_uniform_logger, replay_fields
+from bandits.estimators.replay import check_uniform_logger, require_logged
 
 Array = jax.Array
 
@@ -47,38 +48,35 @@ class ReplayResult(NamedTuple):
     chosen: np.ndarray
 
 
-_SCAN_CACHE: dict[tuple, tuple[Policy, Any]] = {}
+_SCAN_CACHE: IdentityLRU = IdentityLRU(maxsize=32)
 
 
 def _replay_scan(policy: Policy, dtype) -> Any:
-    """Jitted ``(key, hparams, ctx, act, rew) -> (matched (n,), chosen (n,))`` for ``policy``."""
-    ck = (id(policy), jnp.dtype(dtype).name)
-    hit = _SCAN_CACHE.get(ck)
-    if hit is not None and hit[0] is policy:
-        return hit[1]
-    mask = jnp.ones((policy.num_actions,), bool)
+    """Jitted ``(key, hparams, ctx, act, rew) -> (matched (n,), chosen (n,))`` for ``policy``,
+    cached by the policy's identity and the dtype."""
 
-    def run(key, hparams, ctx, act, rew):
-        k_init, k_round = jax.random.split(key)
-        state = policy.init(k_init, hparams)
+    def build():
+        mask = jnp.ones((policy.num_actions,), bool)
 
-        def body(state, row):
-            i, x, a, r = row
-            dec = policy.select(jax.random.fold_in(k_round, i), state, x, mask, hparams)
-            hit = dec.action == a
-            new = policy.update(state, x, dec.action, r, hparams)
-            state = jax.tree.map(lambda n_, o_: jnp.where(hit, n_, o_), new, state)
-            return state, (hit, dec.action)
+        def run(key, hparams, ctx, act, rew):
+            k_init, k_round = jax.random.split(key)
+            state = policy.init(k_init, hparams)
 
-        idx = jnp.arange(act.shape[0], dtype=jnp.uint32)
-        _, (matched, chosen) = jax.lax.scan(body, state, (idx, ctx, act, rew))
-        return matched, chosen
+            def body(state, row):
+                i, x, a, r = row
+                dec = policy.select(jax.random.fold_in(k_round, i), state, x, mask, hparams)
+                hit = dec.action == a
+                new = policy.update(state, x, dec.action, r, hparams)
+                state = jax.tree.map(lambda n_, o_: jnp.where(hit, n_, o_), new, state)
+                return state, (hit, dec.action)
 
-    fn = jax.jit(run)
-    if len(_SCAN_CACHE) > 32:
-        _SCAN_CACHE.clear()
-    _SCAN_CACHE[ck] = (policy, fn)
-    return fn
+            idx = jnp.arange(act.shape[0], dtype=jnp.uint32)
+            _, (matched, chosen) = jax.lax.scan(body, state, (idx, ctx, act, rew))
+            return matched, chosen
+
+        return jax.jit(run)
+
+    return _SCAN_CACHE.get(build, policy, key=jnp.dtype(dtype).name)
 
 
 def replay_evaluate(
@@ -105,7 +103,8 @@ def replay_evaluate(
     """
     if not isinstance(policy, Policy):
         raise TypeError(f"policy: expected a bandits.contracts.Policy, got {type(policy).__name__}")
-    ctx, act, rew, ps, _, k = replay_fields(data)
+    data = require_logged(data)
+    ctx, act, rew, ps, k = data.context, data.action, data.reward, data.pscore, data.n_actions
     if policy.len_list != 1:
         raise ValueError(
             f"policy: replay_evaluate runs single-action policies (len_list=1), got {policy.name!r} with "

@@ -25,7 +25,7 @@ over the rounds, and the sequential scan keeps only the policy and the state/act
 of the step (:func:`scan_rounds`). The keys and draws are the same ``fold_in(stream, t)`` values,
 so results do not depend on the block size (bit for bit for blocks >= 2, tested; ``block=1`` lets
 XLA drop the one-round inner loop and fuse differently, which can round a multiply-add
-differently). One member runs ~1.2x faster than round by round (docs/simulation.md).
+differently). The speed-up over round-by-round key and draw computation is in docs/simulation.md.
 
 Slate policies/environments (``len_list = L > 1``) are supported: actions ``(L,)``, per-slot
 rewards ``(L,)`` (the round's reward is their sum), probs ``(K, L)``, pscore ``(L,)``.
@@ -39,9 +39,11 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from bandits.caching import IdentityLRU
 from bandits.contracts import Env, Policy
+from bandits.data import LoggedData
 from bandits.engine.prng import resolve_impl
-from bandits.validation import check_positive_int
+from bandits.validation import check_positive_int, validate_hparams
 
 Array = jax.Array
 
@@ -101,7 +103,10 @@ class Trajectory(NamedTuple):
         return jnp.cumsum(self.regret, axis=-1)
 
 
-def _check_compatible(env: Env, policy: Policy) -> None:
+def check_compatible(env: Env, policy: Policy) -> None:
+    """Raise unless ``policy`` can act in ``env``: the contract types, the same ``num_actions`` and
+    ``len_list``, and the same ``context_dim`` for contextual policies (``context_dim > 1``;
+    context-free policies ignore the context and may declare any width)."""
     if not isinstance(env, Env):
         raise TypeError(f"env: expected an bandits.contracts.Env, got {type(env).__name__}")
     if not isinstance(policy, Policy):
@@ -118,7 +123,8 @@ def _check_compatible(env: Env, policy: Policy) -> None:
                          f"context_dim={env.context_dim}")
 
 
-def _check_horizon(horizon) -> int:
+def check_horizon(horizon) -> int:
+    """``horizon`` as an int, or ``ValueError`` unless it is an integer >= 1 (bools refused)."""
     if isinstance(horizon, bool) or not isinstance(horizon, (int, np.integer)) or int(horizon) < 1:
         raise ValueError(f"horizon: expected an integer >= 1, got {horizon!r}")
     return int(horizon)
@@ -186,8 +192,14 @@ def scan_rounds(body, carry, horizon: int, inputs_fn, block: int = DEFAULT_BLOCK
     return carry, ys
 
 
-def _round_fn(env: Env, policy: Policy, keys: MemberKeys, hparams, env_params):
-    """The body shared by rollout and sweep: ``(policy_state, env_state, obs), RoundInputs -> ...``."""
+def round_body(env: Env, policy: Policy, hparams, env_params):
+    """One round, the scan body shared by :func:`rollout` and :func:`bandits.engine.sweep.sweep`.
+
+    Returns ``play(carry, inp) -> (carry, out)`` with ``carry = (policy_state, env_state, obs)``
+    (as made by :func:`init_member`), ``inp`` a :class:`RoundInputs` and ``out`` a dict of this
+    round's ``reward`` (summed over slots), ``expected_reward``, ``best_expected_reward``,
+    ``regret``, ``action``, ``context``, ``probs`` and ``slot_reward`` (the env's per-slot reward).
+    """
     L = policy.len_list
     drawn = env.splits_step
 
@@ -224,15 +236,15 @@ def make_rollout(env: Env, policy: Policy, horizon: int, log: bool = False, unro
     ``key -> params`` drawing a random world from the member's ``env_params`` key stream.
     block: rounds whose keys/draws are computed at once (:func:`scan_rounds`; speed only).
     """
-    _check_compatible(env, policy)
-    T = _check_horizon(horizon)
+    check_compatible(env, policy)
+    T = check_horizon(horizon)
     L = policy.len_list
 
     def run(key, hparams, env_params=None):
         keys = member_keys(key)
         params = resolve_env_params(env, env_params, keys.env_params)
         carry = init_member(env, policy, keys, hparams, params)
-        play = _round_fn(env, policy, keys, hparams, params)
+        play = round_body(env, policy, hparams, params)
 
         def body(c, t):
             c, out = play(c, t)
@@ -262,25 +274,20 @@ def resolve_env_params(env: Env, env_params, key):
     return env_params
 
 
-_JIT_CACHE: dict[tuple, tuple[Any, Any]] = {}
+_JIT_CACHE: IdentityLRU = IdentityLRU(maxsize=64)
 
 
 def _jitted_rollout(env: Env, policy: Policy, horizon: int, log: bool, unroll: int, params_callable,
                     block: int = DEFAULT_BLOCK):
-    # Env/Policy hold arrays (not hashable): cache by identity and keep them alive in the value.
-    ck = (id(env), id(policy), horizon, log, unroll, id(params_callable) if params_callable else None, block)
-    hit = _JIT_CACHE.get(ck)
-    if hit is not None and hit[0][0] is env and hit[0][1] is policy:
-        return hit[1]
-    fn = make_rollout(env, policy, horizon, log, unroll, block)
-    if params_callable is not None:
-        jf = jax.jit(lambda key, hp: fn(key, hp, params_callable))
-    else:
-        jf = jax.jit(fn)
-    if len(_JIT_CACHE) > 64:
-        _JIT_CACHE.clear()
-    _JIT_CACHE[ck] = ((env, policy, params_callable), jf)
-    return jf
+    """The jitted rollout of (env, policy, params_callable), cached by their identity."""
+
+    def build():
+        fn = make_rollout(env, policy, horizon, log, unroll, block)
+        if params_callable is not None:
+            return jax.jit(lambda key, hp: fn(key, hp, params_callable))
+        return jax.jit(fn)
+
+    return _JIT_CACHE.get(build, env, policy, params_callable, key=(horizon, log, unroll, block))
 
 
 def _validate_hparams(policy: Policy, hparams):
@@ -294,11 +301,9 @@ def _validate_hparams(policy: Policy, hparams):
     return hparams
 
 
-def _eager_policy_checks(policy: Policy, hparams) -> None:
+def check_hparams(policy: Policy, hparams) -> None:
     """Eager hyperparameter checks (:func:`bandits.validation.validate_hparams`): types and the
     ranges each policy registers; works on scalars and on stacked grids (arrays)."""
-    from bandits.validation import validate_hparams
-
     validate_hparams(policy, hparams)
 
 
@@ -321,11 +326,11 @@ def rollout(env: Env, policy: Policy, key, hparams=None, env_params=None, horizo
     Returns a :class:`Trajectory` of ``(T, ...)`` arrays. Compiled functions are cached per
     (env, policy, horizon, log, unroll, block); a new ``hparams`` value or key never recompiles.
     """
-    _check_compatible(env, policy)
-    horizon = _check_horizon(horizon)
+    check_compatible(env, policy)
+    horizon = check_horizon(horizon)
     block = check_positive_int(block, "block")
     hparams = _validate_hparams(policy, hparams)
-    _eager_policy_checks(policy, hparams)
+    check_hparams(policy, hparams)
     if isinstance(key, (int, np.integer)):
         key = seed_key(int(key))
     hp = jax.tree.map(jnp.asarray, hparams)
@@ -334,15 +339,13 @@ def rollout(env: Env, policy: Policy, key, hparams=None, env_params=None, horizo
     return _jitted_rollout(env, policy, horizon, log, unroll, None, block)(key, hp, env_params)
 
 
-def to_logged_data(traj: Trajectory, num_actions: int | None = None):
+def to_logged_data(traj: Trajectory, num_actions: int | None = None) -> LoggedData:
     """Turn a ``log=True`` trajectory into :class:`bandits.data.LoggedData` (obp vocabulary).
 
     Single-action: ``context (T, d)``, ``action (T,)``, ``reward (T,)``, ``pscore (T,)``,
     ``position None``. Slates (``action (T, L)``): one row per (round, slot) in round-major
     order, ``position`` = slot index (0-based), ``pscore`` = marginal probability of the shown
     action in that slot, ``context`` repeated per slot (obp's layout).
-    Falls back to an obp-style dict (keys context, action, reward, pscore, position, n_rounds,
-    n_actions, len_list, action_dist) if ``bandits.data`` is not importable.
     """
     if traj.context is None or traj.pscore is None:
         raise ValueError("traj: expected a trajectory from rollout(..., log=True) (context/pscore present), "
@@ -356,7 +359,6 @@ def to_logged_data(traj: Trajectory, num_actions: int | None = None):
         L = 1
         rew = np.asarray(traj.reward, np.float64)
         position = None
-        action_dist = probs[:, :, None]
     else:
         T, L = act.shape
         rew = np.asarray(traj.slot_reward, np.float64).reshape(-1)
@@ -364,11 +366,5 @@ def to_logged_data(traj: Trajectory, num_actions: int | None = None):
         act = act.reshape(-1)
         ps = ps.reshape(-1)
         position = np.tile(np.arange(L, dtype=np.int64), T)
-        action_dist = probs
-    try:
-        from bandits.data import LoggedData
-    except ImportError:  # pragma: no cover - bandits.data lands separately
-        return dict(context=ctx, action=act, reward=rew, pscore=ps, position=position,
-                    n_rounds=int(act.shape[0]), n_actions=K, len_list=L, action_dist=action_dist)
     return LoggedData(context=ctx, action=act, reward=rew, pscore=ps, position=position,
                       n_actions=K, len_list=L)

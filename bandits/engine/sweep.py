@@ -37,7 +37,7 @@ import itertools
 import math
 import time
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -45,16 +45,17 @@ import numpy as np
 import pandas as pd
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
+from bandits.caching import IdentityLRU
 from bandits.contracts import Env, Policy
 from bandits.engine.rollout import (
     DEFAULT_BLOCK,
-    _check_compatible,
-    _check_horizon,
-    _eager_policy_checks,
-    _round_fn,
+    check_compatible,
+    check_horizon,
+    check_hparams,
     init_member,
     member_keys,
     resolve_env_params,
+    round_body,
     round_inputs,
     scan_rounds,
     seed_key,
@@ -189,7 +190,7 @@ def _stack_hparams(hps: list[Any]):
 # --------------------------------------------------------------------------- the compiled chunk
 
 
-_CHUNK_CACHE: dict[tuple, tuple[Any, Any]] = {}
+_CHUNK_CACHE: IdentityLRU = IdentityLRU(maxsize=64)
 
 
 def _member_summary(env: Env, policy: Policy, horizon: int, ckpts: tuple[int, ...], unroll: int,
@@ -202,7 +203,7 @@ def _member_summary(env: Env, policy: Policy, horizon: int, ckpts: tuple[int, ..
         params = resolve_env_params(env, env_params_fn if env_params_fn is not None else env_params,
                                     keys.env_params)
         inner = init_member(env, policy, keys, hparams, params)
-        play = _round_fn(env, policy, keys, hparams, params)
+        play = round_body(env, policy, hparams, params)
         def inputs(ts):
             return round_inputs(env, keys, params, ts)
 
@@ -240,50 +241,55 @@ def _member_summary(env: Env, policy: Policy, horizon: int, ckpts: tuple[int, ..
 
 def _compiled_chunk(env, policy, horizon, ckpts, chunk_size, devices, unroll, prng_impl, env_params_fn,
                     block: int = DEFAULT_BLOCK):
-    key = (id(env), id(policy), horizon, ckpts, chunk_size, tuple(d.id for d in devices), unroll,
-           str(prng_impl), id(env_params_fn) if env_params_fn is not None else None, block)
-    hit = _CHUNK_CACHE.get(key)
-    if hit is not None and hit[0][0] is env and hit[0][1] is policy:
-        return hit[1]
-    member = _member_summary(env, policy, horizon, ckpts, unroll, prng_impl, env_params_fn, block)
-    per_device = jax.vmap(member, in_axes=(0, 0, None))
-    mesh = Mesh(np.asarray(devices), (AXIS,))
-    spec = PartitionSpec(AXIS)
-    fn = jax.shard_map(per_device, mesh=mesh, in_specs=(spec, spec, PartitionSpec()),
-                       out_specs=(spec, spec, spec), check_vma=False)
-    jf = jax.jit(fn)
-    if len(_CHUNK_CACHE) > 64:
-        _CHUNK_CACHE.clear()
-    _CHUNK_CACHE[key] = ((env, policy, env_params_fn), (jf, mesh))
-    return jf, mesh
+    """``(jitted chunk function, mesh)``: the members of one chunk, vmapped per device and sharded
+    over ``devices``; cached by the identity of env, policy and env_params_fn."""
+
+    def build():
+        member = _member_summary(env, policy, horizon, ckpts, unroll, prng_impl, env_params_fn, block)
+        per_device = jax.vmap(member, in_axes=(0, 0, None))
+        mesh = Mesh(np.asarray(devices), (AXIS,))
+        spec = PartitionSpec(AXIS)
+        fn = jax.shard_map(per_device, mesh=mesh, in_specs=(spec, spec, PartitionSpec()),
+                           out_specs=(spec, spec, spec), check_vma=False)
+        return jax.jit(fn), mesh
+
+    key = (horizon, ckpts, chunk_size, tuple(d.id for d in devices), unroll, str(prng_impl), block)
+    return _CHUNK_CACHE.get(build, env, policy, env_params_fn, key=key)
 
 
-_EXEC_CACHE: dict[tuple, Any] = {}
-_LAST_COMPILE_CPU = [0.0]
+class CompileStats(NamedTuple):
+    """Time spent compiling a chunk: wall and process-CPU seconds (both 0.0 on a cache hit)."""
+
+    wall_s: float
+    cpu_s: float
 
 
-def _executable(jf, per_call: int, m_hp, env_arg, sharding):
-    """AOT-compile the chunk function for its (fixed) argument shapes; ``(executable, compile_s)``.
+_EXEC_CACHE: IdentityLRU = IdentityLRU(maxsize=64)
+
+
+def _executable(jf, per_call: int, m_hp, env_arg, sharding) -> tuple[Any, CompileStats]:
+    """AOT-compile the chunk function for its (fixed) argument shapes: ``(executable, CompileStats)``.
 
     Cached per jitted function and argument signature, so only the first sweep of a
-    configuration pays the compile (reported as ``df.attrs["compile_s"]``, excluded from progress).
+    configuration pays the compile (reported as ``df.attrs["compile_s"]`` and
+    ``df.attrs["compile_cpu_s"]``, excluded from progress).
     """
     seeds_aval = jax.ShapeDtypeStruct((per_call,), jnp.uint32, sharding=sharding)
     hp_aval = jax.tree.map(lambda c: jax.ShapeDtypeStruct((per_call,), c.dtype, sharding=sharding), m_hp)
     env_aval = jax.tree.map(lambda a: jax.ShapeDtypeStruct(a.shape, a.dtype, sharding=a.sharding), env_arg)
-    sig = (id(jf), per_call, jax.tree.structure(m_hp), tuple(np.dtype(c.dtype).str for c in m_hp),
+    sig = (per_call, jax.tree.structure(m_hp), tuple(np.dtype(c.dtype).str for c in m_hp),
            jax.tree.structure(env_arg), tuple((a.shape, str(a.dtype)) for a in jax.tree.leaves(env_arg)))
-    hit = _EXEC_CACHE.get(sig)
-    if hit is not None and hit[0] is jf:
-        return hit[1], 0.0
-    t0, c0 = time.perf_counter(), time.process_time()
-    exe = jf.lower(seeds_aval, hp_aval, env_aval).compile()
-    compile_s = time.perf_counter() - t0
-    _LAST_COMPILE_CPU[0] = time.process_time() - c0
-    if len(_EXEC_CACHE) > 64:
-        _EXEC_CACHE.clear()
-    _EXEC_CACHE[sig] = (jf, exe)
-    return exe, compile_s
+    stats = CompileStats(0.0, 0.0)
+
+    def build():
+        nonlocal stats
+        t0, c0 = time.perf_counter(), time.process_time()
+        exe = jf.lower(seeds_aval, hp_aval, env_aval).compile()
+        stats = CompileStats(time.perf_counter() - t0, time.process_time() - c0)
+        return exe
+
+    exe = _EXEC_CACHE.get(build, jf, key=sig)
+    return exe, stats
 
 
 # --------------------------------------------------------------------------- public entry points
@@ -331,7 +337,7 @@ def sweep(env: Env, policies, seeds, grid: Mapping[str, Any] | None = None, hori
         raise TypeError(f"env: expected an bandits.contracts.Env, got {type(env).__name__}")
     pols = _resolve_policies(policies)
     seeds_arr = _resolve_seeds(seeds)
-    horizon = _check_horizon(horizon)
+    horizon = check_horizon(horizon)
     ckpts = tuple(_resolve_checkpoints(checkpoints, horizon))
     if isinstance(chunk_size, bool) or not isinstance(chunk_size, (int, np.integer)) or chunk_size < 1:
         raise ValueError(f"chunk_size: expected an integer >= 1, got {chunk_size!r}")
@@ -354,10 +360,10 @@ def sweep(env: Env, policies, seeds, grid: Mapping[str, Any] | None = None, hori
     compile_total = compile_cpu = 0.0
     hp_columns: list[str] = []
     for label, policy in pols.items():
-        _check_compatible(env, policy)
+        check_compatible(env, policy)
         hps = expand_grid(policy, grid.get(label))
         stacked = _stack_hparams(hps)
-        _eager_policy_checks(policy, stacked)
+        check_hparams(policy, stacked)
         for f in type(hps[0])._fields:
             if f not in hp_columns:
                 hp_columns.append(f)
@@ -372,10 +378,9 @@ def sweep(env: Env, policies, seeds, grid: Mapping[str, Any] | None = None, hori
         sharding = NamedSharding(mesh, PartitionSpec(AXIS))
         rep = NamedSharding(mesh, PartitionSpec())
         env_arg = jax.device_put(shared_params, rep)  # None (no params, or a per-member callable) is fine
-        _LAST_COMPILE_CPU[0] = 0.0
-        compiled, compile_s = _executable(jf, per_call, m_hp, env_arg, sharding)
-        compile_total += compile_s
-        compile_cpu += _LAST_COMPILE_CPU[0]
+        compiled, stats = _executable(jf, per_call, m_hp, env_arg, sharding)
+        compile_total += stats.wall_s
+        compile_cpu += stats.cpu_s
         n_calls = math.ceil(M / per_call)
         cum_r = np.empty(M, np.float64)
         cum_g = np.empty(M, np.float64)

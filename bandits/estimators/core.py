@@ -5,29 +5,32 @@ ratio of two column means::
 
     V_hat = sum_t  mean(num_t) / mean(den_t)          (den_t = 1 for a plain mean)
 
-Columns are float64 arrays of shape ``(n_rounds,)`` built from the logged data and the evaluation
-policy's ``action_dist`` (and, for the model-based estimators, ``estimated_rewards``). With
-``w_i = pi_e(a_i | x_i, k_i) / pscore_i`` the importance weight at the logged position ``k_i``,
-``q_hat(x_i, pi_e) = sum_a pi_e(a | x_i, k_i) q_hat(x_i, a, k_i)`` and
+Columns are float64 arrays of shape ``(n_rounds,)`` built from the logged data
+(:class:`bandits.data.LoggedData`) and the evaluation policy's ``action_dist`` (and, for the
+model-based estimators, ``estimated_rewards``). Each estimator declares its terms and the columns
+it introduces in :mod:`bandits.estimators.registry`; the built-in ones are in
+:mod:`bandits.estimators.ipw` (``ipw``, ``snipw``), :mod:`bandits.estimators.dm` (``dm``),
+:mod:`bandits.estimators.dr` (``dr``, ``sndr``, ``switch-dr``, ``dr-os``) and
+:mod:`bandits.estimators.replay` (``rm``). This module holds what they share: the
+:class:`Estimator` handle, the column store :class:`Columns` and its base columns, and the
+algebra from column means to estimates and their gradients.
+
+Base columns, with ``w_i = pi_e(a_i | x_i, k_i) / pscore_i`` the importance weight at the logged
+position ``k_i``, ``q_hat(x_i, pi_e) = sum_a pi_e(a | x_i, k_i) q_hat(x_i, a, k_i)`` and
 ``q_hat_i = q_hat(x_i, a_i, k_i)``:
 
-============  ================================================================  =================
-name          estimate                                                          terms
-============  ================================================================  =================
-``dm``        mean(q_hat(x, pi_e))                                              1 mean
-``ipw``       mean(min(w, lambda) r)                                            1 mean
-``snipw``     sum(w r) / sum(w)                                                 1 ratio
-``dr``        mean(q_hat(x, pi_e) + min(w, lambda)(r - q_hat))                  2 means
-``sndr``      mean(q_hat(x, pi_e)) + sum(w (r - q_hat)) / sum(w)                mean + ratio
-``switch-dr`` mean(q_hat(x, pi_e) + w 1{w <= lambda} (r - q_hat))               2 means
-``dr-os``     mean(q_hat(x, pi_e) + lambda w / (w^2 + lambda) (r - q_hat))      2 means
-``rm``        sum(pi_e(a_i|x_i) r) / sum(pi_e(a_i|x_i)) (replay, uniform logs)  1 ratio
-============  ================================================================  =================
+==========  ==========================================================
+key         column
+==========  ==========================================================
+``pi_f``    ``pi_e(a_i | x_i, k_i)``, the target's probability of the logged action
+``w``       ``w_i``
+``r``       ``r_i``, the logged reward
+``q_f``     ``q_hat_i`` (needs ``estimated_rewards``)
+``res``     ``r_i - q_hat_i`` (needs ``estimated_rewards``)
+``q_pi``    ``q_hat(x_i, pi_e)`` (needs ``estimated_rewards``)
+==========  ==========================================================
 
-(DR-OS's shrunk weight ``lambda w / (w^2 + lambda)`` is Su et al. 2020's and obp's code; obp's
-docstring shows an extra factor ``w``.)
-
-Writing them this way is what makes intervals cheap: the normal interval is a delta-method
+Writing estimators this way is what makes intervals cheap: the normal interval is a delta-method
 quadratic form in the column covariance, and a bootstrap replicate is a weighted column sum, so
 all estimators share one ``(B, n) @ (n, m)`` product (see :mod:`bandits.estimators.intervals`).
 The point estimates equal obp 0.5.7's ``estimate_policy_value`` for the same inputs (checked to
@@ -41,172 +44,98 @@ pair, and ``len_list`` is the number of slots. Without ``position`` every row us
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import Any
 
 import numpy as np
 
+from bandits.data import LoggedData
 from bandits.estimators import _checks as ck
 
-# --------------------------------------------------------------------------------------------
-# Logged data, duck-typed
-# --------------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class LoggedArrays:
-    """Validated float64/int64 views of a log (obp's names).
-
-    reward ``(n,)`` float64 finite; action ``(n,)`` int64 in ``[0, n_actions)``; pscore ``(n,)``
-    float64 in ``(0, 1]``; position ``(n,)`` int64 in ``[0, len_list)`` (zeros when the log has no
-    position); context ``(n, d)`` float64 or None; n_actions, len_list ints.
-    """
-
-    reward: np.ndarray
-    action: np.ndarray
-    pscore: np.ndarray
-    position: np.ndarray
-    context: np.ndarray | None
-    n_actions: int
-    len_list: int
-    has_position: bool
-
-    @property
-    def n_rounds(self) -> int:
-        return int(self.reward.shape[0])
-
-
-def _get(data: Any, name: str) -> Any:
-    if isinstance(data, Mapping):
-        return data.get(name)
-    return getattr(data, name, None)
-
-
-def as_logged(data: Any, n_actions: int | None = None, len_list: int | None = None) -> LoggedArrays:
-    """Read and validate a log: a :class:`bandits.data.LoggedData`, any object with the same
-    attribute names, or obp's ``bandit_feedback`` dict.
-
-    ``n_actions``/``len_list`` default to the log's own (``data.n_actions``, ``data.len_list``),
-    then to ``max(action) + 1`` / ``max(position) + 1``.
-    """
-    if data is None:
-        raise ValueError("data: expected a LoggedData (or obp bandit_feedback dict), got None")
-    reward = ck.as_1d("reward", _get(data, "reward"), None, "float")
-    n = reward.shape[0]
-    if n == 0:
-        raise ValueError("reward: expected at least one logged round, got an empty array")
-    action = ck.as_1d("action", _get(data, "action"), n, "int")
-    pscore = ck.as_1d("pscore", _get(data, "pscore"), n, "float", check_finite=False)
-    ck.check_pscore(pscore)  # the (0, 1] check rejects NaN and infinities
-    K = n_actions if n_actions is not None else _get(data, "n_actions")
-    if K is None:
-        K = int(action.max()) + 1
-    K = int(K)
-    if K < 1:
-        raise ValueError(f"n_actions: expected an integer >= 1, got {K}")
-    ck.check_range("action", action, K, "n_actions")
-    pos_raw = _get(data, "position")
-    if pos_raw is None:
-        position = np.zeros(n, np.int64)
-        has_position = False
-    else:
-        position = ck.as_1d("position", pos_raw, n, "int")
-        has_position = True
-    L = len_list if len_list is not None else _get(data, "len_list")
-    if L is None:
-        L = int(position.max()) + 1 if has_position else 1
-    L = int(L)
-    if L < 1:
-        raise ValueError(f"len_list: expected an integer >= 1, got {L}")
-    if has_position:
-        ck.check_range("position", position, L, "len_list")
-    ctx = _get(data, "context")
-    if ctx is not None:
-        ctx = np.asarray(ctx)
-        if ctx.ndim == 1:
-            ctx = ctx[:, None]
-        if ctx.ndim != 2 or ctx.shape[0] != n:
-            raise ValueError(f"context: expected shape (n_rounds={n}, dim_context), got {ck.describe(ctx)}")
-    return LoggedArrays(reward, action, pscore, position, ctx, K, L, has_position)
-
+# HParam and register_estimator are re-exported for estimator modules: importing the declaration
+# API from here also registers the base columns below, which their terms may use
+from bandits.estimators.registry import (
+    COLUMNS,
+    ColumnKey,
+    EstimatorSpec,
+    Term,
+    estimator_names,
+    get_spec,
+    label_for,
+    register_column,
+)
+from bandits.estimators.registry import HParam as HParam
+from bandits.estimators.registry import register_estimator as register_estimator
 
 # --------------------------------------------------------------------------------------------
 # Estimators
 # --------------------------------------------------------------------------------------------
 
-MODEL_BASED = frozenset({"dm", "dr", "sndr", "switch-dr", "dr-os"})
-_ALIASES = {"ips": "ipw", "snips": "snipw", "replay": "rm", "switch_dr": "switch-dr", "dr_os": "dr-os",
-            "dros": "dr-os", "switchdr": "switch-dr"}
-# Default hyperparameters. obp's own defaults (switch-dr: inf, dr-os: 0) make those two
-# estimators identical to DR and DM; ours default to a weight threshold / shrinkage of 100
-# (weights above ~100 are where DR's variance blows up on typical logs). Pass lambda_ to change.
-_DEFAULT_LAMBDA = {"ipw": np.inf, "dr": np.inf, "switch-dr": 100.0, "dr-os": 100.0}
 
-
-@dataclass(frozen=True)
 class Estimator:
-    """One estimator, e.g. ``Estimator("switch-dr", lambda_=50.0)``.
+    """One registered estimator with its hyperparameters, e.g. ``Estimator("switch-dr", lambda_=50.0)``.
 
-    name: one of ``dm, ipw, snipw, dr, sndr, switch-dr, dr-os, rm`` (aliases: ips, snips, replay).
-    lambda_: clipping threshold (ipw, dr: weights are ``min(w, lambda_)``), switching threshold
-        (switch-dr) or shrinkage (dr-os); ignored by the others.
-    label: the row name in :func:`evaluate`'s table (default: the name, plus the lambda when it
-        differs from the default).
+    name: a registered name or alias (:func:`bandits.estimators.registry.estimator_names`).
+    label: the row name in :func:`bandits.estimators.evaluate`'s table (default: the name, plus
+        the hyperparameters that differ from their defaults, e.g. ``switch-dr(lambda=50)``).
+    hparams: the estimator's hyperparameters by keyword (None = default), checked by its
+        declaration; read back as ``est.hparams`` or as attributes (``est.lambda_``).
     """
 
-    name: str
-    lambda_: float | None = None
-    label: str = field(default="")
+    __slots__ = ("spec", "name", "hparams", "label")
 
-    def __post_init__(self) -> None:
-        nm = _ALIASES.get(self.name.lower(), self.name.lower())
-        if nm not in ESTIMATOR_NAMES:
-            raise ValueError(f"estimators: unknown estimator {self.name!r}; expected one of {list(ESTIMATOR_NAMES)}")
-        object.__setattr__(self, "name", nm)
-        lam = self.lambda_
-        if lam is None:
-            lam = _DEFAULT_LAMBDA.get(nm)
-        elif nm not in _DEFAULT_LAMBDA:
-            raise ValueError(f"lambda_: estimator {nm!r} takes no lambda_, got {lam!r}")
-        if lam is not None:
-            lam = float(lam)
-            if not lam >= 0.0:
-                raise ValueError(f"lambda_: expected a number >= 0 for {nm!r}, got {self.lambda_!r}")
-        object.__setattr__(self, "lambda_", lam)
-        if not self.label:
-            lbl = nm
-            if self.lambda_ is not None and nm in _DEFAULT_LAMBDA and lam != _DEFAULT_LAMBDA[nm]:
-                lbl = f"{nm}(lambda={lam:g})"
-            object.__setattr__(self, "label", lbl)
+    def __init__(self, name: str, /, *, label: str = "", **hparams: Any):
+        spec = get_spec(name)
+        if not isinstance(label, str):
+            raise TypeError(f"label: expected a str, got {type(label).__name__} {label!r}")
+        hp = spec.check_hparams({k: v for k, v in hparams.items() if v is not None})
+        self.spec: EstimatorSpec = spec
+        self.name: str = spec.name
+        self.hparams: Mapping[str, Any] = MappingProxyType(hp)
+        self.label: str = label or label_for(spec, hp)
+
+    def __reduce__(self):
+        # rebuilt from its name and values (the declaration holds functions, which do not pickle)
+        return (_make_estimator, (self.name, self.label, dict(self.hparams)))
+
+    def __getattr__(self, key: str) -> Any:
+        if key in Estimator.__slots__:
+            raise AttributeError(key)
+        hp = self.hparams
+        if key in hp:
+            return hp[key]
+        raise AttributeError(f"estimator {self.name!r} has no hyperparameter {key!r} (it has {list(hp)})")
 
     @property
-    def model_based(self) -> bool:
-        """Whether the estimator needs ``estimated_rewards`` (a reward model)."""
-        return self.name in MODEL_BASED
+    def needs_reward_model(self) -> bool:
+        """Whether the estimator reads ``estimated_rewards`` (a reward model)."""
+        return self.spec.needs_reward_model
 
-    def terms(self) -> tuple[tuple[str, str | None], ...]:
-        """The estimate as ``sum(mean(num) / mean(den))`` over ``(num, den)`` column keys."""
-        lam = self.lambda_
-        if self.name == "dm":
-            return (("q_pi", None),)
-        if self.name == "ipw":
-            return (("wr", None),) if lam == np.inf else ((f"wr_clip:{lam!r}", None),)
-        if self.name == "snipw":
-            return (("wr", "w"),)
-        if self.name == "dr":
-            return (("q_pi", None), ("w_res" if lam == np.inf else f"w_res_clip:{lam!r}", None))
-        if self.name == "sndr":
-            return (("q_pi", None), ("w_res", "w"))
-        if self.name == "switch-dr":
-            return (("q_pi", None), (f"w_res_switch:{lam!r}", None))
-        if self.name == "dr-os":
-            return (("q_pi", None), (f"w_res_os:{lam!r}", None))
-        if self.name == "rm":
-            return (("pi_r", "pi_f"),)
-        raise AssertionError(self.name)  # pragma: no cover
+    @property
+    def uniform_logs(self) -> bool:
+        """Whether the estimator is valid only on uniformly logged data."""
+        return self.spec.uniform_logs
+
+    def terms(self) -> tuple[Term, ...]:
+        """The estimate as ``sum(mean(num) / mean(den))`` over :class:`Term` s of column keys."""
+        return self.spec.term_list(self.hparams)
+
+    def _key(self) -> tuple:
+        return (self.name, tuple(sorted(self.hparams.items())), self.label)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Estimator) and self._key() == other._key()
+
+    def __hash__(self) -> int:
+        return hash(self._key())
+
+    def __repr__(self) -> str:
+        args = "".join(f", {k}={v!r}" for k, v in self.hparams.items())
+        return f"Estimator({self.name!r}{args}, label={self.label!r})"
 
 
-ESTIMATOR_NAMES = ("dm", "ipw", "snipw", "dr", "sndr", "switch-dr", "dr-os", "rm")
+def _make_estimator(name: str, label: str, hparams: dict[str, Any]) -> Estimator:
+    return Estimator(name, label=label, **hparams)
 
 
 def as_estimators(estimators: Any) -> list[Estimator]:
@@ -241,33 +170,39 @@ def as_estimators(estimators: Any) -> list[Estimator]:
 
 class Columns:
     """Validated inputs and the per-row columns the estimators are built from (computed lazily,
-    each once).
+    each once, by the functions registered in :data:`bandits.estimators.registry.COLUMNS`).
 
-    log: :class:`LoggedArrays`; action_dist ``(n, K, L)`` float64; estimated_rewards ``(n, K, L)``
-    float64 or None.
+    data: :class:`bandits.data.LoggedData` (validated at its construction). action_dist
+    ``(n, K, L)``: checked here (shape, non-negative, rows summing to 1) unless ``check=False``.
+    estimated_rewards ``(n, K, L)`` or None: shape checked here, finiteness where it is read.
+    Attributes for column functions: ``data``, ``position`` ``(n,)`` int64 (zeros when the log
+    has none), ``action_dist`` and ``estimated_rewards`` (float64), ``len_list``, ``rowsum``
+    ``(n, L)``; methods :meth:`col`, :meth:`factual`, :meth:`at_position`, :meth:`q`.
     """
 
-    def __init__(self, log: LoggedArrays, action_dist: Any, estimated_rewards: Any = None,
+    def __init__(self, data: LoggedData, action_dist: Any, estimated_rewards: Any = None,
                  check: bool = True):
-        n, K, L = log.n_rounds, log.n_actions, None
-        ad = ck.as_action_array("action_dist", action_dist, n, K, L)
-        if log.has_position and ad.shape[2] <= int(log.position.max()):
+        if not isinstance(data, LoggedData):
+            raise TypeError(f"data: expected a bandits.data.LoggedData, got {type(data).__name__}")
+        n, K = data.n_rounds, data.n_actions
+        ad = ck.as_action_array("action_dist", action_dist, n, K, None)
+        if data.position is not None and ad.shape[2] <= int(data.position.max()):
             raise ValueError(
-                f"action_dist: expected len_list >= max(position) + 1 = {int(log.position.max()) + 1} "
+                f"action_dist: expected len_list >= max(position) + 1 = {int(data.position.max()) + 1} "
                 f"positions (axis 2), got shape {tuple(ad.shape)}"
             )
-        self.log = log
+        self.data = data
+        self.position = data.position if data.position is not None else np.zeros(n, np.int64)
         self.action_dist = ad
         self.len_list = ad.shape[2]
         self.rowsum = ck.check_action_dist(ad) if check else ad.sum(axis=1)
         self.estimated_rewards = None
         if estimated_rewards is not None:
-            q = ck.as_action_array("estimated_rewards", estimated_rewards, n, K, self.len_list)
             # finiteness is checked on what the estimators read (q at the logged slot, through
             # q_hat(x, pi_e) and q_hat(x, a_i)): a NaN/inf there makes those columns non-finite
             # (0 * inf is NaN), and entries at other slots are never used
-            self.estimated_rewards = q
-        self._cache: dict[str, np.ndarray] = {}
+            self.estimated_rewards = ck.as_action_array("estimated_rewards", estimated_rewards, n, K, self.len_list)
+        self._cache: dict[ColumnKey, np.ndarray] = {}
         self._flat_idx: np.ndarray | None = None
 
     # ---- gathers -------------------------------------------------------------------------
@@ -275,15 +210,16 @@ class Columns:
     def flat_idx(self) -> np.ndarray:
         """Flat index of ``(i, a_i, k_i)`` into a C-ordered ``(n, K, L)`` array."""
         if self._flat_idx is None:
-            log, L = self.log, self.len_list
-            idx = np.arange(0, log.n_rounds * log.n_actions * L, log.n_actions * L, dtype=np.int64)
-            idx += log.action * L if L > 1 else log.action
+            data, L = self.data, self.len_list
+            idx = np.arange(0, data.n_rounds * data.n_actions * L, data.n_actions * L, dtype=np.int64)
+            idx += data.action * L if L > 1 else data.action
             if L > 1:
-                idx += log.position
+                idx += self.position
             self._flat_idx = idx
         return self._flat_idx
 
-    def _factual(self, arr: np.ndarray) -> np.ndarray:
+    def factual(self, arr: np.ndarray) -> np.ndarray:
+        """``arr[i, a_i, k_i]`` ``(n,)`` for an ``(n, K, L)`` array: the logged action at its slot."""
         return np.take(np.ascontiguousarray(arr).reshape(-1), self.flat_idx)
 
     def at_position(self, arr: np.ndarray) -> np.ndarray:
@@ -291,95 +227,50 @@ class Columns:
         if arr.shape[2] == 1:
             return arr[:, :, 0]
         n = arr.shape[0]
-        return arr[np.arange(n), :, self.log.position]
+        return arr[np.arange(n), :, self.position]
 
     # ---- columns -------------------------------------------------------------------------
-    def col(self, key: str) -> np.ndarray:
-        """Per-row column ``(n,)`` float64 by key (see :meth:`Estimator.terms`)."""
+    def col(self, key: ColumnKey) -> np.ndarray:
+        """Per-row column ``(n,)`` float64 by key: a registered column name (``"w"``) or a tuple
+        of a name and its arguments (``("wr_clip", 5.0)``)."""
         c = self._cache.get(key)
         if c is None:
-            c = self._compute(key)
+            name, args = (key, ()) if isinstance(key, str) else (key[0], tuple(key[1:]))
+            fn = COLUMNS.get(name)
+            if fn is None:
+                raise KeyError(f"column {name!r} is not registered; registered columns: {sorted(COLUMNS)}")
+            c = fn(self, *args)
             self._cache[key] = c
         return c
 
-    def _need_q(self, key: str) -> np.ndarray:
+    def q(self) -> np.ndarray:
+        """``estimated_rewards`` ``(n, K, L)``, or a ``ValueError`` naming it when absent."""
         if self.estimated_rewards is None:
+            needs = [nm for nm in estimator_names() if get_spec(nm).needs_reward_model]
             raise ValueError(
-                f"estimated_rewards: the model-based estimators (dm, dr, sndr, switch-dr, dr-os) need "
-                f"estimated_rewards of shape (n_rounds, n_actions, len_list), got None (column {key!r})"
+                f"estimated_rewards: the model-based estimators ({', '.join(needs)}) need "
+                "estimated_rewards of shape (n_rounds, n_actions, len_list), got None"
             )
         return self.estimated_rewards
 
-    def _compute(self, key: str) -> np.ndarray:
-        log = self.log
-        base, _, arg = key.partition(":")
-        lam = float(arg) if arg else None
-        if base == "pi_f":
-            return self._factual(self.action_dist)
-        if base == "w":
-            return self.col("pi_f") / log.pscore
-        if base == "wr":
-            return self.col("w") * log.reward
-        if base == "pi_r":
-            return self.col("pi_f") * log.reward
-        if base == "wr_clip":
-            return np.minimum(self.col("w"), lam) * log.reward
-        if base == "q_f":
-            return self._checked_q(self._factual(self._need_q(key)))
-        if base == "res":
-            return log.reward - self.col("q_f")
-        if base == "q_pi":
-            q = self._need_q(key)
-            qp = np.einsum("nk,nk->n", self.at_position(q), self.at_position(self.action_dist))
-            rs = self.rowsum[:, 0] if self.len_list == 1 else self.rowsum[np.arange(log.n_rounds), log.position]
-            qp /= rs  # obp normalises with np.average(weights=pi_e); identical for valid rows
-            return self._checked_q(qp, pi_weighted=True)
-        if base == "w_res":
-            return self.col("w") * self.col("res")
-        if base == "w_res_clip":
-            return np.minimum(self.col("w"), lam) * self.col("res")
-        if base == "w_res_switch":
-            w = self.col("w")
-            return np.where(w <= lam, w, 0.0) * self.col("res")
-        if base == "w_res_os":
-            w = self.col("w")
-            if lam == np.inf:
-                return self.col("w_res")
-            with np.errstate(invalid="ignore", divide="ignore"):
-                shrunk = np.where(w > 0, lam * w / (w * w + lam), 0.0) if lam > 0 else np.zeros_like(w)
-            return shrunk * self.col("res")
-        raise KeyError(key)  # pragma: no cover
-
-    def _checked_q(self, col: np.ndarray, pi_weighted: bool = False) -> np.ndarray:
+    def checked_q(self, col: np.ndarray, what: str) -> np.ndarray:
+        """``col`` (a column read from ``estimated_rewards``) after checking it is finite."""
         if not np.isfinite(np.add.reduce(col)):
             bad = ~np.isfinite(col)
             if bad.any():
                 i = int(np.flatnonzero(bad)[0])
-                what = "sum_a action_dist * estimated_rewards" if pi_weighted else "the logged action's entry"
                 raise ValueError(
                     f"estimated_rewards: expected finite values, got a non-finite value in row {i} ({what} at "
                     f"the logged position is {float(col[i])!r})"
                 )
         return col
 
-    # ---- helpers used by estimators / diagnostics ----------------------------------------
-    def check_uniform_logging(self) -> None:
-        """Replay (Li et al. 2011) is unbiased only for uniformly logged data."""
-        log = self.log
-        for k in np.unique(log.position):
-            ps = log.pscore[log.position == k]
-            if ps.max() - ps.min() > 1e-12 * ps.max():
-                raise ValueError(
-                    "pscore: the replay estimator ('rm') needs uniformly logged data (one constant "
-                    f"pscore per position), got values from {float(ps.min())!r} to {float(ps.max())!r} at position {int(k)}"
-                )
-
-    def matrix(self, keys: list[str], ones_row: bool = False) -> np.ndarray:
+    def matrix(self, keys: list[ColumnKey], ones_row: bool = False) -> np.ndarray:
         """Stack columns into ``(len(keys), n)`` float64: row ``j`` is column ``keys[j]``
         (each column contiguous, which keeps the reductions over rows fast); ``ones_row`` appends
         a row of ones."""
         m = len(keys)
-        out = np.empty((m + int(ones_row), self.log.n_rounds))
+        out = np.empty((m + int(ones_row), self.data.n_rounds))
         for j, k in enumerate(keys):
             out[j] = self.col(k)
         if ones_row:
@@ -387,20 +278,73 @@ class Columns:
         return out
 
 
-def column_keys(estimators: list[Estimator]) -> list[str]:
+# ---- the base columns every estimator can use (see the module docstring) ---------------------
+
+
+def _pi_f(c: Columns) -> np.ndarray:
+    return c.factual(c.action_dist)
+
+
+def _w(c: Columns) -> np.ndarray:
+    return c.col("pi_f") / c.data.pscore
+
+
+def _r(c: Columns) -> np.ndarray:
+    return c.data.reward
+
+
+def _q_f(c: Columns) -> np.ndarray:
+    return c.checked_q(c.factual(c.q()), "the logged action's entry")
+
+
+def _res(c: Columns) -> np.ndarray:
+    return c.data.reward - c.col("q_f")
+
+
+def _q_pi(c: Columns) -> np.ndarray:
+    q = c.q()
+    qp = np.einsum("nk,nk->n", c.at_position(q), c.at_position(c.action_dist))
+    rs = c.rowsum[:, 0] if c.len_list == 1 else c.rowsum[np.arange(c.data.n_rounds), c.position]
+    qp /= rs  # obp normalises with np.average(weights=pi_e); identical for valid rows
+    return c.checked_q(qp, "sum_a action_dist * estimated_rewards")
+
+
+for _name, _fn in (("pi_f", _pi_f), ("w", _w), ("r", _r), ("q_f", _q_f), ("res", _res), ("q_pi", _q_pi)):
+    register_column(_name, _fn)
+
+
+def check_uniform_logging(data: LoggedData, estimator: str) -> None:
+    """For estimators valid only on uniformly logged data (replay, Li et al. 2011): one constant
+    ``pscore`` per position, else a ``ValueError`` naming ``estimator``."""
+    pos = data.position if data.position is not None else np.zeros(data.n_rounds, np.int64)
+    for k in np.unique(pos):
+        ps = data.pscore[pos == k]
+        if ps.max() - ps.min() > 1e-12 * ps.max():
+            raise ValueError(
+                f"pscore: the {estimator!r} estimator needs uniformly logged data (one constant "
+                f"pscore per position), got values from {float(ps.min())!r} to {float(ps.max())!r} at position {int(k)}"
+            )
+
+
+# --------------------------------------------------------------------------------------------
+# From column means to estimates
+# --------------------------------------------------------------------------------------------
+
+
+def column_keys(estimators: list[Estimator]) -> list[ColumnKey]:
     """Distinct column keys needed by ``estimators``, in first-use order."""
-    keys: list[str] = []
+    keys: list[ColumnKey] = []
     for e in estimators:
-        for num, den in e.terms():
-            for k in (num, den):
+        for t in e.terms():
+            for k in t:
                 if k is not None and k not in keys:
                     keys.append(k)
     return keys
 
 
-def term_index(estimators: list[Estimator], keys: list[str]) -> list[list[tuple[int, int]]]:
+def term_index(estimators: list[Estimator], keys: list[ColumnKey]) -> list[list[tuple[int, int]]]:
     """For each estimator, its terms as ``(num_col, den_col)`` indices into ``keys`` (-1 = 1)."""
-    return [[(keys.index(num), -1 if den is None else keys.index(den)) for num, den in e.terms()]
+    return [[(keys.index(t.num), -1 if t.den is None else keys.index(t.den)) for t in e.terms()]
             for e in estimators]
 
 
@@ -428,47 +372,56 @@ def gradients(terms: list[list[tuple[int, int]]], means: np.ndarray) -> np.ndarr
     return g
 
 
-def prepare(data: Any, action_dist: Any, estimators: Any = ("ipw",), estimated_rewards: Any = None
+def check_requirements(est: list[Estimator], cols: Columns, from_evaluate: bool = False) -> None:
+    """What the declarations ask of the inputs: ``estimated_rewards`` for model-based estimators,
+    uniform logs for replay-type ones."""
+    if cols.estimated_rewards is None and any(e.needs_reward_model for e in est):
+        names = [e.label for e in est if e.needs_reward_model]
+        hint = "" if from_evaluate else " (evaluate() fits a reward model for you; the bare estimators do not)"
+        raise ValueError(
+            f"estimated_rewards: estimators {names} need estimated_rewards of shape (n_rounds, n_actions, "
+            f"len_list), got None{hint}"
+        )
+    for e in est:
+        if e.uniform_logs:
+            check_uniform_logging(cols.data, e.name)
+
+
+def prepare(data: LoggedData | Mapping, action_dist: Any, estimators: Any = ("ipw",), estimated_rewards: Any = None
             ) -> tuple[Columns, list[Estimator]]:
     """Validate everything once; returns the column store and the normalised estimator list."""
     est = as_estimators(estimators)
-    log = as_logged(data)
-    cols = Columns(log, action_dist, estimated_rewards)
-    if any(e.model_based for e in est) and cols.estimated_rewards is None:
-        names = [e.label for e in est if e.model_based]
-        raise ValueError(
-            f"estimated_rewards: estimators {names} need estimated_rewards of shape (n_rounds, n_actions, "
-            "len_list), got None (evaluate() fits a reward model for you; the bare estimators do not)"
-        )
-    if any(e.name == "rm" for e in est):
-        cols.check_uniform_logging()
+    cols = Columns(LoggedData.coerce(data), action_dist, estimated_rewards)
+    check_requirements(est, cols)
     return cols, est
 
 
-def estimate(name: str | Estimator, data: Any, action_dist: Any, estimated_rewards: Any = None,
-             **kw: Any) -> float:
+def estimate(name: str | Estimator, data: LoggedData | Mapping, action_dist: Any, estimated_rewards: Any = None,
+             **hparams: Any) -> float:
     """Point estimate of one estimator (obp's ``estimate_policy_value``).
 
-    data: LoggedData-like (reward, action, pscore, position, n_actions, len_list).
+    data: :class:`bandits.data.LoggedData` (or obp's ``bandit_feedback`` dict, read through
+        :meth:`LoggedData.from_obp`).
     action_dist: ``(n_rounds, n_actions, len_list)`` float, each ``[i, :, k]`` a distribution.
-    estimated_rewards: ``(n_rounds, n_actions, len_list)`` float, needed by dm/dr/sndr/switch-dr/dr-os.
-    kw: estimator options (``lambda_``).
+    estimated_rewards: ``(n_rounds, n_actions, len_list)`` float, needed by the model-based
+        estimators (``needs_reward_model`` in their declaration: dm, dr, sndr, switch-dr, dr-os).
+    hparams: the estimator's hyperparameters (e.g. ``lambda_``).
     Returns a python float.
     """
-    e = name if isinstance(name, Estimator) else Estimator(name, **kw)
+    e = name if isinstance(name, Estimator) else Estimator(name, **hparams)
     cols, est = prepare(data, action_dist, [e], estimated_rewards)
     keys = column_keys(est)
     means = np.array([cols.col(k).mean() for k in keys])
     return float(values_from_means(term_index(est, keys), means)[0])
 
 
-def round_rewards(name: str | Estimator, data: Any, action_dist: Any, estimated_rewards: Any = None,
-                  **kw: Any) -> np.ndarray:
+def round_rewards(name: str | Estimator, data: LoggedData | Mapping, action_dist: Any, estimated_rewards: Any = None,
+                  **hparams: Any) -> np.ndarray:
     """Per-row contributions ``(n_rounds,)`` float64 whose mean is the estimate (obp's
     ``_estimate_round_rewards``); ratio terms contribute ``num_i / mean(den)``."""
-    e = name if isinstance(name, Estimator) else Estimator(name, **kw)
+    e = name if isinstance(name, Estimator) else Estimator(name, **hparams)
     cols, _ = prepare(data, action_dist, [e], estimated_rewards)
-    out = np.zeros(cols.log.n_rounds)
-    for num, den in e.terms():
-        out = out + (cols.col(num) if den is None else cols.col(num) / cols.col(den).mean())
+    out = np.zeros(cols.data.n_rounds)
+    for t in e.terms():
+        out = out + (cols.col(t.num) if t.den is None else cols.col(t.num) / cols.col(t.den).mean())
     return out

@@ -8,18 +8,19 @@ in-memory one (bootstraps differ only by their random draws).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from bandits.data import LoggedData
 from bandits.estimators import intervals as iv
 from bandits.estimators.core import (
     Columns,
     Estimator,
     as_estimators,
-    as_logged,
+    check_requirements,
     column_keys,
     gradients,
     term_index,
@@ -72,7 +73,7 @@ class _Accumulator:
         self.target: np.ndarray | None = None  # (L, K) summed target probability at the row's position
 
     def add(self, cols: Columns) -> None:
-        log = cols.log
+        log = cols.data
         with iv.one_blas_thread():  # matrix-vector work: a second BLAS thread only adds wake-ups
             C = cols.matrix(self.keys, ones_row=True)  # (m + 1, n), last row ones
             self.mom.add_with_ones(C)
@@ -82,14 +83,14 @@ class _Accumulator:
             self.max_w = max(self.max_w, float(w.max()))
             self.sum_r += float(log.reward.sum())
             K, L = log.n_actions, cols.len_list
-            cnt = np.bincount(log.position * K + log.action if L > 1 else log.action,
+            cnt = np.bincount(cols.position * K + log.action if L > 1 else log.action,
                               minlength=L * K).reshape(L, K)
             # target mass is only needed on (slot, action) pairs this batch never logged (a pair
             # logged anywhere is supported); usually there are none and action_dist is not touched
             tgt = np.zeros((L, K))
             A = cols.action_dist
             for p, a in zip(*np.nonzero(cnt == 0), strict=True):
-                sel = slice(None) if L == 1 else (log.position == p)
+                sel = slice(None) if L == 1 else (cols.position == p)
                 tgt[p, a] = A[sel, a, p].sum()
         if self.interval == "bootstrap":
             if self.shift is None:
@@ -145,7 +146,7 @@ class _Accumulator:
 
 
 def evaluate(
-    data: Any,
+    data: LoggedData | Mapping,
     action_dist: Any,
     estimators: Any = DEFAULT_ESTIMATORS,
     estimated_rewards: Any = None,
@@ -159,15 +160,15 @@ def evaluate(
 ) -> pd.DataFrame:
     """Estimate an evaluation policy's value with several estimators at once.
 
-    data: :class:`bandits.data.LoggedData` (or any object / obp dict with ``reward (n,)``,
-        ``action (n,)`` int in ``[0, n_actions)``, ``pscore (n,)`` in ``(0, 1]``, optional
-        ``position (n,)`` 0-based, ``context (n, d)``, ``action_context (K, p)``, ``n_actions``,
-        ``len_list``).
+    data: :class:`bandits.data.LoggedData` (or obp's ``bandit_feedback`` dict, read through
+        :meth:`LoggedData.from_obp`: ``reward, action, pscore``, optional ``position`` 0-based,
+        ``context (n, d)``, ``action_context (K, p)``, ``n_actions``, ``len_list``).
     action_dist: ``(n, n_actions, len_list)`` float: ``action_dist[i, :, k]`` is the evaluation
         policy's distribution over actions for slot ``k`` given context ``i`` (obp's layout; a
         2-D ``(n, K)`` array means len_list 1). Make one from a screentest policy with
         :func:`bandits.estimators.policy_action_dist`.
-    estimators: names (``dm, ipw, snipw, dr, sndr, switch-dr, dr-os, rm``) or
+    estimators: registered names or aliases (:func:`bandits.estimators.estimator_names`: ``dm,
+        ipw, snipw, dr, sndr, switch-dr, dr-os, rm`` and any estimator registered since) or
         :class:`Estimator` objects (``Estimator("switch-dr", lambda_=20)``).
     estimated_rewards: ``(n, n_actions, len_list)`` float reward-model predictions
         ``q_hat(x_i, a, k)`` for the model-based estimators. When None and a model-based
@@ -188,27 +189,27 @@ def evaluate(
     """
     interval = _check_options(interval, alpha, n_bootstrap, bootstrap_method)
     est = as_estimators(estimators)
-    log = as_logged(data)
+    log = LoggedData.coerce(data)
     rng = np.random.default_rng(random_state)
-    if estimated_rewards is None and any(e.model_based for e in est):
+    fits_model = estimated_rewards is None and any(e.needs_reward_model for e in est)
+    if fits_model:
         from bandits.estimators.reward_model import fit_reward_model
 
         seed = int(rng.integers(2**31 - 1))
         ad = np.asarray(action_dist)
         L = ad.shape[2] if ad.ndim == 3 else 1
-        estimated_rewards = fit_reward_model(data, model=reward_model, n_folds=n_folds, random_state=seed,
+        estimated_rewards = fit_reward_model(log, model=reward_model, n_folds=n_folds, random_state=seed,
                                              len_list=L)
     with iv.one_blas_thread():
         cols = Columns(log, action_dist, estimated_rewards)
-    if any(e.name == "rm" for e in est):
-        cols.check_uniform_logging()
+    check_requirements(est, cols, from_evaluate=True)
     acc = _Accumulator(est, interval, n_bootstrap, bootstrap_method, rng)
     acc.add(cols)
     return acc.result(alpha)
 
 
 def evaluate_batches(
-    batches: Iterable[Any],
+    batches: Iterable[LoggedData | Mapping],
     action_dist: Callable[[Any], Any],
     estimators: Any = DEFAULT_ESTIMATORS,
     estimated_rewards: Callable[[Any], Any] | None = None,
@@ -219,7 +220,8 @@ def evaluate_batches(
 ) -> pd.DataFrame:
     """:func:`evaluate` over a stream of log batches in bounded memory.
 
-    batches: iterable of LoggedData-like batches (e.g. ``bandits.data.iter_parquet_batches(path)``).
+    batches: iterable of :class:`bandits.data.LoggedData` batches (e.g.
+        ``bandits.data.iter_parquet_batches(path)``; obp dicts are read with ``from_obp``).
     action_dist: callable ``batch -> (n_batch, K, len_list)`` (e.g. a policy through
         :func:`bandits.estimators.policy_action_dist`).
     estimated_rewards: callable ``batch -> (n_batch, K, len_list)`` (a reward model fitted
@@ -231,7 +233,7 @@ def evaluate_batches(
     """
     interval = _check_options(interval, alpha, n_bootstrap, "poisson")
     est = as_estimators(estimators)
-    if any(e.model_based for e in est) and estimated_rewards is None:
+    if any(e.needs_reward_model for e in est) and estimated_rewards is None:
         raise ValueError(
             "estimated_rewards: model-based estimators need a callable batch -> (n, K, len_list), got None"
         )
@@ -241,13 +243,12 @@ def evaluate_batches(
     acc = _Accumulator(est, interval, n_bootstrap, "poisson", rng)
     n_batches = 0
     for batch in batches:
-        log = as_logged(batch)
+        log = LoggedData.coerce(batch, "batches[i]")
         q = estimated_rewards(batch) if estimated_rewards is not None else None
         ad = action_dist(batch)
         with iv.one_blas_thread():
             cols = Columns(log, ad, q)
-        if any(e.name == "rm" for e in est):
-            cols.check_uniform_logging()
+        check_requirements(est, cols)
         acc.add(cols)
         n_batches += 1
     if n_batches == 0:

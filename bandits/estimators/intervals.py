@@ -18,9 +18,10 @@ Bootstrap (percentile), vectorised
     weighted column means ``sum_i w_bi C_i / sum_i w_bi``; ratio estimators are ratios of weighted
     sums. No estimator is refitted: all replicates of all estimators are weighted sums of ``C``.
 
-    Exact Poisson weights for B replicates need B * n draws (1e9 for B = 1000, n = 1M: ~10 s in
-    numpy on this project's 2-core machine, weight generation dominating). Above ``direct_limit`` draws we use a *pooled* scheme that keeps every replicate an
-    exact Poisson bootstrap replicate and costs ~n draws plus one dense matrix product:
+    Exact Poisson weights for B replicates need B * n draws (1e9 for B = 1000, n = 1M), and
+    generating them dominates the cost. Above ``direct_limit`` draws we use a *pooled* scheme that
+    keeps every replicate an exact Poisson bootstrap replicate and costs ~n draws plus one dense
+    matrix product:
 
     1. rows are randomly permuted (the statistic does not care; this removes any ordering in the
        log) and cut into ``K_c <= B`` chunks of ``s = ceil(n / B)`` rows (the last one padded
@@ -62,8 +63,8 @@ def blas_threads_for(flops: float):
     """Context manager (applied on creation, so make a new one per ``with``): one BLAS thread for
     small products, the library default otherwise.
 
-    Small GEMMs on a busy machine were measured 10-30x slower with OpenBLAS's thread pool than
-    single-threaded (spin-up and contention dominate).
+    For small products the thread pool's wake-ups and contention cost more than the extra
+    threads save.
     """
     if flops < SMALL_GEMM_FLOPS:
         return one_blas_thread()

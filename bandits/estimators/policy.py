@@ -6,26 +6,31 @@ One jitted, vmapped call of ``policy.select`` over a log's contexts, in fixed-si
 
 from __future__ import annotations
 
-from functools import lru_cache
 from typing import Any
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
+from bandits.caching import IdentityLRU
 from bandits.contracts import Policy
 
 DEFAULT_BLOCK = 8192
 
 
-@lru_cache(maxsize=64)
+_SELECT_CACHE: IdentityLRU = IdentityLRU(maxsize=64)
+
+
 def _batched_select(select: Any):
     """jit(vmap(select)) over rows; cached per select function (the policy's static config)."""
 
-    def one(key, state, context, mask, hparams, row):
-        return select(jax.random.fold_in(key, row), state, context, mask, hparams).probs
+    def build():
+        def one(key, state, context, mask, hparams, row):
+            return select(jax.random.fold_in(key, row), state, context, mask, hparams).probs
 
-    return jax.jit(jax.vmap(one, in_axes=(None, None, 0, 0, None, 0)))
+        return jax.jit(jax.vmap(one, in_axes=(None, None, 0, 0, None, 0)))
+
+    return _SELECT_CACHE.get(build, select)
 
 
 def policy_action_dist(

@@ -11,6 +11,11 @@ self-normalised IPW with the uniform pscore). Standard error by the delta method
 Learning policies are replayed online, one ``lax.scan`` over the log, by
 :func:`bandits.engine.replay.replay_evaluate`. Both refuse non-uniform logs with a clear error:
 with a non-uniform logger the matched rounds are a biased sample; use the other estimators.
+
+In :func:`bandits.estimators.evaluate` the same ratio is the ``rm`` estimator (alias ``replay``),
+declared at the end of this module: ``sum(pi_e(a_i | x_i) r_i) / sum(pi_e(a_i | x_i))`` with
+intervals like every other estimator; its declaration asks for uniform logs, checked as one
+constant ``pscore`` per position.
 """
 
 from __future__ import annotations
@@ -18,6 +23,9 @@ from __future__ import annotations
 from typing import Any, NamedTuple
 
 import numpy as np
+
+from bandits.data import LoggedData
+from bandits.estimators.core import Columns, Term, register_estimator
 
 
 class ReplayEstimate(NamedTuple):
@@ -29,32 +37,15 @@ class ReplayEstimate(NamedTuple):
     n_effective: float
 
 
-def replay_fields(data: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray | None, int]:
-    """Arrays of a logged dataset for replay: ``(context (n, d), action, reward, pscore (n,), position | None, n_actions)``
-    in float64/int64, with shapes checked (one error naming the field)."""
-    missing = [f for f in ("context", "action", "reward", "pscore", "n_actions") if not hasattr(data, f)]
-    if missing:
+def require_logged(data: Any) -> LoggedData:
+    """``data`` itself if it is a :class:`bandits.data.LoggedData` (validated when built), else a
+    ``TypeError`` naming it (replay reads the rows in their logged order, so no dict is guessed at)."""
+    if not isinstance(data, LoggedData):
         raise TypeError(
-            f"data: expected a bandits.data.LoggedData (fields context, action, reward, pscore, n_actions), "
-            f"got {type(data).__name__} missing {missing}"
+            f"data: expected a bandits.data.LoggedData (e.g. LoggedData.from_obp(bandit_feedback)), "
+            f"got {type(data).__name__}"
         )
-    ctx = np.asarray(data.context, np.float64)
-    act = np.asarray(data.action, np.int64)
-    rew = np.asarray(data.reward, np.float64)
-    ps = np.asarray(data.pscore, np.float64)
-    pos = getattr(data, "position", None)
-    pos = None if pos is None else np.asarray(pos, np.int64)
-    k = int(data.n_actions)
-    n = act.shape[0]
-    if ctx.ndim != 2 or ctx.shape[0] != n or rew.shape != (n,) or ps.shape != (n,):
-        raise ValueError(
-            f"data: expected context (n, d), action/reward/pscore (n,), got context {ctx.shape}, "
-            f"action {act.shape}, reward {rew.shape}, pscore {ps.shape}"
-        )
-    if n == 0:
-        raise ValueError("data: expected at least one logged row, got 0")
-    return ctx, act, rew, ps, pos, k
-
+    return data
 
 
 def check_uniform_logger(pscore: np.ndarray, n_actions: int, rtol: float = 1e-6) -> None:
@@ -79,7 +70,8 @@ def replay_estimator(data: Any, action_dist: Any, *, check_uniform: bool = True)
     ``w_i = action_dist[i, action_i, position_i]`` (position 0 when the data has none);
     ``value = sum w r / sum w``; ``se = sqrt(sum w^2 (r - value)^2) / sum w``.
     """
-    ctx, act, rew, ps, pos, k = replay_fields(data)
+    data = require_logged(data)
+    act, rew, ps, pos, k = data.action, data.reward, data.pscore, data.position, data.n_actions
     ad = np.asarray(action_dist, np.float64)
     if ad.ndim == 2:
         ad = ad[:, :, None]
@@ -107,3 +99,17 @@ def replay_estimator(data: Any, action_dist: Any, *, check_uniform: bool = True)
     v = float((w * rew).sum() / sw)
     se = float(np.sqrt(np.sum(w**2 * (rew - v) ** 2)) / sw)
     return ReplayEstimate(v, se, float(sw))
+
+
+# ---- the replay method as a column-mean estimator (evaluate's ``rm``) ------------------------
+
+
+def _pi_r(c: Columns) -> np.ndarray:
+    return c.col("pi_f") * c.data.reward
+
+
+register_estimator(
+    "rm", lambda: (Term("pi_r", "pi_f"),), aliases=("replay",), uniform_logs=True,
+    columns={"pi_r": _pi_r},
+    summary="sum(pi_e(a_i|x_i) r) / sum(pi_e(a_i|x_i)): replay, uniformly logged data only",
+)

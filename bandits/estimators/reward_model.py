@@ -14,6 +14,7 @@ Defaults: ``StandardScaler + LogisticRegression`` when every reward is 0 or 1, o
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
@@ -23,7 +24,7 @@ from sklearn.model_selection import KFold
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from bandits.estimators.core import _get, as_logged
+from bandits.data import LoggedData
 
 _PREDICT_ROWS = 100_000  # rows per prediction block (each expands to rows * K feature rows)
 
@@ -100,12 +101,15 @@ def _predict_all(m: Any, context: np.ndarray, action_features: np.ndarray, binar
     return out
 
 
-def _setup(data: Any, action_context: Any, len_list: int | None):
-    log = as_logged(data)
-    if log.context is None:
-        raise ValueError("data.context: a reward model needs contexts of shape (n_rounds, d), got None")
-    context = np.asarray(log.context, dtype=np.float64)
-    ac = action_context if action_context is not None else _get(data, "action_context")
+def _setup(data: LoggedData | Mapping, action_context: Any, len_list: int | None):
+    log = LoggedData.coerce(data)
+    if log.dim_context == 0:
+        raise ValueError(
+            f"data.context: a reward model needs contexts of shape (n_rounds, d) with d >= 1, got shape "
+            f"{log.context.shape} (pass estimated_rewards yourself for context-free logs)"
+        )
+    context = log.context
+    ac = action_context if action_context is not None else log.action_context
     if ac is None:
         af = np.eye(log.n_actions)
     else:
@@ -119,14 +123,14 @@ def _setup(data: Any, action_context: Any, len_list: int | None):
     return log, context, af, L, binary
 
 
-def _positions(log, L: int) -> list[np.ndarray | None]:
+def _positions(log: LoggedData, L: int) -> list[np.ndarray | None]:
     """Row selector per slot (None = all rows: the log has no position, or len_list 1)."""
-    if not log.has_position or L == 1:
+    if log.position is None or L == 1:
         return [None] * L
     return [log.position == p for p in range(L)]
 
 
-def fit_reward_model_on(data: Any, model: Any = None, action_context: Any = None,
+def fit_reward_model_on(data: LoggedData | Mapping, model: Any = None, action_context: Any = None,
                         len_list: int | None = None) -> RewardModel:
     """Fit per-position reward models on all of ``data`` (no cross-fitting).
 
@@ -143,12 +147,12 @@ def fit_reward_model_on(data: Any, model: Any = None, action_context: Any = None
     return RewardModel(models, af, L, binary)
 
 
-def fit_reward_model(data: Any, model: Any = None, n_folds: int = 3, random_state: int | None = 0,
+def fit_reward_model(data: LoggedData | Mapping, model: Any = None, n_folds: int = 3, random_state: int | None = 0,
                      action_context: Any = None, len_list: int | None = None) -> np.ndarray:
     """Cross-fitted ``estimated_rewards`` ``(n_rounds, n_actions, len_list)`` float64.
 
-    data: LoggedData-like with ``context (n, d)``, ``action``, ``reward``, optional ``position``
-        and ``action_context``.
+    data: :class:`bandits.data.LoggedData` (or obp's dict) with ``context (n, d)``, ``d >= 1``;
+        ``position`` and ``action_context`` are used when present.
     model: scikit-learn estimator (cloned per fold and position); default :func:`default_model`.
     n_folds: number of cross-fitting folds (1 = fit and predict on all rows, obp's default).
     """

@@ -186,3 +186,37 @@ def test_pandas_nullable_and_timestamp_columns():
     d = LoggedData.from_dataframe(df, timestamp_col="t")
     assert d.timestamp.shape == (10,) and d.context.shape == (10, 1)
     assert d.to_dataframe()["timestamp"].iloc[3] == ts[3]
+
+
+def test_one_column_map_for_every_reader(tmp_path, logged):
+    from bandits.data import ColumnMap
+
+    df = logged.to_dataframe().rename(columns={"action": "item", "reward": "click", "pscore": "p"})
+    df = df.assign(slot=df.position + 1)
+    cols = ColumnMap(context_cols=["context_2", "context_0"], action_col="item", reward_col="click",
+                     pscore_col="p", position_col="slot", position_base=1)
+    df.to_parquet(tmp_path / "log.parquet", row_group_size=64)
+    chunks = list(iter_parquet_batches(tmp_path / "log.parquet", 70, cols))
+    streamed = {f: np.concatenate([getattr(c, f) for c in chunks]) for f in ("context", "action", "position")}
+    for d in (LoggedData.from_dataframe(df, cols), LoggedData.from_parquet(tmp_path / "log.parquet", cols), None):
+        got = streamed if d is None else {f: getattr(d, f) for f in ("context", "action", "position")}
+        np.testing.assert_array_equal(got["context"], logged.context[:, [2, 0]])
+        np.testing.assert_array_equal(got["action"], logged.action)
+        np.testing.assert_array_equal(got["position"], logged.position)
+    # keywords override the map's fields; unknown ones are refused with the field names
+    d = LoggedData.from_dataframe(df, cols, context_cols=["context_1"])
+    np.testing.assert_array_equal(d.context, logged.context[:, [1]])
+    with pytest.raises(TypeError, match=r"unexpected keyword argument\(s\) \['action_column'\]; column fields are"):
+        LoggedData.from_dataframe(df, cols, action_column="item")
+    with pytest.raises(TypeError, match="context_cols: expected a list of column names, got the string 'context_0'"):
+        ColumnMap(context_cols="context_0")
+    with pytest.raises(TypeError, match="columns: expected a bandits.data.ColumnMap"):
+        LoggedData.from_dataframe(df, ["context_0"])
+
+
+def test_coerce_reads_obp_dicts_and_refuses_other_types(logged):
+    assert LoggedData.coerce(logged) is logged
+    back = LoggedData.coerce({**logged.to_obp(), "len_list": L + 1})
+    assert back.len_list == L + 1 and back.n_actions == K
+    with pytest.raises(TypeError, match=r"data: expected a bandits.data.LoggedData \(or obp's bandit_feedback dict\)"):
+        LoggedData.coerce([1, 2, 3])

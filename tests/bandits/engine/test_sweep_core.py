@@ -174,3 +174,13 @@ def test_bad_input_raises_clear_errors(env, pol, kwargs, exc, match):
     args.update(kwargs)
     with pytest.raises(exc, match=match):
         SW.sweep(env, args.pop("policies"), args.pop("seeds"), **args)
+
+
+def test_compile_time_is_reported_once_per_configuration(env):
+    # a fresh policy object compiles (wall and CPU time > 0); the same objects again hit the cache
+    rnd = make("random", num_actions=K, context_dim=D)
+    first = SW.sweep(env, [rnd], [0, 1], horizon=8, checkpoints=None, chunk_size=2)
+    again = SW.sweep(env, [rnd], [0, 1], horizon=8, checkpoints=None, chunk_size=2)
+    assert first.attrs["compile_s"] > 0 and first.attrs["compile_cpu_s"] > 0
+    assert again.attrs["compile_s"] == 0.0 and again.attrs["compile_cpu_s"] == 0.0
+    pd.testing.assert_frame_equal(first, again, check_like=False)

@@ -1,4 +1,7 @@
-"""Bad input: every error names the argument, what was expected and what came in."""
+"""Bad input: every error names the argument, what was expected and what came in.
+
+The logged arrays are checked once, by :class:`bandits.data.LoggedData` (obp dicts are read
+through ``LoggedData.from_obp``), so these messages are LoggedData's."""
 
 from __future__ import annotations
 
@@ -25,10 +28,10 @@ def _with(**kw):
 
 
 @pytest.mark.parametrize("bad,match", [
-    (0.0, r"pscore: expected every value in \(0, 1\], got 0.0 at index 2"),
-    (-0.2, r"pscore: expected every value in \(0, 1\], got -0.2 at index 2"),
-    (1.5, r"pscore: expected every value in \(0, 1\], got 1.5 at index 2"),
-    (np.nan, r"pscore: expected every value in \(0, 1\], got nan at index 2"),
+    (0.0, r"pscore: expected every value in \(0, 1\], got 0.0 at row 2 \(1 bad rows in all\)"),
+    (-0.2, r"pscore: expected every value in \(0, 1\], got -0.2 at row 2 \(1 bad rows in all\)"),
+    (1.5, r"pscore: expected every value in \(0, 1\], got 1.5 at row 2 \(1 bad rows in all\)"),
+    (np.nan, r"pscore: expected every value in \(0, 1\], got nan at row 2 \(1 bad rows in all\)"),
 ])
 def test_bad_pscore(bad, match):
     data, ad = _ok()
@@ -44,23 +47,23 @@ def test_nan_reward():
     r = data["reward"].copy()
     r[4] = np.nan
     data["reward"] = r
-    with pytest.raises(ValueError, match=r"reward: expected finite values, got nan at index 4"):
+    with pytest.raises(ValueError, match=r"reward: expected finite values, got nan at row 4$"):
         evaluate(data, ad, estimators=["ipw"])
 
 
 def test_action_out_of_range():
     data, ad = _with(action=np.array([0, 1, 3, 0, 1, 2]))
-    with pytest.raises(ValueError, match=r"action: expected integers in \[0, n_actions=3\), got 3 at index 2"):
+    with pytest.raises(ValueError, match=r"action: expected integers in \[0, n_actions=3\), got 3 at row 2$"):
         estimate("ipw", data, ad)
     data, ad = _with(action=np.array([0, 1, -1, 0, 1, 2]))
-    with pytest.raises(ValueError, match=r"action: expected integers in \[0, n_actions=3\), got -1"):
+    with pytest.raises(ValueError, match=r"action: expected integers in \[0, n_actions=3\), got -1 at row 2$"):
         estimate("ipw", data, ad)
 
 
 def test_position_out_of_range():
     data, _ = _with(position=np.array([0, 1, 2, 0, 1, 1]), len_list=2)
     ad = np.full((6, 3, 2), 1 / 3)
-    with pytest.raises(ValueError, match=r"position: expected integers in \[0, len_list=2\), got 2 at index 2"):
+    with pytest.raises(ValueError, match=r"position: expected integers in \[0, len_list=2\), got 2 at row 2 \(1-based positions\?"):
         estimate("ipw", data, ad)
 
 
@@ -85,9 +88,9 @@ def test_action_dist_negative_or_nan():
 
 
 @pytest.mark.parametrize("field,value,match", [
-    ("action", np.array([0, 1, 2]), r"action: expected length n_rounds=6 \(the length of `reward`\), got length 3"),
-    ("pscore", np.full(7, 0.5), r"pscore: expected length n_rounds=6 .*got length 7"),
-    ("position", np.zeros(5, int), r"position: expected length n_rounds=6 .*got length 5"),
+    ("action", np.array([0, 1, 2]), r"reward: expected shape \(3,\) to match action, got array of shape \(6,\)"),
+    ("pscore", np.full(7, 0.5), r"pscore: expected shape \(6,\) to match action, got array of shape \(7,\)"),
+    ("position", np.zeros(5, int), r"position: expected shape \(6,\) to match action, got array of shape \(5,\)"),
 ])
 def test_mismatched_lengths(field, value, match):
     data, ad = _with(**{field: value})

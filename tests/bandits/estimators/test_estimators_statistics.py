@@ -78,10 +78,10 @@ def test_normal_interval_coverage(world, normal_runs, name):
 def test_pooled_bootstrap_coverage(world):
     """The pooled Poisson bootstrap (forced: direct_limit=0) covers at the nominal rate."""
     truth = world[-1]
+    from bandits.data import LoggedData
     from bandits.estimators.core import (
         Columns,
         Estimator,
-        as_logged,
         column_keys,
         term_index,
         values_from_means,
@@ -94,7 +94,7 @@ def test_pooled_bootstrap_coverage(world):
     covered = np.zeros(2, int)
     for s in range(N_DATASETS):
         data, ad, qh = _dataset(world, 1000 + s)
-        C = Columns(as_logged(data), ad, qh).matrix(keys)
+        C = Columns(LoggedData.from_obp(data), ad, qh).matrix(keys)
         reps = values_from_means(terms, bootstrap_means(C, 400, rng, direct_limit=0))
         lo, hi, _ = iv.percentile_interval(reps, 0.05)
         covered += (lo <= truth) & (truth <= hi)
@@ -108,10 +108,10 @@ def test_pooled_matches_direct_and_delta_method(world):
     data, ad, qh = _dataset(world, 99)
     B = 2000
     df_n = evaluate(data, ad, estimators=["ipw", "snipw", "dr"], estimated_rewards=qh, interval="normal")
+    from bandits.data import LoggedData
     from bandits.estimators.core import (
         Columns,
         Estimator,
-        as_logged,
         column_keys,
         term_index,
         values_from_means,
@@ -119,7 +119,7 @@ def test_pooled_matches_direct_and_delta_method(world):
 
     est = [Estimator("ipw"), Estimator("snipw"), Estimator("dr")]
     keys = column_keys(est)
-    C = Columns(as_logged(data), ad, qh).matrix(keys)
+    C = Columns(LoggedData.from_obp(data), ad, qh).matrix(keys)
     terms = term_index(est, keys)
     rng = np.random.default_rng(3)
     se_pooled = values_from_means(terms, bootstrap_means(C, B, rng, direct_limit=0)).std(0, ddof=1)
