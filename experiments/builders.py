@@ -199,6 +199,8 @@ class PolicySpec:
     static: dict[str, Any] = field(default_factory=dict)
     hparams: dict[str, float] = field(default_factory=dict)
     grid: dict[str, list[float]] = field(default_factory=dict)
+    #: hyperparameter -> the config key that set it, relative to the node (``alpha``, ``hparams.alpha``)
+    keys: dict[str, str] = field(default_factory=dict, compare=False, repr=False)
 
     def declaration(self, where: str = "policy."):
         """The policy's declaration; an unknown name raises :class:`ConfigError`."""
@@ -226,16 +228,16 @@ class PolicySpec:
             raise ConfigError(f"policy {self.label!r} ({self.name}): unknown hyperparameter(s) {unknown}; "
                               f"{self.name!r} takes {sorted(names)}")
         rules = decl.hparam_rules(self.static)
-        for prefix, values in ((where, self.hparams), (f"{where}grid.", self.grid)):
+        for grid, values in ((False, self.hparams), (True, self.grid)):
             for h, v in values.items():
-                c = config_name[h]
+                key = f"grid.{config_name[h]}" if grid else self.keys.get(h, config_name[h])
                 for x in (v if isinstance(v, list) else [v]):
                     if isinstance(x, bool) or not isinstance(x, (int, float)):
-                        raise ConfigError(f"{prefix}{c}: expected a real number, got {x!r}")
+                        raise ConfigError(f"{where}{key}: expected a real number, got {x!r}")
                 try:
-                    check_hparam_values(self.name, {c: v}, rules={c: rules[h]} if h in rules else {}, where=prefix)
+                    check_hparam_values(self.name, {key: v}, rules={key: rules[h]} if h in rules else {}, where=where)
                 except (TypeError, ValueError) as e:
-                    raise ConfigError(str(e) + (f" (hyperparameter {h!r})" if c != h else "")) from None
+                    raise ConfigError(str(e) + (f" (hyperparameter {h!r})" if not key.endswith(h) else "")) from None
 
     def check(self, world: World) -> tuple[dict[str, Any], int]:
         """Constructor options and context dimension for ``world``; raises :class:`ConfigError`
@@ -338,21 +340,22 @@ def policy_spec(
     decl = _registry().get(name)
     alias = dict(decl.aliases) if decl is not None else {}
     hp: dict[str, Any] = {}
-    given: dict[str, str] = {}
-    for k, v in {**(hparams or {}), **fields}.items():
+    keys: dict[str, str] = {}
+    items = [(f"hparams.{k}", k, v) for k, v in (hparams or {}).items()] + [(k, k, v) for k, v in fields.items()]
+    for key, k, v in items:
         if v is None:
             continue
         h = alias.get(k, k)
-        if h in given and given[h] != k:
-            raise ConfigError(f"policy {label!r}: {given[h]!r} and {k!r} set the same hyperparameter {h!r}")
-        given[h] = k
+        if h in keys:
+            raise ConfigError(f"policy {label!r}: {keys[h]!r} and {key!r} set the same hyperparameter {h!r}")
+        keys[h] = key
         hp[h] = float(v) if isinstance(v, int) and not isinstance(v, bool) else v
     g = {}
     for k, values in (grid or {}).items():
         if not isinstance(values, (list, tuple)) or len(values) == 0:
             raise ConfigError(f"policy {label!r}.grid.{k}: expected a non-empty list of numbers, got {values!r}")
         g[alias.get(k, k)] = [float(v) if isinstance(v, int) and not isinstance(v, bool) else v for v in values]
-    return PolicySpec(label=label, name=str(name), static=dict(static or {}), hparams=hp, grid=g)
+    return PolicySpec(label=label, name=str(name), static=dict(static or {}), hparams=hp, grid=g, keys=keys)
 
 
 def policy_set(candidates: dict[str, Any]) -> list[PolicySpec]:
@@ -365,7 +368,8 @@ def policy_set(candidates: dict[str, Any]) -> list[PolicySpec]:
             spec = policy_spec(**{k: v for k, v in spec.items() if k != "_target_"})
         if not isinstance(spec, PolicySpec):
             raise ConfigError(f"policy.candidates.{key}: expected a policy node, got {spec!r}")
-        out.append(PolicySpec(label=key, name=spec.name, static=spec.static, hparams=spec.hparams, grid=spec.grid))
+        out.append(PolicySpec(label=key, name=spec.name, static=spec.static, hparams=spec.hparams, grid=spec.grid,
+                              keys=spec.keys))
     if not out:
         raise ConfigError("policy.candidates: expected at least one candidate, got none")
     return sorted(out, key=lambda s: s.label)

@@ -28,6 +28,10 @@ from experiments import cli
         (["env=linear", "policy=bakeoff", "policy.candidates.ucb1.alpha=-3"],
          "policy.candidates.ucb1.alpha: policy 'ucb1' expects a finite value in [0.0, inf], got -3.0"),
         (["env=linear", "policy=lints", "+policy.grid.alpha=[0.5,-2]"], "policy.grid.alpha: policy 'lints' expects"),
+        (["env=linear", "policy=generic", "policy.name=ucb1", "+policy.hparams.alpha=-1"],
+         "policy.hparams.alpha: policy 'ucb1' expects a finite value in [0.0, inf], got -1.0"),
+        (["env=linear", "policy=generic", "policy.name=lints", "+policy.hparams.v=1", "+policy.hparams.alpha=2"],
+         "'hparams.v' and 'hparams.alpha' set the same hyperparameter 'v'"),
         # policies are checked against the real world's sizes and slots
         (["env=linear", "policy=slate_linucb"], "fills a slate of len_list >= 2 slots; env 'linear_gaussian'"),
         (["env=simulator", "env.len_list=3", "policy=linucb"], "fills one slot per round; env 'member_simulator'"),
