@@ -101,13 +101,6 @@ class PolicyDecl:
     def context_free(self) -> bool:
         return "context_free" in self.traits
 
-    @property
-    def static_options(self) -> tuple[str, ...]:
-        """Keyword options of the constructor besides the sizes and the dtype."""
-        params = inspect.signature(self.build).parameters
-        return tuple(p for p, v in params.items() if p not in ("num_actions", "context_dim", "dtype")
-                     and v.kind in (v.POSITIONAL_OR_KEYWORD, v.KEYWORD_ONLY))
-
     def takes(self, option: str) -> bool:
         """True if the constructor names the keyword ``option`` (a wrapper's ``**kwargs`` for its
         base do not count: what they accept depends on the base)."""
