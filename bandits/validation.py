@@ -14,9 +14,11 @@ Three kinds of checks live here.
   policies return ``probs`` all 0 (summing to 0, an unmistakable signal) and an arbitrary action
   (the last index). Call :func:`validate_mask` first.
 
-Hyperparameter ranges are declared per policy name with :func:`register_hparam_rules` (each policy
-module registers its own; teammates' modules can do the same); :func:`validate_hparams` applies them
-element-wise, so a grid of values (arrays) is checked in one call.
+Hyperparameter ranges are part of each policy's declaration (``rules=`` of
+:func:`bandits.policies.registry.register`); :func:`check_hparam_values` reads them from there and
+applies them element-wise, so a grid of values (arrays) is checked in one call. It is the one range
+check behind both :func:`validate_hparams` (library entry points) and the ``screentest`` config
+boundary.
 """
 
 from __future__ import annotations
@@ -31,8 +33,8 @@ import numpy as np
 
 __all__ = [
     "Interval",
-    "HPARAM_RULES",
-    "register_hparam_rules",
+    "hparam_rules",
+    "check_hparam_values",
     "validate_hparams",
     "validate_mask",
     "validate_context",
@@ -68,16 +70,20 @@ NONNEGATIVE = Interval(0.0)
 POSITIVE = Interval(0.0, lo_open=True)
 UNIT = Interval(0.0, 1.0)
 
-#: policy name -> {hyperparameter name: Interval}
-HPARAM_RULES: dict[str, dict[str, Interval]] = {}
 
+def hparam_rules(policy_name: str) -> dict[str, Interval]:
+    """``{hyperparameter: rule}`` declared by the policy ``policy_name`` (empty if it is not registered).
 
-def register_hparam_rules(policy_name: str, **rules: Interval) -> None:
-    """Declare the valid range of each hyperparameter of ``policy_name`` (merged with earlier rules)."""
-    for k, r in rules.items():
-        if not isinstance(r, Interval):
-            raise TypeError(f"rules[{k!r}]: expected an Interval, got {type(r).__name__}")
-    HPARAM_RULES.setdefault(policy_name, {}).update(rules)
+    A wrapped name such as ``"batched(linucb)"`` gets the wrapper's rules and the inner policy's.
+    """
+    from bandits.policies.registry import REGISTRY, split_wrapped_name
+
+    outer, inner = split_wrapped_name(policy_name)
+    rules = hparam_rules(inner) if inner is not None else {}
+    decl = REGISTRY.get(outer)
+    if decl is not None:
+        rules.update(decl.rules)
+    return rules
 
 
 def _is_tracer(x: Any) -> bool:
@@ -89,7 +95,7 @@ def validate_hparams(policy, hparams) -> None:
 
     ``hparams`` must be the policy's hyperparameter NamedTuple type (same fields as
     ``policy.default_hparams``); each leaf a real scalar or array (a grid) whose every element is
-    finite and inside the range registered with :func:`register_hparam_rules`. Traced leaves
+    finite and inside the range the policy declares (:func:`check_hparam_values`). Traced leaves
     (inside ``jit``) are skipped: values cannot be checked there.
     """
     expected_type = type(policy.default_hparams)
@@ -100,28 +106,37 @@ def validate_hparams(policy, hparams) -> None:
             f"hparams: policy {policy.name!r} expects a {expected_type.__name__} with fields {list(fields)}, "
             f"got {type(hparams).__name__}" + (f" with fields {list(got)}" if got is not None else "")
         )
-    rules = HPARAM_RULES.get(policy.name, {})
-    for name in fields:
-        value = getattr(hparams, name)
+    check_hparam_values(policy.name, {name: getattr(hparams, name) for name in fields}, where="hparams.")
+
+
+def check_hparam_values(policy_name: str, values, rules=None, where: str = "hparams.") -> None:
+    """Check hyperparameter values of ``policy_name`` against its declared rules; raise naming the key.
+
+    values: ``{name: value}``, each a real scalar or array (a grid), checked element-wise: every
+    element must be finite and inside the range declared for ``name`` (:func:`hparam_rules`, or
+    ``rules`` when given). Traced values (inside ``jit``) are skipped. ``where`` prefixes the key
+    in messages (``"hparams."`` for a NamedTuple, ``"policy.candidates.x."`` for a config node).
+    Raises ``TypeError`` for a non-real value, ``ValueError`` for a value out of range.
+    """
+    rules = hparam_rules(policy_name) if rules is None else rules
+    for name, value in values.items():
         if _is_tracer(value):
             continue
         try:
             arr = np.asarray(value)
         except Exception as e:  # pragma: no cover - exotic leaves
-            raise TypeError(f"hparams.{name}: expected a real number or array, got {type(value).__name__}") from e
+            raise TypeError(f"{where}{name}: expected a real number or array, got {type(value).__name__}") from e
         if arr.dtype == object or not (np.issubdtype(arr.dtype, np.number) or arr.dtype == bool):
-            raise TypeError(f"hparams.{name}: expected a real number or array, got {value!r}")
+            raise TypeError(f"{where}{name}: expected a real number or array, got {value!r}")
         if np.iscomplexobj(arr):
-            raise TypeError(f"hparams.{name}: expected a real number, got complex {value!r}")
+            raise TypeError(f"{where}{name}: expected a real number, got complex {value!r}")
         arr = arr.astype(np.float64)
         rule = rules.get(name, Interval())
         bad = ~rule.ok(arr)
         if np.any(bad):
             first = float(arr[bad].flat[0]) if arr.ndim else float(arr)
-            where = "" if arr.ndim == 0 else f" (first offending element of an array of shape {arr.shape})"
-            raise ValueError(
-                f"hparams.{name}: policy {policy.name!r} expects {rule.describe()}, got {first!r}{where}"
-            )
+            at = "" if arr.ndim == 0 else f" (first offending element of an array of shape {arr.shape})"
+            raise ValueError(f"{where}{name}: policy {policy_name!r} expects {rule.describe()}, got {first!r}{at}")
 
 
 def validate_mask(mask, num_actions: int | None = None, name: str = "mask") -> np.ndarray:
@@ -214,8 +229,8 @@ def check_prior(value, name: str, num_actions: int) -> np.ndarray:
 
 
 def check_hparam_defaults(policy_name: str, hparams) -> None:
-    """Constructor-time check of a policy's default hyperparameters against its registered rules."""
-    rules = HPARAM_RULES.get(policy_name, {})
+    """Constructor-time check of a policy's default hyperparameters against its declared rules."""
+    rules = hparam_rules(policy_name)
     for name, rule in rules.items():
         v = np.asarray(getattr(hparams, name), dtype=np.float64)
         if not np.all(rule.ok(v)):

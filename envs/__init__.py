@@ -6,6 +6,8 @@
 - :mod:`envs.feedback`: two-stage (play, then complete) feedback.
 - :mod:`envs.gym`: the Gymnasium adapter. Importing :mod:`envs` registers the ``screentest/...`` ids with
   Gymnasium (entry points are strings, so nothing JAX-heavy is imported until an env is made).
+- :mod:`envs.registry`: every world's declaration (constructor, sizes, Gymnasium id, config node),
+  read from the modules' sources.
 
 Worlds import only the shared contracts and logged-data types (:mod:`bandits.contracts`,
 :mod:`bandits.data`, :mod:`bandits.datasets`), never policies, estimators or the engine
@@ -14,29 +16,28 @@ Worlds import only the shared contracts and logged-data types (:mod:`bandits.con
 
 from __future__ import annotations
 
-GYM_IDS: dict[str, tuple[str, str]] = {
-    "screentest/Member-v0": ("make_member", "make_vec_member"),
-    "screentest/LinearGaussian-v0": ("make_linear_gaussian", "make_vec_linear_gaussian"),
-    "screentest/LogisticBernoulli-v0": ("make_logistic_bernoulli", "make_vec_logistic_bernoulli"),
-    "screentest/BernoulliBandit-v0": ("make_bernoulli_bandit", "make_vec_bernoulli_bandit"),
-    "screentest/Catalog-v0": ("make_catalog", "make_vec_catalog"),
-}
-"""Registered Gymnasium id -> (entry point, vector entry point) in :mod:`envs.gym`."""
+from envs.registry import DEFAULT_GYM_ENTRY, gym_ids
+
+GYM_IDS: dict[str, tuple[str, str]] = {gid: (d.gym_entry, d.gym_vec_entry) for gid, d in gym_ids().items()}
+"""Registered Gymnasium id -> (entry point, vector entry point), from the worlds' declarations
+(:mod:`envs.registry`)."""
 
 
 def register_gymnasium_envs() -> None:
-    """Register :data:`GYM_IDS` with Gymnasium (idempotent; a no-op without gymnasium)."""
+    """Register every declared Gymnasium id (idempotent; a no-op without gymnasium)."""
     try:
         import gymnasium
     except ImportError:  # pragma: no cover - gymnasium is a core dependency
         return
-    for env_id, (entry, vec_entry) in GYM_IDS.items():
+    for env_id, decl in gym_ids().items():
         if env_id in gymnasium.registry:
             continue
         gymnasium.register(
             id=env_id,
-            entry_point=f"envs.gym:{entry}",
-            vector_entry_point=f"envs.gym:{vec_entry}",
+            entry_point=decl.gym_entry,
+            vector_entry_point=decl.gym_vec_entry,
+            # the registry-driven factories build the world by name
+            kwargs={"world": decl.name} if decl.gym_entry == DEFAULT_GYM_ENTRY else {},
             disable_env_checker=False,
         )
 

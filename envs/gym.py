@@ -26,13 +26,16 @@ that truncates a sub-env returns its last observation with ``truncated=True``; o
 episode with reward 0, ``terminated = truncated = False`` and zeros in its ``info`` values.
 ``reset(options={"reset_mask": mask})`` resets only the flagged sub-envs.
 
-Registered ids (see :mod:`envs`; importing :mod:`envs` registers them without importing JAX): ``screentest/Member-v0``, ``screentest/LinearGaussian-v0``,
-``screentest/LogisticBernoulli-v0``, ``screentest/BernoulliBandit-v0``, ``screentest/Catalog-v0``;
-each has an entry point (``gymnasium.make``) and a vector entry point (``gymnasium.make_vec``).
+Registered ids: every world that declares a ``gym_id`` in :mod:`envs.registry` (``screentest/Member-v0``,
+``screentest/LinearGaussian-v0``, ``screentest/LogisticBernoulli-v0``, ``screentest/BernoulliBandit-v0``,
+``screentest/Catalog-v0``); importing :mod:`envs` registers them without importing JAX. Each has an
+entry point (``gymnasium.make``) and a vector entry point (``gymnasium.make_vec``): by default
+:func:`make_registered` / :func:`make_vec_registered`, which build the world from its declaration.
 """
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import gymnasium
@@ -46,6 +49,7 @@ from gymnasium.vector.vector_env import AutoresetMode
 
 from bandits.caching import IdentityLRU
 from bandits.contracts import Env
+from envs.registry import register_env
 
 DEFAULT_EPISODE_LENGTH = 1000
 _KEY_HIGH = 2**31 - 1
@@ -322,46 +326,57 @@ def _memo(name: str, kwargs: dict, build) -> Env:
     return _ENV_CACHE.get(build, key=ck)
 
 
-def _synthetic(name: str, kwargs: dict) -> Env:
-    from envs import synthetic
-
-    return _memo(name, kwargs, lambda: synthetic.ENVS[name](**kwargs))
-
-
-def _synthetic_bounds(name: str, kwargs: dict) -> tuple[float, float]:
-    """Context range of the synthetic envs: the unit sphere lies in [-1, 1]; the Bernoulli bandit's
-    context is the constant 1; Gaussian contexts are unbounded."""
-    if name == "bernoulli_arms":
-        return (0.0, 1.0)
-    return (-1.0, 1.0) if kwargs.get("context_dist", "sphere") == "sphere" else (-np.inf, np.inf)
+def _context_bounds(decl, kwargs: dict) -> tuple[float, float]:
+    """Context range of a registered world for the observation space: the declared range, which
+    holds for the constructor's default context distribution (the unit sphere lies in [-1, 1]);
+    Gaussian contexts (``context_dist="gaussian"``) and worlds that declare none are unbounded."""
+    if decl.context_bounds is None or kwargs.get("context_dist", "sphere") != "sphere":
+        return (-np.inf, np.inf)
+    return decl.context_bounds
 
 
-def _synthetic_gym(name: str, episode_length: int, render_mode, kwargs: dict, num_envs: int | None = None):
-    env = _synthetic(name, kwargs)
-    bounds = _synthetic_bounds(name, kwargs)
+def _registered_env(world: str, kwargs: dict) -> Env:
+    """The registered world ``world`` built with ``kwargs`` (memoised, see :func:`_memo`)."""
+    from envs.registry import declaration
+
+    return _memo(world, kwargs, lambda: declaration(world).load()(**kwargs))
+
+
+_synthetic = _registered_env  # the name the synthetic families were built under
+
+
+def _registered_gym(world: str, episode_length: int, render_mode, kwargs: dict, num_envs: int | None = None):
+    from envs.registry import declaration
+
+    env = _registered_env(world, kwargs)
+    bounds = _context_bounds(declaration(world), kwargs)
     if num_envs is None:
         return ScreentestEnv(env, episode_length=episode_length, render_mode=render_mode, context_bounds=bounds)
     return ScreentestVectorEnv(env, num_envs, episode_length=episode_length, render_mode=render_mode,
                                context_bounds=bounds)
 
 
-def make_linear_gaussian(episode_length: int = DEFAULT_EPISODE_LENGTH, render_mode=None, **kwargs) -> ScreentestEnv:
-    """``screentest/LinearGaussian-v0``: :func:`envs.synthetic.linear_gaussian` (kwargs passed on)."""
-    return _synthetic_gym("linear_gaussian", episode_length, render_mode, kwargs)
+def make_registered(world: str, episode_length: int = DEFAULT_EPISODE_LENGTH, render_mode=None,
+                    **kwargs) -> ScreentestEnv:
+    """Entry point of the Gymnasium ids of registered worlds (:mod:`envs.registry`): the world
+    ``world`` built by its constructor with ``kwargs``, as a :class:`ScreentestEnv`."""
+    return _registered_gym(world, episode_length, render_mode, kwargs)
 
 
-def make_logistic_bernoulli(episode_length: int = DEFAULT_EPISODE_LENGTH, render_mode=None,
-                            **kwargs) -> ScreentestEnv:
-    """``screentest/LogisticBernoulli-v0``: :func:`envs.synthetic.logistic_bernoulli` (kwargs passed on)."""
-    return _synthetic_gym("logistic_bernoulli", episode_length, render_mode, kwargs)
+def make_vec_registered(num_envs: int, world: str, episode_length: int = DEFAULT_EPISODE_LENGTH,
+                        **kwargs) -> ScreentestVectorEnv:
+    """Vector entry point of the Gymnasium ids of registered worlds (``gymnasium.make_vec``)."""
+    return _registered_gym(world, episode_length, None, kwargs, num_envs)
 
 
-def make_bernoulli_bandit(episode_length: int = DEFAULT_EPISODE_LENGTH, render_mode=None,
-                          **kwargs) -> ScreentestEnv:
-    """``screentest/BernoulliBandit-v0``: :func:`envs.synthetic.bernoulli_arms` (kwargs passed on)."""
-    return _synthetic_gym("bernoulli_arms", episode_length, render_mode, kwargs)
+# the synthetic families by name (the same factories the Gymnasium ids use)
+make_linear_gaussian = functools.partial(make_registered, "linear_gaussian")
+make_logistic_bernoulli = functools.partial(make_registered, "logistic_bernoulli")
+make_bernoulli_bandit = functools.partial(make_registered, "bernoulli_arms")
 
 
+@register_env("catalog", gym_id="screentest/Catalog-v0", gym_entry="envs.gym:make_catalog",
+              gym_vec_entry="envs.gym:make_vec_catalog", context_bounds=(-1.0, 1.0))
 def catalog_env(
     *,
     num_movies: int = 20,
@@ -469,19 +484,19 @@ def make_member(episode_length: int = DEFAULT_EPISODE_LENGTH, render_mode=None, 
 # vector entry points (gymnasium.make_vec(id, num_envs=n, ...))
 
 
-def make_vec_linear_gaussian(num_envs: int, episode_length: int = DEFAULT_EPISODE_LENGTH, **kwargs):
-    """Vector entry point of ``screentest/LinearGaussian-v0``."""
-    return _synthetic_gym("linear_gaussian", episode_length, None, kwargs, num_envs)
+def make_vec_linear_gaussian(num_envs: int, **kwargs):
+    """Vector env of :func:`envs.synthetic.linear_gaussian` (``screentest/LinearGaussian-v0``)."""
+    return make_vec_registered(num_envs, "linear_gaussian", **kwargs)
 
 
-def make_vec_logistic_bernoulli(num_envs: int, episode_length: int = DEFAULT_EPISODE_LENGTH, **kwargs):
-    """Vector entry point of ``screentest/LogisticBernoulli-v0``."""
-    return _synthetic_gym("logistic_bernoulli", episode_length, None, kwargs, num_envs)
+def make_vec_logistic_bernoulli(num_envs: int, **kwargs):
+    """Vector env of :func:`envs.synthetic.logistic_bernoulli` (``screentest/LogisticBernoulli-v0``)."""
+    return make_vec_registered(num_envs, "logistic_bernoulli", **kwargs)
 
 
-def make_vec_bernoulli_bandit(num_envs: int, episode_length: int = DEFAULT_EPISODE_LENGTH, **kwargs):
-    """Vector entry point of ``screentest/BernoulliBandit-v0``."""
-    return _synthetic_gym("bernoulli_arms", episode_length, None, kwargs, num_envs)
+def make_vec_bernoulli_bandit(num_envs: int, **kwargs):
+    """Vector env of :func:`envs.synthetic.bernoulli_arms` (``screentest/BernoulliBandit-v0``)."""
+    return make_vec_registered(num_envs, "bernoulli_arms", **kwargs)
 
 
 def make_vec_catalog(num_envs: int, episode_length: int = DEFAULT_EPISODE_LENGTH, **kwargs):

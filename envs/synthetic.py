@@ -42,6 +42,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from bandits.contracts import Env, EnvStep, Observation
+from envs.registry import register_env
 
 Array = jax.Array
 
@@ -256,6 +257,9 @@ def sample_linear_gaussian_params(key, num_actions: int, context_dim: int, noise
     return LinearGaussianParams(theta, jnp.zeros((num_actions,), dtype), jnp.asarray(noise_sd, dtype))
 
 
+@register_env("linear_gaussian", sizes={"num_actions": "num_actions", "context_dim": "context_dim"},
+              gym_id="screentest/LinearGaussian-v0", context_bounds=(-1.0, 1.0), cli="linear",
+              cli_defaults={"num_actions": 10, "context_dim": 5, "noise_sd": 0.1, "context_dist": "sphere", "seed": 0})
 def linear_gaussian(num_actions: int = 10, context_dim: int = 10, noise_sd: float = 0.1,
                     context_dist: str = "sphere", seed: int = 0, params: LinearGaussianParams | None = None,
                     dtype=jnp.float32) -> Env:
@@ -318,6 +322,10 @@ def sample_logistic_bernoulli_params(key, num_actions: int, context_dim: int, sc
     return LogisticBernoulliParams(theta.astype(dtype), b)
 
 
+@register_env("logistic_bernoulli", sizes={"num_actions": "num_actions", "context_dim": "context_dim"},
+              gym_id="screentest/LogisticBernoulli-v0", context_bounds=(-1.0, 1.0), cli="logistic",
+              cli_defaults={"num_actions": 10, "context_dim": 5, "scale": 2.0, "base_rate": 0.1,
+                            "context_dist": "sphere", "seed": 0})
 def logistic_bernoulli(num_actions: int = 10, context_dim: int = 10, scale: float = 2.0,
                        base_rate: float = 0.1, context_dist: str = "sphere", seed: int = 0,
                        params: LogisticBernoulliParams | None = None, dtype=jnp.float32) -> Env:
@@ -376,6 +384,8 @@ def sample_bernoulli_arms_params(key, num_actions: int, low=0.0, high=1.0, dtype
     return BernoulliArmsParams(jax.random.uniform(key, (num_actions,), dtype, minval=low, maxval=high))
 
 
+@register_env("bernoulli_arms", sizes={"num_actions": "num_actions"}, gym_id="screentest/BernoulliBandit-v0",
+              context_bounds=(0.0, 1.0), cli="bernoulli", cli_defaults={"num_actions": 10, "seed": 0})
 def bernoulli_arms(num_actions: int | None = None, probs=None, seed: int = 0, dtype=jnp.float32) -> Env:
     """Context-free K-armed Bernoulli bandit.
 
@@ -436,9 +446,3 @@ def sample_params(env: Env, key, **kw):
     raise ValueError(f"env: sample_params knows linear_gaussian, logistic_bernoulli, bernoulli_arms; "
                      f"got {env.name!r}")
 
-
-ENVS = {
-    "linear_gaussian": linear_gaussian,
-    "logistic_bernoulli": logistic_bernoulli,
-    "bernoulli_arms": bernoulli_arms,
-}

@@ -26,7 +26,7 @@ import numpy as np
 import pandas as pd
 
 from experiments import store
-from experiments.builders import PolicySpec
+from experiments.builders import PolicySpec, World
 
 
 @dataclass(frozen=True)
@@ -88,7 +88,6 @@ def run_cell(env, policy, cell: Cell, horizon: int, rounds: np.ndarray, chunk_se
     grid = {label: points}  # explicit hyperparameter points (the base values when there is no grid)
     raw = sweep(env, {label: policy}, seeds, grid, int(horizon), checkpoints=[int(r) for r in rounds],
                 chunk_size=len(points) * int(chunk_seeds), progress=progress)
-    fields = list(type(policy.default_hparams)._fields)
     G = len(points)
     curve_cols = [f"regret@{int(t)}" for t in rounds]
     curves = raw[curve_cols].to_numpy(np.float64)
@@ -99,13 +98,13 @@ def run_cell(env, policy, cell: Cell, horizon: int, rounds: np.ndarray, chunk_se
         "policy_name": cell.spec.name,
         "grid_index": np.repeat(np.arange(G), len(seeds)),
     })
-    # hyperparameters as configured (python floats), not their float32 round trip through the sweep;
-    # the sweep's rows are ordered by grid point, then seed
-    full = [{f: float(v) for f, v in policy.hparams(**p)._asdict().items()} for p in points]
-    per_row = [full[g] for g in np.repeat(np.arange(G), len(seeds))]
-    rows["hparams"] = [json.dumps(h, sort_keys=True) for h in per_row]
-    for f in fields:
-        rows[f"hp_{f}"] = np.asarray([h[f] for h in per_row], np.float64)
+    # the hyperparameter columns are the sweep's (one float64 column per field, the values as
+    # configured, rows ordered by grid point then seed), renamed hp_<field>, plus their JSON
+    fields = list(type(policy.default_hparams)._fields)
+    hp = raw[fields].to_numpy(np.float64)
+    rows["hparams"] = [json.dumps(dict(zip(fields, map(float, r), strict=True)), sort_keys=True) for r in hp]
+    for j, f in enumerate(fields):
+        rows[f"hp_{f}"] = hp[:, j]
     rows["seed"] = raw["seed"].to_numpy(np.int64)
     rows["cum_regret"] = raw["cum_regret"].to_numpy(np.float64)
     rows["cum_reward"] = raw["cum_reward"].to_numpy(np.float64)
@@ -142,13 +141,17 @@ def run_bakeoff(
     provenance: dict[str, str] | None = None,
     on_cell: Callable[[CellEvent], None] | None = None,
     on_rounds: Callable[[int, float], None] | None = None,
+    world: World | None = None,
 ) -> dict[str, int]:
     """Run (or resume) the bake-off into the store ``root`` under ``config_hash``.
 
     on_cell(event) is called after each cell; on_rounds(rounds, seconds) after each compiled call
-    (for a rounds/s display). Returns counts ``{"cells": n, "computed": c, "skipped": s, "rounds": simulated rounds}``.
+    (for a rounds/s display). world: what the candidates are built against (default: the env's
+    sizes, nothing provided). Returns counts ``{"cells": n, "computed": c, "skipped": s, "rounds":
+    simulated rounds}``.
     """
-    policies = {s.label: s.build(env.num_actions, env.context_dim) for s in specs}
+    world = world or World(env.name, env.num_actions, env.context_dim, env.len_list)
+    policies = {s.label: s.build(world) for s in specs}
     rounds = curve_rounds(horizon, curve_points)
     cells = plan_cells(specs, seeds, seed_offset, chunk_seeds)
     computed = skipped = total_rounds = 0

@@ -11,9 +11,7 @@ the CLI prints it Hydra-style and exits with code 2.
 
 from __future__ import annotations
 
-import inspect
 import itertools
-import math
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,24 +26,85 @@ class ConfigError(ValueError):
 
 # ----------------------------------------------------------------------------- envs
 
-_SYNTHETIC_FAMILIES = ("linear_gaussian", "logistic_bernoulli", "bernoulli_arms")
+
+@dataclass(frozen=True)
+class World:
+    """What a policy is built against: the world's static sizes and the inputs it provides.
+
+    name: the world's registry name (for messages). provides: ``{need: value}`` for the policies'
+    ``needs`` (e.g. ``item_features (K, p)``).
+    """
+
+    name: str
+    num_actions: int
+    context_dim: int
+    len_list: int = 1
+    provides: dict[str, Any] = field(default_factory=dict)
+
+
+def env_declaration(env_cfg: dict[str, Any]):
+    """The :class:`envs.registry.EnvDecl` an ``env`` config node describes.
+
+    Worlds built from arguments name theirs in ``family``; the member simulator's node (fitted on
+    the ``data`` group) is recognised by its builder.
+    """
+    from envs.registry import declaration, declarations
+
+    family = env_cfg.get("family")
+    if family is None and str(env_cfg.get("_target_", "")).endswith("member_simulator"):
+        family = "member_simulator"
+    try:
+        return declaration(str(family))
+    except KeyError:
+        raise ConfigError(f"env.family: expected one of {sorted(declarations())}, got {family!r}") from None
+
+
+def env_kwargs(env_cfg: dict[str, Any]) -> dict[str, Any]:
+    """The constructor arguments of an ``env`` node (its fields minus ``_target_``, ``label``, ``family``)."""
+    return {k: v for k, v in env_cfg.items() if k not in ("_target_", "label", "family")}
+
+
+def world_of(env_cfg: dict[str, Any], data: Any = None) -> World:
+    """The :class:`World` an ``env`` node describes, from its declaration, without building it
+    (worlds fitted on logs take their sizes from ``data``: no fit)."""
+    decl = env_declaration(env_cfg)
+    try:
+        sizes = decl.env_sizes(env_kwargs(env_cfg), data)
+    except ValueError as e:
+        raise ConfigError(str(e)) from None
+    return World(decl.name, *sizes, provides=_provided(decl, data))
+
+
+def world_of_env(env, env_cfg: dict[str, Any], data: Any = None) -> World:
+    """The :class:`World` of a built env (sizes from the env itself)."""
+    decl = env_declaration(env_cfg)
+    return World(decl.name, env.num_actions, env.context_dim, env.len_list, provides=_provided(decl, data))
+
+
+def _provided(decl, data) -> dict[str, Any]:
+    out = {}
+    if "item_features" in decl.provides and data is not None and getattr(data, "action_context", None) is not None:
+        out["item_features"] = data.action_context
+    return out
 
 
 def synthetic_env(family: str, label: str | None = None, **kwargs: Any):
-    """Build one of :mod:`envs.synthetic`'s environments by family name.
+    """Build a registered world (:mod:`envs.registry`) from its constructor arguments.
 
-    family: ``linear_gaussian`` | ``logistic_bernoulli`` | ``bernoulli_arms``; kwargs: the family
-    constructor's arguments (``num_actions``, ``context_dim``, ``noise_sd``, ``seed``, ...).
+    family: the world's registry name (``linear_gaussian``, ``logistic_bernoulli``,
+    ``bernoulli_arms`` or any world declared with a ``cli`` option); kwargs: the constructor's
+    arguments (``num_actions``, ``context_dim``, ``noise_sd``, ``seed``, ...). Sizes are checked
+    against the declaration first, so a bad size names its key.
     """
-    from envs import synthetic
-
-    if family not in _SYNTHETIC_FAMILIES:
-        raise ConfigError(f"env.family: expected one of {list(_SYNTHETIC_FAMILIES)}, got {family!r}")
-    for k in ("num_actions", "context_dim"):
-        if k in kwargs and (not isinstance(kwargs[k], int) or kwargs[k] < 1):
-            raise ConfigError(f"env.{k}: expected an integer >= 1, got {kwargs[k]!r}")
+    decl = env_declaration({"family": family})
+    if decl.fit_on_data:
+        raise ConfigError(f"env.family: {family!r} is fitted on logged data; use its own env option")
     try:
-        return getattr(synthetic, family)(**kwargs)
+        decl.env_sizes(kwargs)
+    except ValueError as e:
+        raise ConfigError(str(e)) from None
+    try:
+        return decl.load()(**kwargs)
     except (TypeError, ValueError) as e:
         raise ConfigError(f"env ({family}): {e}") from e
 
@@ -106,12 +165,29 @@ def cached(cache_key: str, build):
     return _ENV_CACHE.get(build, key=cache_key)
 
 
+def _static_key(value: Any) -> Any:
+    """A hashable, exact key for a constructor option (arrays by content, not by their repr)."""
+    import hashlib
+
+    import numpy as np
+
+    if isinstance(value, np.ndarray) or (isinstance(value, (list, tuple)) and len(value) > 16):
+        arr = np.ascontiguousarray(np.asarray(value))
+        return ("array", arr.shape, str(arr.dtype), hashlib.sha1(arr.tobytes()).hexdigest())
+    if isinstance(value, dict):
+        return tuple(sorted((k, _static_key(v)) for k, v in value.items()))
+    if isinstance(value, (list, tuple)):
+        return tuple(_static_key(v) for v in value)
+    return value
+
+
 @dataclass(frozen=True)
 class PolicySpec:
     """A candidate policy as plain values.
 
     label: name in results. name: registry name (:func:`bandits.policies.make`).
-    static: constructor options. hparams: base hyperparameters (python floats).
+    static: constructor options. hparams: base hyperparameters (python floats), by the policy's
+    own field names (configuration aliases already applied).
     grid: in-process grid ``{hparam: [values]}``; the candidate is run at every point of the
     Cartesian product (vmapped), with the other hyperparameters at their ``hparams`` values.
     """
@@ -121,43 +197,99 @@ class PolicySpec:
     static: dict[str, Any] = field(default_factory=dict)
     hparams: dict[str, float] = field(default_factory=dict)
     grid: dict[str, list[float]] = field(default_factory=dict)
+    #: hyperparameter -> the config key that set it, relative to the node (``alpha``, ``hparams.alpha``)
+    keys: dict[str, str] = field(default_factory=dict, compare=False, repr=False)
 
-    def build(self, num_actions: int, context_dim: int, **static_overrides: Any):
-        """The :class:`bandits.contracts.Policy` for an env of ``num_actions`` actions and ``context_dim``.
-
-        Context-free families (constructors whose ``context_dim`` defaults to 1: random, UCB1,
-        epsilon-greedy, Bernoulli TS) are built with ``context_dim=1``; they ignore the context.
-        ``static_overrides`` replace constructor options the constructor accepts (others are dropped).
-        """
-        from bandits.policies import REGISTRY, make
+    def declaration(self, where: str = "policy."):
+        """The policy's declaration; an unknown name raises :class:`ConfigError`."""
+        from bandits.policies import REGISTRY
 
         if self.name not in REGISTRY:
-            raise ConfigError(
-                f"policy.name: unknown policy {self.name!r} (candidate {self.label!r}); "
-                f"registered policies: {sorted(REGISTRY)}"
-            )
-        params = inspect.signature(REGISTRY[self.name]).parameters
-        if is_context_free(self.name):
-            context_dim = 1
-        static = dict(self.static)
-        static.update({k: v for k, v in static_overrides.items() if k in params})
-        ck = (self.name, int(num_actions), int(context_dim), repr(sorted(static.items())))
-        pol = _POLICY_CACHE.get(lambda: self._make(make, num_actions, context_dim, static), key=ck)
-        fields = type(pol.default_hparams)._fields
-        bad = sorted((set(self.hparams) | set(self.grid)) - set(fields))
-        if bad:
-            raise ConfigError(
-                f"policy {self.label!r} ({self.name}): unknown hyperparameter(s) {bad}; "
-                f"{self.name!r} takes {list(fields)}"
-            )
-        return pol
+            raise ConfigError(f"{where}name: unknown policy {self.name!r} (candidate {self.label!r}); "
+                              f"registered policies: {sorted(REGISTRY)}")
+        return REGISTRY[self.name]
 
-    def _make(self, make, num_actions, context_dim, static):
-        try:
-            pol = make(self.name, num_actions=num_actions, context_dim=context_dim, **static)
-        except (TypeError, ValueError) as e:
-            raise ConfigError(f"policy {self.label!r} ({self.name}).static: {e}") from e
-        return pol
+    def validate(self, where: str = "policy.") -> None:
+        """Check the name and every hyperparameter (base values and grid) against the policy's
+        declaration: known names, real values inside the declared ranges. ``where`` is the config
+        path of the node (``policy.`` or ``policy.candidates.<label>.``), used in messages.
+
+        This is the one hyperparameter check of the command line; it runs before anything is built.
+        """
+        from bandits.validation import check_hparam_values
+
+        decl = self.declaration(where)
+        names = decl.config_names(self.static)  # config name -> field
+        config_name = {h: c for c, h in names.items()}
+        unknown = sorted((set(self.hparams) | set(self.grid)) - set(config_name))
+        if unknown:
+            raise ConfigError(f"policy {self.label!r} ({self.name}): unknown hyperparameter(s) {unknown}; "
+                              f"{self.name!r} takes {sorted(names)}")
+        rules = decl.hparam_rules(self.static)
+        for grid, values in ((False, self.hparams), (True, self.grid)):
+            for h, v in values.items():
+                key = f"grid.{config_name[h]}" if grid else self.keys.get(h, config_name[h])
+                for x in (v if isinstance(v, list) else [v]):
+                    if isinstance(x, bool) or not isinstance(x, (int, float)):
+                        raise ConfigError(f"{where}{key}: expected a real number, got {x!r}")
+                try:
+                    check_hparam_values(self.name, {key: v}, rules={key: rules[h]} if h in rules else {}, where=where)
+                except (TypeError, ValueError) as e:
+                    raise ConfigError(str(e) + (f" (hyperparameter {h!r})" if not key.endswith(h) else "")) from None
+
+    def check(self, world: World) -> tuple[dict[str, Any], int]:
+        """Constructor options and context dimension for ``world``; raises :class:`ConfigError`
+        (one line) when the policy cannot run there (slots, missing item features).
+
+        Slate policies get the world's ``len_list``, context-free ones ``context_dim=1``, and what
+        the policy ``needs`` comes from what the world provides unless given in ``static``.
+        """
+        decl = self.declaration()
+        traits, needs = decl.effective(self.static)
+        who = f"policy {self.label!r} ({self.name})"
+        if not decl.supports_len_list(world.len_list, self.static):
+            if "slate" in traits:
+                raise ConfigError(f"{who} fills a slate of len_list >= 2 slots; env {world.name!r} has "
+                                  f"len_list={world.len_list} (choose a world with env.len_list > 1, e.g. "
+                                  f"env=simulator env.len_list=3)")
+            slate = sorted(n for n, d in _registry().items() if d.supports_len_list(world.len_list))
+            raise ConfigError(f"{who} fills one slot per round; env {world.name!r} has len_list={world.len_list} "
+                              f"(choose a slate policy, one of {slate}, or env.len_list=1)")
+        static = {}
+        if "slate" in traits:
+            given = self.static.get("len_list", world.len_list)
+            if given != world.len_list:
+                raise ConfigError(f"{who}.static.len_list: expected the env's len_list={world.len_list}, got {given!r}")
+            static["len_list"] = world.len_list
+        for need in needs:
+            if need in self.static:
+                continue
+            if need not in world.provides:
+                raise ConfigError(f"{who} needs {need}, which env {world.name!r} does not provide (give them in "
+                                  f"policy.static.{need}, or use a world that has them, e.g. env=simulator)")
+            static[need] = world.provides[need]
+        static.update(self.static)
+        return static, (1 if "context_free" in traits else int(world.context_dim))
+
+    def build(self, world: World, **static_overrides: Any):
+        """The :class:`bandits.contracts.Policy` for ``world`` (see :meth:`check`).
+
+        ``static_overrides`` replace constructor options the constructor names (others are dropped).
+        Raises :class:`ConfigError` naming the candidate for options the constructor rejects.
+        """
+        from bandits.policies import make
+
+        static, context_dim = self.check(world)
+        decl = self.declaration()
+        static.update({k: v for k, v in static_overrides.items() if decl.takes(k)})
+        ck = (self.name, int(world.num_actions), int(context_dim), _static_key(static))
+        def _make():
+            try:
+                return make(self.name, num_actions=int(world.num_actions), context_dim=context_dim, **static)
+            except (TypeError, ValueError) as e:
+                raise ConfigError(f"policy {self.label!r} ({self.name}).static: {e}") from e
+
+        return _POLICY_CACHE.get(_make, key=ck)
 
     def points(self) -> list[dict[str, float]]:
         """Every hyperparameter point of the grid (the base ``hparams`` if there is no grid)."""
@@ -176,26 +308,15 @@ class PolicySpec:
         return {"name": self.name, "static": self.static, "hparams": self.hparams, "grid": self.grid}
 
 
-# Config-level aliases: one name for "the exploration scale" across policy families, so one
-# override (``policy.alpha=...``) sweeps them all. Results record the policy's own name.
-HPARAM_ALIASES: dict[str, dict[str, str]] = {
-    "lints": {"alpha": "v"},
-    "discounted_lints": {"alpha": "nu"},
-}
-
-
-def is_context_free(name: str) -> bool:
-    """True for registry constructors whose ``context_dim`` defaults to 1 (the context-free families)."""
+def _registry():
     from bandits.policies import REGISTRY
 
-    p = inspect.signature(REGISTRY[name]).parameters.get("context_dim")
-    return p is not None and p.default == 1
+    return REGISTRY
 
 
-def _as_float(where: str, v: Any) -> float:
-    if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(float(v)):
-        raise ConfigError(f"{where}: expected a finite number, got {v!r}")
-    return float(v)
+def traits_of(name: str, static: dict[str, Any] | None = None) -> frozenset[str]:
+    """The traits of the registered policy ``name`` as built with ``static`` (a wrapper adds its base's)."""
+    return _registry()[name].effective(static)[0]
 
 
 def policy_spec(
@@ -208,19 +329,30 @@ def policy_spec(
 ) -> PolicySpec:
     """Build a :class:`PolicySpec` from a ``policy`` config node (hyperparameters as extra fields).
 
-    Hyperparameter names go through :data:`HPARAM_ALIASES` (e.g. ``alpha`` -> ``v`` for ``lints``).
+    Fields left at None keep the constructor's default. Configuration aliases of the policy's
+    declaration apply (``alpha`` sets ``lints``' ``v``); the values are checked by
+    :meth:`PolicySpec.validate`, once every candidate is known.
     """
-    label = label or name
-    alias = HPARAM_ALIASES.get(name, {})
-    hp = {}
-    for k, v in {**(hparams or {}), **fields}.items():
-        hp[alias.get(k, k)] = _as_float(f"policy {label!r}.{k}", v)
+    label = str(label or name)
+    decl = _registry().get(name)
+    alias = dict(decl.aliases) if decl is not None else {}
+    hp: dict[str, Any] = {}
+    keys: dict[str, str] = {}
+    items = [(f"hparams.{k}", k, v) for k, v in (hparams or {}).items()] + [(k, k, v) for k, v in fields.items()]
+    for key, k, v in items:
+        if v is None:
+            continue
+        h = alias.get(k, k)
+        if h in keys:
+            raise ConfigError(f"policy {label!r}: {keys[h]!r} and {key!r} set the same hyperparameter {h!r}")
+        keys[h] = key
+        hp[h] = float(v) if isinstance(v, int) and not isinstance(v, bool) else v
     g = {}
     for k, values in (grid or {}).items():
         if not isinstance(values, (list, tuple)) or len(values) == 0:
             raise ConfigError(f"policy {label!r}.grid.{k}: expected a non-empty list of numbers, got {values!r}")
-        g[alias.get(k, k)] = [_as_float(f"policy {label!r}.grid.{k}", v) for v in values]
-    return PolicySpec(label=str(label), name=str(name), static=dict(static or {}), hparams=hp, grid=g)
+        g[alias.get(k, k)] = [float(v) if isinstance(v, int) and not isinstance(v, bool) else v for v in values]
+    return PolicySpec(label=label, name=str(name), static=dict(static or {}), hparams=hp, grid=g, keys=keys)
 
 
 def policy_set(candidates: dict[str, Any]) -> list[PolicySpec]:
@@ -229,9 +361,12 @@ def policy_set(candidates: dict[str, Any]) -> list[PolicySpec]:
     for key, spec in candidates.items():
         if spec is None:  # ``~policy.candidates.x`` or ``policy.candidates.x=null`` drops one
             continue
+        if isinstance(spec, dict) and "name" in spec:  # a plain ``{name: ..., static: ...}`` node
+            spec = policy_spec(**{k: v for k, v in spec.items() if k != "_target_"})
         if not isinstance(spec, PolicySpec):
             raise ConfigError(f"policy.candidates.{key}: expected a policy node, got {spec!r}")
-        out.append(PolicySpec(label=key, name=spec.name, static=spec.static, hparams=spec.hparams, grid=spec.grid))
+        out.append(PolicySpec(label=key, name=spec.name, static=spec.static, hparams=spec.hparams, grid=spec.grid,
+                              keys=spec.keys))
     if not out:
         raise ConfigError("policy.candidates: expected at least one candidate, got none")
     return sorted(out, key=lambda s: s.label)

@@ -40,17 +40,23 @@ from omegaconf.errors import OmegaConfBaseException
 
 from experiments import conf as _conf  # noqa: F401  (registers the structured configs)
 from experiments import ray_launcher as _ray_launcher  # noqa: F401  (plugin path, before Hydra scans plugins)
-from experiments.builders import ConfigError, PolicySpec, cached, load_data, resolve_path
+from experiments.builders import (
+    ConfigError,
+    PolicySpec,
+    cached,
+    env_declaration,
+    load_data,
+    resolve_path,
+    world_of,
+    world_of_env,
+)
 
 CONFIG_NAME = "screentest"
 
-# Hydra flags that take a value / that stop the job from running (help, print config, ...)
-_FLAGS_WITH_VALUE = {"-c", "--cfg", "-p", "--package", "-cp", "--config-path", "-cn", "--config-name",
-                     "-cd", "--config-dir", "--experimental-rerun", "--info"}
-_NO_RUN_FLAGS = {"-h", "--help", "--hydra-help", "--version", "-c", "--cfg", "--info", "--shell-completion",
-                 "-sc"}
 _QUIET_VALUES = {"true", "True", "1", "yes"}
 _OUTPUT_KEYS = ("out_dir", "quiet", "report")
+# whether this process's command line got past the pre-check (then a failure is a runtime failure)
+_STATE = {"checked": False}
 
 
 # ----------------------------------------------------------------------------- config handling
@@ -73,43 +79,41 @@ def _exception_message(e: BaseException) -> str:
     return "\n  ".join(parts)
 
 
-def split_argv(argv: list[str]) -> tuple[list[str], list[str], bool]:
-    """``(flags, overrides, runs)``: Hydra flags, ``key=value`` overrides, whether a job would run."""
-    flags, overrides = [], []
-    runs = True
-    i = 0
-    while i < len(argv):
-        a = argv[i]
-        if a.startswith("-"):
-            flags.append(a)
-            if a in _NO_RUN_FLAGS:
-                runs = False
-            if a in _FLAGS_WITH_VALUE and i + 1 < len(argv) and "=" not in argv[i + 1] and not argv[i + 1].startswith("-"):
-                flags.append(argv[i + 1])
-                i += 1
-        else:
-            overrides.append(a)
-        i += 1
-    return flags, overrides, runs
-
-
 def expand_sweeps(overrides: list[str]) -> list[list[str]]:
-    """Every job's override list of a multirun (Hydra's basic sweeper: Cartesian product)."""
-    from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
+    """Every job's override list of a multirun: the Cartesian product of the sweeps, in order (what
+    Hydra's basic sweeper runs). Uses Hydra's public override parser; an interval sweep, which
+    needs a search-based sweeper, raises ``ValueError``."""
+    import itertools
+
     from hydra.core.override_parser.overrides_parser import OverridesParser
 
-    parsed = OverridesParser.create().parse_overrides(overrides)
-    batches = BasicSweeper.split_arguments(parsed, None)
-    return [list(job) for batch in batches for job in batch]
+    choices = []
+    for o in OverridesParser.create().parse_overrides(overrides):
+        if not o.is_sweep_override():
+            choices.append([o.input_line])
+        elif o.is_interval_sweep():
+            raise ValueError(f"{o.input_line}: interval sweeps need a search-based sweeper (e.g. Optuna)")
+        else:
+            key = o.get_key_element()
+            choices.append([f"{key}={v}" for v in o.sweep_string_iterator()])
+    return [list(job) for job in itertools.product(*choices)]
 
 
 def compose(overrides: list[str]) -> DictConfig:
-    """The composed root config for ``overrides`` (no sweep values), without Hydra's own node."""
+    """The composed root config for ``overrides`` (no sweep values), without Hydra's own node.
+
+    Inside a running Hydra application (the pre-check) it uses the application's config loader;
+    elsewhere it initialises Hydra for the call.
+    """
     from hydra import compose as hydra_compose
     from hydra import initialize
+    from hydra.core.global_hydra import GlobalHydra
 
+    task = [o for o in overrides if not _is_hydra_override(o)]
+    if GlobalHydra.instance().is_initialized():
+        return hydra_compose(CONFIG_NAME, overrides=task)
     with initialize(version_base="1.3", config_path=None):
-        return hydra_compose(CONFIG_NAME, overrides=[o for o in overrides if not _is_hydra_override(o)])
+        return hydra_compose(CONFIG_NAME, overrides=task)
 
 
 def _is_hydra_override(o: str) -> bool:
@@ -125,7 +129,8 @@ def plain(cfg: DictConfig) -> dict[str, Any]:
 
 
 def instantiate_policies(policy_cfg: Any) -> list[PolicySpec]:
-    """Candidates of the ``policy`` node as :class:`PolicySpec` objects (``_target_`` instantiation)."""
+    """Candidates of the ``policy`` node as :class:`PolicySpec` objects (``_target_`` instantiation),
+    each checked against its declaration (:meth:`PolicySpec.validate`, messages name the config key)."""
     from hydra.utils import instantiate
 
     try:
@@ -135,15 +140,23 @@ def instantiate_policies(policy_cfg: Any) -> list[PolicySpec]:
         if isinstance(cause, ConfigError):
             raise cause from None
         raise ConfigError(f"policy: {_exception_message(e)}") from e
-    specs = obj if isinstance(obj, list) else [obj]
+    bakeoff = isinstance(obj, list)
+    specs = obj if bakeoff else [obj]
     labels = [s.label for s in specs]
     if len(set(labels)) != len(labels):
         raise ConfigError(f"policy: candidate labels must be distinct, got {labels}")
+    for s in specs:
+        s.validate(f"policy.candidates.{s.label}." if bakeoff else "policy.")
     return specs
 
 
 def validate(cfg: DictConfig, base_dir: str | os.PathLike) -> None:
-    """Cheap checks of a composed config before anything runs; raises :class:`ConfigError`."""
+    """Checks of a composed config before anything runs; raises :class:`ConfigError`.
+
+    Every candidate is checked against its declaration and built for the world the ``env`` node
+    describes, at that world's real sizes, read from the world's declaration without building it
+    (the member simulator's from the logs: no fit).
+    """
     c = plain(cfg)
     for key in ("seeds", "horizon"):
         if c[key] < 1:
@@ -154,24 +167,6 @@ def validate(cfg: DictConfig, base_dir: str | os.PathLike) -> None:
         raise ConfigError(f"sweep.chunk_seeds: expected an integer >= 1, got {c['sweep']['chunk_seeds']!r}")
     if c["sweep"]["curve_points"] < 1:
         raise ConfigError(f"sweep.curve_points: expected an integer >= 1, got {c['sweep']['curve_points']!r}")
-    specs = instantiate_policies(cfg.policy)
-    env_cfg = c["env"]
-    # sizes for the policy check: synthetic envs know them from the config without building
-    if env_cfg.get("family") in ("linear_gaussian", "logistic_bernoulli"):
-        for s in specs:
-            s.build(env_cfg["num_actions"], env_cfg["context_dim"])
-    elif env_cfg.get("family") == "bernoulli_arms":
-        for s in specs:
-            s.build(env_cfg["num_actions"], 1)
-    else:  # sizes come from the data: check names and hyperparameter fields on a small instance
-        for s in specs:
-            s.build(2, 1)
-    data = c["data"]
-    uses_data = env_cfg.get("_target_", "").endswith("member_simulator")
-    if uses_data or data.get("source") in ("parquet", "csv"):
-        key = "path" if data.get("source") in ("parquet", "csv") else "data_path"
-        if data.get(key) is not None and not resolve_path(data[key], base_dir).exists():
-            raise ConfigError(f"data.{key}: no such file or directory: {str(resolve_path(data[key], base_dir))!r}")
     if c["ope"]["rounds"] < 1 or c["ope"]["seeds"] < 1:
         raise ConfigError(f"ope.rounds / ope.seeds: expected integers >= 1, got {c['ope']['rounds']!r} / {c['ope']['seeds']!r}")
     if not 0.0 < c["estimator"]["alpha"] < 1.0:
@@ -179,11 +174,29 @@ def validate(cfg: DictConfig, base_dir: str | os.PathLike) -> None:
     from experiments.ope_stage import estimators_from_config
 
     estimators_from_config(c["estimator"])  # names and hyperparameters, through the estimator registry
+    specs = instantiate_policies(cfg.policy)
+    env_cfg = c["env"]
+    data = c["data"]
+    decl = env_declaration(env_cfg)
+    if decl.fit_on_data or data.get("source") in ("parquet", "csv"):
+        key = "path" if data.get("source") in ("parquet", "csv") else "data_path"
+        if data.get(key) is not None and not resolve_path(data[key], base_dir).exists():
+            raise ConfigError(f"data.{key}: no such file or directory: {str(resolve_path(data[key], base_dir))!r}")
+    logs = _load_data(c, base_dir) if decl.fit_on_data else None
+    world = world_of(env_cfg, logs)
+    for s in specs:
+        s.build(world)
 
 
-def precheck(overrides: list[str], base_dir: str | os.PathLike, full: bool = True) -> str | None:
-    """Compose (and with ``full``, validate) every job of the command line; the error message, or
-    None if all good."""
+def _load_data(c: dict[str, Any], base_dir: str | os.PathLike):
+    """The ``data`` group's logs, loaded once per process (the pre-check and the job share them)."""
+    from experiments import store
+
+    return cached("data:" + store.stable_hash([c["data"], str(base_dir)], 24), lambda: load_data(c["data"], base_dir))
+
+
+def precheck(overrides: list[str], base_dir: str | os.PathLike) -> str | None:
+    """Compose and validate every job of the command line; the error message, or None if all good."""
     try:
         jobs = expand_sweeps(overrides)
     except (HydraException, OmegaConfBaseException, ValueError) as e:
@@ -195,9 +208,7 @@ def precheck(overrides: list[str], base_dir: str | os.PathLike, full: bool = Tru
             continue
         seen.add(key)
         try:
-            cfg = compose(list(key))
-            if full:
-                validate(cfg, base_dir)
+            validate(compose(list(key)), base_dir)
         except ConfigError as e:
             return f"invalid config{_job_note(jobs, key)}: {e}"
         except (HydraException, OmegaConfBaseException) as e:
@@ -223,7 +234,7 @@ def config_hash(c: dict[str, Any]) -> str:
     from experiments.store import stable_hash
 
     keep = {k: c[k] for k in ("env", "horizon", "sweep") if k in c}
-    if str(c["env"].get("_target_", "")).endswith("member_simulator"):
+    if env_declaration(c["env"]).fit_on_data:
         keep["data"] = c["data"]
     return stable_hash(keep)
 
@@ -282,8 +293,8 @@ def run_job(cfg: DictConfig, base_dir: str | os.PathLike | None = None, multirun
     data = None
     env_cfg = dict(c["env"])
     simulator = None
-    if env_cfg.get("_target_", "").endswith("member_simulator"):
-        data = cached("data:" + store.stable_hash([c["data"], str(base_dir)], 24), lambda: load_data(c["data"], base_dir))
+    if env_declaration(env_cfg).fit_on_data:
+        data = _load_data(c, base_dir)
         from experiments.builders import member_simulator
 
         env_cfg.pop("_target_")
@@ -310,6 +321,7 @@ def run_job(cfg: DictConfig, base_dir: str | os.PathLike | None = None, multirun
                 raise e.__cause__ from None
             raise
     env_label = c["env"].get("label", env.name)
+    world = world_of_env(env, c["env"], data)
 
     chash = config_hash(c)
     # the resolved config minus output-only keys, so the same sweep into two stores gives equal rows
@@ -328,19 +340,22 @@ def run_job(cfg: DictConfig, base_dir: str | os.PathLike | None = None, multirun
         counts = run_bakeoff(
             env, specs, root=str(root), config_hash=chash, seeds=c["seeds"], seed_offset=c["seed_offset"],
             horizon=c["horizon"], chunk_seeds=c["sweep"]["chunk_seeds"], curve_points=c["sweep"]["curve_points"],
-            env_label=env_label, provenance=prov, on_cell=prog.on_cell, on_rounds=prog.on_rounds,
+            env_label=env_label, provenance=prov, on_cell=prog.on_cell, on_rounds=prog.on_rounds, world=world,
         )
     elapsed = time.perf_counter() - t0
     result = {"out_dir": str(root), "config_hash": chash, "job_hash": job_hash, **counts, "seconds": elapsed}
 
     ope_result = None
-    if c["ope"]["enabled"] and simulator is not None:
+    if c["ope"]["enabled"] and simulator is not None and env.len_list > 1:
+        console.print(f"off-policy evaluation: skipped (the OPE stage evaluates single-slot policies; "
+                      f"env.len_list={env.len_list})")
+    elif c["ope"]["enabled"] and simulator is not None:
         from experiments import ope_stage
 
         console.print(f"off-policy evaluation: {c['ope']['seeds']} logs of {c['ope']['rounds']:,} rounds "
                       f"by {c['ope']['behavior']!r}, estimators {list(c['estimator']['names'])} ...")
         ope_result = ope_stage.run(simulator, data, specs, c, root=str(root), config_hash=ope_config_hash(c),
-                                   provenance=prov, console=console)
+                                   provenance=prov, console=console, world=world)
         result["ope"] = ope_result
         console.print(f"OPE: {ope_result['ope_computed']} log(s) evaluated, {ope_result['ope_skipped']} already "
                       f"in the store, {ope_result['ope_seconds']:.1f} s")
@@ -369,14 +384,34 @@ def run_job(cfg: DictConfig, base_dir: str | os.PathLike | None = None, multirun
 # ----------------------------------------------------------------------------- Hydra plumbing
 
 
-class ReportCallback:
-    """Hydra callback: after a multirun, print one summary table and write one report over the
-    shared store (not one per job)."""
+class ScreentestCallback:
+    """Hydra callback of the ``screentest`` application (set in the root config's ``hydra`` node).
+
+    Before a run or a multirun it composes and validates every job of the command line
+    (:func:`precheck`): a bad config stops everything with one line and exit code 2 before any
+    work starts. After a multirun it prints one summary table and writes one report over the
+    shared store (not one per job).
+    """
 
     def __init__(self, out_dir: str = "screentest-results", enabled: bool = True, quiet: bool = False) -> None:
         self.out_dir = out_dir
         self.enabled = enabled
         self.quiet = quiet
+
+    def _check(self, config: DictConfig) -> None:
+        overrides = list(config.hydra.overrides.task)
+        msg = precheck(overrides, config.hydra.runtime.cwd or os.getcwd())
+        if msg is not None:
+            _err(msg)
+            print(_HINT, file=sys.stderr)
+            raise SystemExit(2)
+        _STATE["checked"] = True
+
+    def on_run_start(self, config: DictConfig, **kwargs: Any) -> None:
+        self._check(config)
+
+    def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
+        self._check(config)
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
         from experiments.report import write_report
@@ -396,11 +431,12 @@ class ReportCallback:
             return
 
     # the other callback hooks are no-ops
-    def on_run_start(self, config: DictConfig, **kwargs: Any) -> None: ...
     def on_run_end(self, config: DictConfig, **kwargs: Any) -> None: ...
-    def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None: ...
     def on_job_start(self, config: DictConfig, **kwargs: Any) -> None: ...
     def on_job_end(self, config: DictConfig, job_return: Any, **kwargs: Any) -> None: ...
+
+
+_HINT = "Run 'screentest --help' for the config groups, 'screentest --cfg job' to print the config."
 
 
 def _task(cfg: DictConfig) -> dict[str, Any]:
@@ -420,47 +456,45 @@ def _task(cfg: DictConfig) -> dict[str, Any]:
 
 _hydra_main = hydra.main(version_base="1.3", config_path=None, config_name=CONFIG_NAME)(_task)
 
+def _with_quiet_logging(argv: list[str]) -> list[str]:
+    """``argv`` with Hydra's logging disabled when the run is quiet (``quiet=true``, ``--quiet``/``-q``).
 
-def _hydra_defaults(overrides: list[str], quiet: bool) -> list[str]:
-    """Hydra settings we default (the user's own ``hydra.*`` overrides come later and win)."""
-    out = [
-        "hydra.run.dir=${out_dir}/.hydra/runs/${now:%Y-%m-%d_%H-%M-%S}",
-        "hydra.sweep.dir=${out_dir}/.hydra/multiruns/${now:%Y-%m-%d_%H-%M-%S}",
-        "hydra.job.chdir=false",
-        "hydra.help.app_name=screentest",
-        "+hydra.callbacks.screentest_report._target_=experiments.main_job.ReportCallback",
-        "+hydra.callbacks.screentest_report.out_dir=${out_dir}",
-        "+hydra.callbacks.screentest_report.enabled=${report}",
-        "+hydra.callbacks.screentest_report.quiet=${quiet}",
-    ]
-    if quiet:
-        out += ["hydra/hydra_logging=disabled", "hydra/job_logging=disabled"]
-    return out
+    The two group overrides join the command line's overrides (next to the first of them, or at
+    the end), so they form one block of positional arguments, as Hydra's parser requires.
+    """
+    flag = any(a in ("--quiet", "-q") for a in argv)
+    argv = [a for a in argv if a not in ("--quiet", "-q")]
+    quiet = flag or any(a.split("=", 1)[0] == "quiet" and a.split("=", 1)[1] in _QUIET_VALUES
+                        for a in argv if "=" in a and not a.startswith("-"))
+    if not quiet:
+        return argv
+    extra = ["hydra/hydra_logging=disabled", "hydra/job_logging=disabled"] + (["quiet=true"] if flag else [])
+    first = next((i for i, a in enumerate(argv) if not a.startswith("-") and ("=" in a or a.startswith("~"))),
+                 len(argv))
+    return argv[:first] + extra + argv[first:]
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Entry point used by ``screentest`` (see :mod:`experiments.cli`). Returns the exit code."""
+    """Entry point used by ``screentest`` (see :mod:`experiments.cli`). Returns the exit code.
+
+    Hydra parses the command line and runs the job(s); the application's callback validates every
+    job first (:class:`ScreentestCallback`). Exit codes: 0 success, 2 a command line or config
+    Hydra or the pre-check refuses before any work starts, 1 a failure once work has started.
+    """
     argv = list(sys.argv[1:] if argv is None else argv)
-    if "--quiet" in argv or "-q" in argv:
-        argv = [a for a in argv if a not in ("--quiet", "-q")] + ["quiet=true"]
-    flags, overrides, runs = split_argv(argv)
-    quiet = any(o.split("=", 1)[0] == "quiet" and o.split("=", 1)[1] in _QUIET_VALUES for o in overrides if "=" in o)
-    if runs or overrides:
-        msg = precheck(overrides, os.getcwd(), full=runs)
-        if msg is not None:
-            _err(msg)
-            print("Run 'screentest --help' for the config groups, 'screentest --cfg job' to print the config.",
-                  file=sys.stderr)
-            return 2
-    hydra_argv = [*flags, *_hydra_defaults(overrides, quiet), *overrides]
+    _STATE["checked"] = False
     old_argv = sys.argv
-    sys.argv = ["screentest", *hydra_argv]
+    sys.argv = ["screentest", *_with_quiet_logging(argv)]
     try:
         _hydra_main()
     except SystemExit as e:
         code = e.code
-        if code is None:
+        if code is None or code == 0:
             return 0
+        if code == 1 and not _STATE["checked"]:
+            # Hydra refused the command line (unknown key, bad value, missing option) before any job ran
+            print(_HINT, file=sys.stderr)
+            return 2
         return code if isinstance(code, int) else 1
     finally:
         sys.argv = old_argv

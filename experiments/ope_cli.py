@@ -166,7 +166,18 @@ def action_dists(names: list[str], data: LoggedData, args) -> tuple[dict[str, np
             out[label] = np.broadcast_to(p / p.sum(axis=1, keepdims=True), (n_eval, K, L))
         else:
             d = data.dim_context
-            policy = make(nm, num_actions=K, context_dim=d)
+            traits, needs = REGISTRY[nm].effective()
+            kw: dict[str, Any] = {}
+            if "slate" in traits:  # a slate policy fills the log's slots (one slot: only if it serves it)
+                if not REGISTRY[nm].supports_len_list(L):
+                    raise CLIError(f"--policies: {nm!r} fills a slate of len_list >= 2 slots, the log has len_list={L}")
+                kw["len_list"] = L
+            for need in needs:
+                if need == "item_features" and getattr(data, "action_context", None) is not None:
+                    kw[need] = np.asarray(data.action_context)
+                else:
+                    raise CLIError(f"--policies: {nm!r} needs {need}, which the logs do not have (action_context)")
+            policy = make(nm, num_actions=K, context_dim=d, **kw)
             if policy.len_list != 1 and policy.len_list != L:
                 raise CLIError(f"--policies: {nm!r} fills {policy.len_list} slots, the log has len_list={L}")
             hp = jax.tree.map(lambda v: jnp.asarray(v, jnp.result_type(float)), policy.default_hparams)

@@ -33,7 +33,7 @@ import pandas as pd
 from bandits.caching import IdentityLRU
 from bandits.data import LoggedData
 from experiments import store
-from experiments.builders import ConfigError, PolicySpec, is_context_free
+from experiments.builders import ConfigError, PolicySpec, World, traits_of
 
 TRAIN_SEED = 1_000_003  # key stream of the training log (disjoint from the evaluation logs' seeds)
 POLICY_KEY_SEED = 7  # key of the frozen policies' Monte Carlo probabilities
@@ -131,8 +131,11 @@ def frozen_action_dist(policy, state, hparams, context) -> np.ndarray:
 
 
 def run(sim, data, specs, c: dict[str, Any], *, root: str, config_hash: str, provenance: dict[str, str],
-        console=None) -> dict[str, Any]:
-    """Run (or resume) the OPE stage; writes the ``calibration`` and ``ope`` tables. Returns counts."""
+        console=None, world: World | None = None) -> dict[str, Any]:
+    """Run (or resume) the OPE stage; writes the ``calibration`` and ``ope`` tables. Returns counts.
+
+    world: what the candidates are built against (default: the simulator's sizes, nothing provided).
+    """
     from bandits.estimators import evaluate, fit_reward_model
     from envs.logged import policy_value
 
@@ -145,7 +148,8 @@ def run(sim, data, specs, c: dict[str, Any], *, root: str, config_hash: str, pro
     est = c["estimator"]
     rounds, n_seeds = int(ope["rounds"]), int(ope["seeds"])
 
-    behavior = PolicySpec(label="behavior", name=ope["behavior"]).build(env.num_actions, env.context_dim)
+    world = world or World(label, env.num_actions, env.context_dim, env.len_list)
+    behavior = PolicySpec(label="behavior", name=ope["behavior"]).build(world)
     b_hp = behavior.default_hparams
 
     # candidates: one frozen policy per (candidate, hyperparameter point), trained on one log
@@ -154,10 +158,10 @@ def run(sim, data, specs, c: dict[str, Any], *, root: str, config_hash: str, pro
     for spec in specs:
         # Monte Carlo draws: ope.mc_samples for context-free candidates (their distribution is computed
         # once); contextual ones keep their own num_samples (a distribution per row is needed)
-        if is_context_free(spec.name):
-            policy = spec.build(env.num_actions, env.context_dim, num_samples=int(ope["mc_samples"]))
+        if "context_free" in traits_of(spec.name, spec.static):
+            policy = spec.build(world, num_samples=int(ope["mc_samples"]))
         else:
-            policy = spec.build(env.num_actions, env.context_dim)
+            policy = spec.build(world)
         for point in spec.points():
             hp = policy.hparams(**point)
             state = train_on_log(policy, hp, train_log, seed=TRAIN_SEED)

@@ -30,6 +30,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from bandits import validation as V
 from bandits.contracts import Decision, Policy
 from bandits.datasets.obd import obd_site_prior
 from bandits.policies.registry import register
@@ -44,7 +45,6 @@ __all__ = [
     "gamma_sample",
     "beta_sample",
 ]
-
 
 
 class BTSHParams(NamedTuple):
@@ -138,7 +138,8 @@ def _slot_counts(idx, weight, num_actions, len_list):
     return jnp.zeros((num_actions, len_list), jnp.int32).at[idx, slots].add(w)
 
 
-@register("bts")
+@register("bts", hparams=BTSHParams, rules={"prior_scale": V.POSITIVE},
+          traits=("context_free", "slate", "single_slot"))
 def bernoulli_ts(
     num_actions: int,
     context_dim: int = 1,

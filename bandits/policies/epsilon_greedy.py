@@ -41,14 +41,12 @@ class MeanState(NamedTuple):
     sums: jax.Array
 
 
-V.register_hparam_rules("epsilon_greedy", epsilon=V.UNIT, initial_value=V.Interval())
-
-
 def _mix(greedy: jax.Array, mask: jax.Array, eps: jax.Array, dtype) -> jax.Array:
     return (1 - eps) * greedy + eps * uniform_over(mask, dtype)
 
 
-@register("epsilon_greedy")
+@register("epsilon_greedy", hparams=EpsilonGreedyHParams, rules={"epsilon": V.UNIT, "initial_value": V.Interval()},
+          traits=("context_free",), cli_defaults={"epsilon": 0.1})
 def epsilon_greedy(num_actions: int, context_dim: int = 1, dtype=jnp.float32, epsilon: float = 0.1,
                    initial_value: float = 0.0) -> Policy:
     """Context-free epsilon-greedy on per-arm sample means (context accepted and ignored).
@@ -87,10 +85,8 @@ class LinEpsilonGreedyHParams(NamedTuple):
     lam: float = 1.0
 
 
-V.register_hparam_rules("lin_epsilon_greedy", epsilon=V.UNIT, lam=V.POSITIVE)
-
-
-@register("lin_epsilon_greedy")
+@register("lin_epsilon_greedy", hparams=LinEpsilonGreedyHParams, rules={"epsilon": V.UNIT, "lam": V.POSITIVE},
+          cli_defaults={"epsilon": 0.1})
 def lin_epsilon_greedy(num_actions: int, context_dim: int, dtype=jnp.float32, epsilon: float = 0.1,
                        lam: float = 1.0) -> Policy:
     """Epsilon-greedy on per-arm ridge regression predictions ``x . theta_a`` (disjoint models).

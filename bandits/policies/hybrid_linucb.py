@@ -38,8 +38,6 @@ from bandits.core import split_ties_argmax
 from bandits.policies.nonstationary import check_sizes
 from bandits.policies.registry import register
 
-V.register_hparam_rules("hybrid_linucb", alpha=V.NONNEGATIVE, lam=V.POSITIVE)
-
 
 class HybridLinUCBHParams(NamedTuple):
     """alpha: width multiplier (>= 0). lam: ridge penalty (> 0) on beta and every theta_a."""
@@ -79,7 +77,8 @@ def shared_features(x: jax.Array, item_features: jax.Array) -> jax.Array:
     return (x[None, :, None] * item_features[:, None, :]).reshape(item_features.shape[0], -1)
 
 
-@register("hybrid_linucb")
+@register("hybrid_linucb", hparams=HybridLinUCBHParams, rules={"alpha": V.NONNEGATIVE, "lam": V.POSITIVE},
+          needs=("item_features",))
 def hybrid_linucb(num_actions: int, context_dim: int, dtype=jnp.float32, item_features=None) -> Policy:
     """Hybrid LinUCB; see the module docstring. probs: UCB argmax, ties split evenly."""
     K, d = check_sizes("hybrid_linucb", num_actions, context_dim, dtype)

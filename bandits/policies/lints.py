@@ -38,10 +38,8 @@ class LinTSHParams(NamedTuple):
     lam: float = 1.0
 
 
-V.register_hparam_rules("lints", v=V.NONNEGATIVE, lam=V.POSITIVE)
-
-
-@register("lints")
+@register("lints", hparams=LinTSHParams, rules={"v": V.NONNEGATIVE, "lam": V.POSITIVE}, aliases={"alpha": "v"},
+          cli_defaults={"alpha": 1.0})
 def lints(num_actions: int, context_dim: int, dtype=jnp.float32, v: float = 1.0, lam: float = 1.0,
           num_samples: int = DEFAULT_NUM_SAMPLES) -> Policy:
     """Disjoint linear Thompson sampling.

@@ -29,10 +29,8 @@ class LinUCBHParams(NamedTuple):
     lam: float = 1.0
 
 
-V.register_hparam_rules("linucb", alpha=V.NONNEGATIVE, lam=V.POSITIVE)
-
-
-@register("linucb")
+@register("linucb", hparams=LinUCBHParams, rules={"alpha": V.NONNEGATIVE, "lam": V.POSITIVE},
+          cli_defaults={"alpha": 1.0})
 def linucb(num_actions: int, context_dim: int, dtype=jnp.float32, alpha: float = 1.0, lam: float = 1.0) -> Policy:
     """Disjoint LinUCB over ``num_actions`` arms and ``context_dim`` features.
 

@@ -39,8 +39,6 @@ from bandits.contracts import Policy
 from bandits.policies.nonstationary import check_sizes, gaussian_ts_decision
 from bandits.policies.registry import register
 
-V.register_hparam_rules("logistic_ts", alpha=V.NONNEGATIVE, lam=V.POSITIVE)
-
 
 class LogisticTSHParams(NamedTuple):
     """alpha: posterior std multiplier (>= 0). lam: prior precision of every weight (> 0)."""
@@ -87,7 +85,7 @@ def laplace_step(m, P, x, y, full: bool, n_newton: int):
     return m_new, P_new
 
 
-@register("logistic_ts")
+@register("logistic_ts", hparams=LogisticTSHParams, rules={"alpha": V.NONNEGATIVE, "lam": V.POSITIVE})
 def logistic_ts(
     num_actions: int, context_dim: int, dtype=jnp.float32, covariance: str = "diag", n_mc: int = 256,
     n_newton: int = 60,

@@ -50,10 +50,6 @@ from bandits.core import split_ties_argmax
 from bandits.policies.registry import register
 
 _GAMMA = V.Interval(0.0, 1.0, lo_open=True)  # discount factor in (0, 1]
-V.register_hparam_rules("discounted_linucb", alpha=V.NONNEGATIVE, gamma=_GAMMA, lam=V.POSITIVE)
-V.register_hparam_rules("discounted_lints", nu=V.NONNEGATIVE, gamma=_GAMMA, lam=V.POSITIVE)
-V.register_hparam_rules("sliding_window_linucb", alpha=V.NONNEGATIVE, lam=V.POSITIVE)
-V.register_hparam_rules("discounted_ts", gamma=_GAMMA, alpha0=V.POSITIVE, beta0=V.POSITIVE)
 
 # ----------------------------------------------------------------------------- shared helpers
 
@@ -166,7 +162,8 @@ def _discounted_update(K, d, dtype):
     return update
 
 
-@register("discounted_linucb")
+@register("discounted_linucb", hparams=DiscountedLinUCBHParams,
+          rules={"alpha": V.NONNEGATIVE, "gamma": _GAMMA, "lam": V.POSITIVE})
 def discounted_linucb(num_actions: int, context_dim: int, dtype=jnp.float32) -> Policy:
     """D-LinUCB (Russac et al. 2019) with disjoint per-action models; see the module docstring.
 
@@ -199,7 +196,8 @@ class DiscountedLinTSHParams(NamedTuple):
     lam: float = 1.0
 
 
-@register("discounted_lints")
+@register("discounted_lints", hparams=DiscountedLinTSHParams,
+          rules={"nu": V.NONNEGATIVE, "gamma": _GAMMA, "lam": V.POSITIVE}, aliases={"alpha": "nu"})
 def discounted_lints(num_actions: int, context_dim: int, dtype=jnp.float32, n_mc: int = 256) -> Policy:
     """Discounted linear Thompson sampling: score_a ~ N(x^T V_a^-1 b_a, nu^2 x^T V_a^-1 x).
 
@@ -243,7 +241,7 @@ class SlidingWindowState(NamedTuple):
     t: jax.Array
 
 
-@register("sliding_window_linucb")
+@register("sliding_window_linucb", hparams=SlidingWindowHParams, rules={"alpha": V.NONNEGATIVE, "lam": V.POSITIVE})
 def sliding_window_linucb(num_actions: int, context_dim: int, dtype=jnp.float32, window: int = 200) -> Policy:
     """SW-LinUCB: disjoint LinUCB on the last ``window`` (static) rounds; see the module docstring.
 
@@ -314,7 +312,8 @@ class DiscountedTSState(NamedTuple):
     t: jax.Array
 
 
-@register("discounted_ts")
+@register("discounted_ts", hparams=DiscountedTSHParams,
+          rules={"gamma": _GAMMA, "alpha0": V.POSITIVE, "beta0": V.POSITIVE}, traits=("context_free",))
 def discounted_ts(num_actions: int, context_dim: int = 1, dtype=jnp.float32, n_mc: int = 256) -> Policy:
     """Discounted Beta-Bernoulli Thompson sampling (rewards in [0, 1]); see the module docstring.
 

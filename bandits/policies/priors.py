@@ -45,11 +45,6 @@ from bandits.policies.hybrid_linucb import validate_item_features
 from bandits.policies.nonstationary import check_sizes, gaussian_ts_decision, mc_argmax_probs
 from bandits.policies.registry import register
 
-V.register_hparam_rules("lints_feature_prior", nu=V.NONNEGATIVE, noise_var=V.POSITIVE, prior_var=V.POSITIVE,
-                        ridge=V.POSITIVE, min_var=V.POSITIVE, n_min=V.NONNEGATIVE, lam=V.POSITIVE)
-V.register_hparam_rules("bernoulli_ts_feature_prior", ridge=V.POSITIVE, n_min=V.NONNEGATIVE,
-                        fallback_var=V.POSITIVE, min_strength=V.POSITIVE, max_strength=V.POSITIVE)
-
 
 class LinearItemPrior(NamedTuple):
     """coef: (p, d) W; gram_inv: (p, p) G^-1; tau2: () residual variance per coordinate."""
@@ -181,7 +176,10 @@ def lints_prior_posterior(state: LinTSPriorState, hparams) -> tuple[jax.Array, j
     return mean, P
 
 
-@register("lints_feature_prior")
+@register("lints_feature_prior", hparams=LinTSPriorHParams,
+          rules={"nu": V.NONNEGATIVE, "noise_var": V.POSITIVE, "prior_var": V.POSITIVE, "ridge": V.POSITIVE,
+                 "min_var": V.POSITIVE, "n_min": V.NONNEGATIVE, "lam": V.POSITIVE},
+          needs=("item_features",))
 def lints_feature_prior(num_actions: int, context_dim: int, dtype=jnp.float32, item_features=None,
                         n_mc: int = 256) -> Policy:
     """Disjoint linear TS with empirical-Bayes priors from item features; see the module docstring.
@@ -246,7 +244,10 @@ def beta_prior_from_state(state: BetaTSPriorState, hparams) -> tuple[jax.Array, 
     return jnp.where(any_fit, a0, 1.0), jnp.where(any_fit, b0, 1.0)
 
 
-@register("bernoulli_ts_feature_prior")
+@register("bernoulli_ts_feature_prior", hparams=BetaTSPriorHParams,
+          rules={"ridge": V.POSITIVE, "n_min": V.NONNEGATIVE, "fallback_var": V.POSITIVE,
+                 "min_strength": V.POSITIVE, "max_strength": V.POSITIVE},
+          traits=("context_free",), needs=("item_features",))
 def bernoulli_ts_feature_prior(num_actions: int, context_dim: int = 1, dtype=jnp.float32, item_features=None,
                                n_mc: int = 256) -> Policy:
     """Beta-Bernoulli TS with empirical-Bayes per-title Beta priors from item features (rewards in [0, 1]).

@@ -21,7 +21,7 @@ class RandomState(NamedTuple):
     t: jnp.ndarray  # () int32 rounds seen
 
 
-@register("random")
+@register("random", hparams=RandomHParams, traits=("context_free",))
 def uniform_random(num_actions: int, context_dim: int = 1, dtype=jnp.float32) -> Policy:
     """Uniform random over available actions. probs: ``mask / mask.sum()`` (all 0 on an empty mask,
     like every other policy: see :func:`bandits.validation.validate_mask`)."""

@@ -53,10 +53,6 @@ from bandits.contracts import Decision, Policy
 from bandits.policies.nonstationary import check_sizes, ridge_init, ridge_mean_var
 from bandits.policies.registry import register
 
-V.register_hparam_rules("slate_linucb", alpha=V.NONNEGATIVE, lam=V.POSITIVE)
-V.register_hparam_rules("slate_lints", nu=V.NONNEGATIVE, lam=V.POSITIVE)
-V.register_hparam_rules("slate_epsilon_greedy", epsilon=V.UNIT, lam=V.POSITIVE)
-
 
 class SlateState(NamedTuple):
     """A: (K, d, d) ridge Gram matrices; b: (K, d); position_weights: (L,); t: () int32."""
@@ -155,7 +151,8 @@ def _slate_family(name, K, d, L, dtype, weights, hparams_default, rank):
     return Policy(name, K, d, hparams_default, init, select, update, len_list=L)
 
 
-@register("slate_linucb")
+@register("slate_linucb", hparams=SlateLinUCBHParams, rules={"alpha": V.NONNEGATIVE, "lam": V.POSITIVE},
+          traits=("slate",))
 def slate_linucb(num_actions: int, context_dim: int, dtype=jnp.float32, len_list: int = 3,
                  position_weights=None) -> Policy:
     """Top-``len_list`` LinUCB slate; see the module docstring. probs: exact."""
@@ -170,7 +167,8 @@ def slate_linucb(num_actions: int, context_dim: int, dtype=jnp.float32, len_list
     return _slate_family("slate_linucb", K, d, L, dtype, w, SlateLinUCBHParams(), rank)
 
 
-@register("slate_epsilon_greedy")
+@register("slate_epsilon_greedy", hparams=SlateEpsGreedyHParams, rules={"epsilon": V.UNIT, "lam": V.POSITIVE},
+          traits=("slate",))
 def slate_epsilon_greedy(num_actions: int, context_dim: int, dtype=jnp.float32, len_list: int = 3,
                          position_weights=None) -> Policy:
     """Epsilon-greedy slate on ridge estimates; see the module docstring. probs: exact."""
@@ -192,7 +190,8 @@ def slate_epsilon_greedy(num_actions: int, context_dim: int, dtype=jnp.float32, 
     return _slate_family("slate_epsilon_greedy", K, d, L, dtype, w, SlateEpsGreedyHParams(), rank)
 
 
-@register("slate_lints")
+@register("slate_lints", hparams=SlateLinTSHParams, rules={"nu": V.NONNEGATIVE, "lam": V.POSITIVE},
+          traits=("slate",))
 def slate_lints(num_actions: int, context_dim: int, dtype=jnp.float32, len_list: int = 3,
                 position_weights=None, n_mc: int = 256) -> Policy:
     """Linear TS slate: rank by one posterior draw; probs averaged over ``n_mc`` (static) draws."""

@@ -27,8 +27,6 @@ from bandits.core import sample_from_probs
 from bandits.policies.nonstationary import check_sizes, ridge_init, ridge_mean_var
 from bandits.policies.registry import register
 
-V.register_hparam_rules("squarecb", gamma=V.NONNEGATIVE, gamma_power=V.NONNEGATIVE, lam=V.POSITIVE)
-
 
 class SquareCBHParams(NamedTuple):
     """gamma: IGW learning-rate scale (> 0). gamma_power: growth exponent of gamma_t. lam: ridge (> 0)."""
@@ -64,7 +62,8 @@ def igw_probs(yhat: jax.Array, mask: jax.Array, gamma) -> jax.Array:
     return others + is_best.astype(dtype) * rest / jnp.maximum(jnp.sum(is_best), 1).astype(dtype)
 
 
-@register("squarecb")
+@register("squarecb", hparams=SquareCBHParams,
+          rules={"gamma": V.NONNEGATIVE, "gamma_power": V.NONNEGATIVE, "lam": V.POSITIVE})
 def squarecb(num_actions: int, context_dim: int, dtype=jnp.float32) -> Policy:
     """SquareCB with a disjoint ridge oracle; see the module docstring. probs: exact IGW."""
     K, d = check_sizes("squarecb", num_actions, context_dim, dtype)

@@ -64,7 +64,7 @@ class BetaState(NamedTuple):
     beta: jax.Array
 
 
-@register("bernoulli_ts")
+@register("bernoulli_ts", hparams=BernoulliTSHParams, traits=("context_free",))
 def bernoulli_ts(num_actions: int, context_dim: int = 1, dtype=jnp.float32, alpha0=1.0, beta0=1.0,
                  num_samples: int = DEFAULT_NUM_SAMPLES) -> Policy:
     """Beta-Bernoulli Thompson sampling (context accepted and ignored).

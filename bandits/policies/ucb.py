@@ -27,10 +27,8 @@ class UCB1HParams(NamedTuple):
     alpha: float = 1.0
 
 
-V.register_hparam_rules("ucb1", alpha=V.NONNEGATIVE)
-
-
-@register("ucb1")
+@register("ucb1", hparams=UCB1HParams, rules={"alpha": V.NONNEGATIVE}, traits=("context_free",),
+          cli_defaults={"alpha": 1.0})
 def ucb1(num_actions: int, context_dim: int = 1, dtype=jnp.float32, alpha: float = 1.0) -> Policy:
     """Context-free UCB1. State: :class:`~bandits.policies.epsilon_greedy.MeanState`."""
     K = V.check_positive_int(num_actions, "num_actions")

@@ -45,9 +45,6 @@ from bandits import validation as V
 from bandits.contracts import Policy
 from bandits.policies.registry import make, register
 
-V.register_hparam_rules("batched", update_every=V.Interval(1.0))
-V.register_hparam_rules("delayed", delay=V.NONNEGATIVE)
-
 
 def _merged_hparams(policy: Policy, wrapper: str, extra: dict[str, float]):
     """A flat namedtuple type: the inner policy's hyperparameter fields plus the wrapper's."""
@@ -201,7 +198,7 @@ def delayed(policy: Policy, max_delay: int = 10, mode: str = "fixed", delay: flo
                   update, L)
 
 
-@register("batched")
+@register("batched", rules={"update_every": V.Interval(1.0)}, traits=("wrapper",))
 def batched_policy(num_actions: int, context_dim: int, dtype=jnp.float32, base: str = "discounted_linucb",
                    update_every: int = 10, **base_kwargs) -> Policy:
     """Registry entry: ``batched(make(base, ...), update_every)`` (named ``"batched"``)."""
@@ -209,7 +206,7 @@ def batched_policy(num_actions: int, context_dim: int, dtype=jnp.float32, base: 
     return batched(inner, update_every)._replace(name="batched")
 
 
-@register("delayed")
+@register("delayed", rules={"delay": V.NONNEGATIVE}, traits=("wrapper",))
 def delayed_policy(num_actions: int, context_dim: int, dtype=jnp.float32, base: str = "discounted_linucb",
                    max_delay: int = 5, mode: str = "uniform", delay: float = 2.0, **base_kwargs) -> Policy:
     """Registry entry: ``delayed(make(base, ...), max_delay, mode, delay)`` (named ``"delayed"``)."""

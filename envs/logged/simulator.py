@@ -51,6 +51,7 @@ import numpy as np
 
 from bandits.contracts import Env, EnvStep, Observation
 from envs.logged.response import CalibrationReport, ResponseModel, fit_response_model
+from envs.registry import EnvSizes, register_env
 
 __all__ = [
     "MemberSimParams",
@@ -415,6 +416,34 @@ def _get(data, name, default=None):
     return getattr(data, name, default)
 
 
+def member_env_sizes(data, *, len_list: int | None = None, slot: int = 0, add_intercept: bool = False,
+                     **_ignored: Any) -> EnvSizes:
+    """Sizes of the member env :func:`fit_member_simulator` builds on ``data``, without fitting.
+
+    ``num_actions`` and the context dimension come from the logs (plus 1 with ``add_intercept``);
+    ``len_list`` must be 1 (single slot ``slot``) or the logs' number of slots, and at most K.
+    Raises ``ValueError`` naming ``env.len_list`` / ``env.slot`` otherwise.
+    """
+    action = np.asarray(_get(data, "action"))
+    context = _get(data, "context")
+    K = int(_get(data, "n_actions") or action.max() + 1)
+    d = 0 if context is None else int(np.shape(context)[1])
+    position = _get(data, "position")
+    L_data = int(_get(data, "len_list") or (1 if position is None else int(np.max(position)) + 1))
+    L = L_data if len_list is None else len_list
+    if isinstance(L, bool) or not isinstance(L, int | np.integer) or not 1 <= L <= K or (L > 1 and L != L_data):
+        raise ValueError(f"env.len_list: expected 1 or the logs' {L_data} slots (at most num_actions={K}), "
+                         f"got {len_list!r}")
+    if not 0 <= int(slot) < L_data:
+        raise ValueError(f"env.slot: expected an integer in [0, {L_data}), got {slot!r}")
+    return EnvSizes(K, d + bool(add_intercept), int(L))
+
+
+@register_env("member_simulator", fit_on_data=True, sizes="envs.logged.simulator:member_env_sizes",
+              gym_id="screentest/Member-v0", gym_entry="envs.gym:make_member", gym_vec_entry="envs.gym:make_vec_member",
+              cli="simulator", cli_defaults={"len_list": 1, "slot": 0, "add_intercept": True, "item_prior": "auto",
+                                             "penalties": None, "temperature": 1.0, "noise": 0.0, "seed": 0},
+              cli_types={"penalties": "list[float]"}, provides=("item_features",))
 def fit_member_simulator(data, *, len_list: int | None = None, slot: int = 0, add_intercept: bool = False,
                          calibration: str = "platt", penalties: tuple[float, float] | None = None,
                          item_prior_mean: np.ndarray | None = None, heldout_frac: float = 0.25,

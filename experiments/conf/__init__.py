@@ -3,17 +3,19 @@
 Config groups and their options (choose with ``group=option``, override fields with ``group.field=v``):
 
 ``env``
-    ``linear`` (:func:`envs.synthetic.linear_gaussian`), ``logistic``
-    (:func:`envs.synthetic.logistic_bernoulli`), ``bernoulli`` (:func:`envs.synthetic.bernoulli_arms`),
-    ``simulator`` (the member simulator calibrated on the ``data`` logs, see
-    :func:`experiments.builders.member_simulator`).
+    one option per world that declares a ``cli`` name in :mod:`envs.registry`: ``linear``
+    (:func:`envs.synthetic.linear_gaussian`), ``logistic`` (:func:`envs.synthetic.logistic_bernoulli`),
+    ``bernoulli`` (:func:`envs.synthetic.bernoulli_arms`), ``simulator`` (the member simulator
+    calibrated on the ``data`` logs, see :func:`experiments.builders.member_simulator`). The
+    node's fields are the declaration's ``cli_defaults``.
 ``policy``
-    one candidate (``linucb``, ``lints``, ``epsilon_greedy``, ``lin_epsilon_greedy``, ``random``,
-    ``generic`` for any other registered policy: a registry name of
-    :mod:`bandits.policies` plus its hyperparameters as fields, e.g. ``policy.alpha=0.5``) or
-    ``bakeoff`` (several candidates, ``policy.candidates.<label>.<field>=...``). Every candidate
-    may carry an in-process hyperparameter ``grid`` (``+policy.grid.alpha=[0.1,0.3,1.0]``) that is
-    vmapped: one compiled call for the whole grid, not one process per value.
+    one candidate: an option per registered policy (:mod:`bandits.policies.registry`), whose
+    fields are its hyperparameters by configuration name (``policy=linucb policy.alpha=0.5``,
+    ``policy=lints policy.alpha=0.5`` sets LinTS's ``v``), or ``generic`` (``policy.name=...``
+    with ``+policy.hparams.<name>=...``); or ``bakeoff`` / ``bakeoff_linear`` (several candidates,
+    ``policy.candidates.<label>.<field>=...``). Every candidate may carry an in-process
+    hyperparameter ``grid`` (``+policy.grid.alpha=[0.1,0.3,1.0]``) that is vmapped: one compiled
+    call for the whole grid, not one process per value.
 ``estimator``
     the off-policy estimators to run on logs (``standard``: IPW, SNIPW, DM, DR).
 ``sweep``
@@ -29,8 +31,8 @@ config is composed (the CLI turns that into a clear message and exit code 2). No
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass, field, make_dataclass
+from typing import Any, Optional
 
 from hydra.core.config_store import ConfigStore
 from omegaconf import MISSING
@@ -46,62 +48,59 @@ class EnvConf:
     label: str = MISSING
 
 
-@dataclass
-class LinearEnvConf(EnvConf):
-    _target_: str = "experiments.builders.synthetic_env"
-    label: str = "linear_gaussian"
-    family: str = "linear_gaussian"
-    num_actions: int = 10
-    context_dim: int = 5
-    noise_sd: float = 0.1
-    context_dist: str = "sphere"
-    seed: int = 0
+_FIELD_TYPES: dict[str, Any] = {"int": int, "float": float, "str": str, "bool": bool, "list[float]": list[float],
+                                "list[int]": list[int], "list[str]": list[str]}
 
 
-@dataclass
-class LogisticEnvConf(EnvConf):
-    _target_: str = "experiments.builders.synthetic_env"
-    label: str = "logistic_bernoulli"
-    family: str = "logistic_bernoulli"
-    num_actions: int = 10
-    context_dim: int = 5
-    scale: float = 2.0
-    base_rate: float = 0.1
-    context_dist: str = "sphere"
-    seed: int = 0
+def _field_type(key: str, preset: Any, declared: str | None) -> Any:
+    """The config field type of a world's ``cli_defaults`` entry: the preset's type, or the declared
+    ``cli_types`` entry for a None preset (then optional)."""
+    if declared is not None:
+        if declared not in _FIELD_TYPES:
+            raise ValueError(f"cli_types[{key!r}]: expected one of {sorted(_FIELD_TYPES)}, got {declared!r}")
+        t = _FIELD_TYPES[declared]
+        return Optional[t] if preset is None else t  # noqa: UP045 - OmegaConf reads typing.Optional
+    if preset is None:
+        return Any
+    for t in (bool, int, float, str):
+        if isinstance(preset, t):
+            return t
+    if isinstance(preset, list):
+        return list[Any]
+    return Any
 
 
-@dataclass
-class BernoulliEnvConf(EnvConf):
-    _target_: str = "experiments.builders.synthetic_env"
-    label: str = "bernoulli_arms"
-    family: str = "bernoulli_arms"
-    num_actions: int = 10
-    seed: int = 0
+def _default(value: Any) -> Any:
+    return field(default_factory=lambda v=value: list(v)) if isinstance(value, list) else value
 
 
-@dataclass
-class SimulatorEnvConf(EnvConf):
-    """The member simulator calibrated on the ``data`` logs (:mod:`envs.logged`), fitted once per job.
+def _class_name(name: str, suffix: str) -> str:
+    return "".join(p[:1].upper() + p[1:] for p in name.split("_")) + suffix
 
-    len_list: slots per round (1: single-slot mode showing ``slot``). add_intercept: append a
-    constant 1 to the contexts (for linear policies). item_prior: ``site`` uses ZOZOTOWN's item
-    prior for the OBD campaign (external knowledge that spreads the items' click rates), ``none``
-    fits on the logs only, ``auto`` = ``site`` for ``data=obd`` and ``none`` for your own logs. penalties: ``[main, interaction]`` L2 strengths, or null to choose them
-    by cross-validation. temperature (< 1 sharpens members' preferences), noise (share of
-    unlearnable base-rate clicks): the simulator's what-if knobs.
-    """
 
-    _target_: str = "experiments.builders.member_simulator"
-    label: str = "member_simulator"
-    len_list: int = 1
-    slot: int = 0
-    add_intercept: bool = True
-    item_prior: str = "auto"
-    penalties: list[float] | None = None
-    temperature: float = 1.0
-    noise: float = 0.0
-    seed: int = 0
+def _publish(cls: type) -> type:
+    """Make a generated node class importable as ``experiments.conf.<name>`` (launchers pickle it)."""
+    cls.__module__ = __name__
+    cls.__qualname__ = cls.__name__
+    globals()[cls.__name__] = cls
+    return cls
+
+
+def env_node(decl) -> type:
+    """The structured config class of the ``env`` option of the world ``decl`` (an
+    :class:`envs.registry.EnvDecl`): ``_target_``, ``label`` (the registry name), ``family`` for
+    worlds built from arguments, and the declaration's ``cli_defaults`` as typed fields."""
+    if decl.fit_on_data:  # fitted on the ``data`` group by the job (see experiments.builders.member_simulator)
+        fields = [("_target_", str, "experiments.builders.member_simulator"), ("label", str, decl.name)]
+    else:
+        fields = [("_target_", str, "experiments.builders.synthetic_env"), ("label", str, decl.name),
+                  ("family", str, decl.name)]
+    for k, v in decl.cli_defaults.items():
+        fields.append((k, _field_type(k, v, decl.cli_types.get(k)), _default(v)))
+    cls = make_dataclass(_class_name(decl.name, "EnvConf"), fields, bases=(EnvConf,))
+    cls.__doc__ = (f"``env={decl.cli}``: the world {decl.name!r} ({decl.constructor}); fields are its "
+                   "constructor's arguments (see :mod:`envs.registry`).")
+    return _publish(cls)
 
 
 # ----------------------------------------------------------------------------- policy
@@ -123,57 +122,49 @@ class PolicyConf:
     grid: dict[str, list[float]] = field(default_factory=dict)
 
 
-POLICY_META_FIELDS = frozenset({"_target_", "name", "label", "static", "grid"})
+#: ``policy`` group options that are not registry names
+POLICY_GROUP_EXTRAS = ("generic", "bakeoff", "bakeoff_linear")
 
 
-@dataclass
-class LinUCBConf(PolicyConf):
-    name: str = "linucb"
-    alpha: float = 1.0
+def policy_node(decl) -> type:
+    """The structured config class of the ``policy`` option of the policy ``decl`` (a
+    :class:`bandits.policies.registry.PolicyDecl`): one optional float field per hyperparameter,
+    by configuration name (aliases applied), preset from the declaration's ``cli_defaults`` (None
+    keeps the constructor's default). A wrapper, whose fields depend on its base, takes them in
+    ``hparams`` like ``generic``."""
+    hit = _POLICY_NODES.get(decl.name)
+    if hit is not None and hit[0] is decl:
+        return hit[1]
+    if decl.name in POLICY_GROUP_EXTRAS:
+        raise ValueError(f"policy name {decl.name!r} is reserved by the config group")
+    fields: list[tuple] = [("name", str, decl.name)]
+    if decl.hparams is None:
+        fields.append(("hparams", dict[str, float], field(default_factory=dict)))
+    else:
+        for c in decl.config_names():
+            fields.append((c, Optional[float], decl.cli_defaults.get(c)))  # noqa: UP045 - OmegaConf needs Optional
+    cls = make_dataclass(_class_name(decl.name, "Conf"), fields, bases=(PolicyConf,))
+    cls.__doc__ = (f"``policy={decl.name}`` ({decl.module}); hyperparameter fields left at None keep the "
+                   "constructor's default.")
+    _POLICY_NODES[decl.name] = (decl, _publish(cls))
+    return cls
 
 
-@dataclass
-class LinTSConf(PolicyConf):
-    """LinTS. ``alpha`` is the exploration scale, i.e. LinTS's posterior scale ``v`` (an alias, so
-    ``policy.alpha=...`` sweeps LinUCB and LinTS alike); results record it under its name ``v``."""
-
-    name: str = "lints"
-    alpha: float = 1.0
+_POLICY_NODES: dict[str, tuple[Any, type]] = {}
 
 
-@dataclass
-class EpsilonGreedyConf(PolicyConf):
-    """Context-free epsilon-greedy (per-action means)."""
+def policy_nodes() -> dict[str, type]:
+    """``{registry name: config class}`` for every registered policy."""
+    from bandits.policies import REGISTRY
 
-    name: str = "epsilon_greedy"
-    epsilon: float = 0.1
-
-
-@dataclass
-class LinEpsilonGreedyConf(PolicyConf):
-    """Epsilon-greedy on per-action ridge regressions of the reward on the context."""
-
-    name: str = "lin_epsilon_greedy"
-    epsilon: float = 0.1
+    return {name: policy_node(decl) for name, decl in sorted(REGISTRY.items())}
 
 
-@dataclass
-class RandomConf(PolicyConf):
-    name: str = "random"
+def candidate(name: str, **values: Any):
+    """A bake-off candidate node: the policy ``name``'s config class with ``values`` set."""
+    from bandits.policies import REGISTRY
 
-
-@dataclass
-class BernoulliTSConf(PolicyConf):
-    """Beta-Bernoulli Thompson sampling per item (the OBD site's own algorithm; prior in ``static``:
-    ``alpha0``, ``beta0``, ``num_samples``)."""
-
-    name: str = "bernoulli_ts"
-
-
-@dataclass
-class UCB1Conf(PolicyConf):
-    name: str = "ucb1"
-    alpha: float = 1.0
+    return policy_node(REGISTRY[name])(**values)
 
 
 @dataclass
@@ -194,10 +185,10 @@ class BakeoffConf:
         default_factory=lambda: {
             # one posterior draw per round: exact Thompson sampling, no Monte Carlo probabilities
             # (the bake-off needs actions only; the OPE stage rebuilds it with ope.mc_samples)
-            "bernoulli_ts": BernoulliTSConf(static={"num_samples": 1}),
-            "ucb1": UCB1Conf(alpha=0.1),
-            "epsilon_greedy": EpsilonGreedyConf(epsilon=0.05),
-            "random": RandomConf(),
+            "bernoulli_ts": candidate("bernoulli_ts", static={"num_samples": 1}),
+            "ucb1": candidate("ucb1", alpha=0.1),
+            "epsilon_greedy": candidate("epsilon_greedy", epsilon=0.05),
+            "random": candidate("random"),
         }
     )
 
@@ -208,10 +199,10 @@ class LinearBakeoffConf(BakeoffConf):
 
     candidates: dict[str, Any] = field(
         default_factory=lambda: {
-            "linucb": LinUCBConf(),
-            "lints": LinTSConf(),
-            "lin_epsilon_greedy": LinEpsilonGreedyConf(),
-            "random": RandomConf(),
+            "linucb": candidate("linucb"),
+            "lints": candidate("lints"),
+            "lin_epsilon_greedy": candidate("lin_epsilon_greedy"),
+            "random": candidate("random"),
         }
     )
 
@@ -334,27 +325,32 @@ class ScreentestConf:
     out_dir: str = "screentest-results"
     quiet: bool = False
     report: bool = True
+    # Hydra's own settings for this application (command-line ``hydra.*`` overrides still win):
+    # run directories inside the store, no chdir, and the callback that pre-checks every job and
+    # writes one report after a multirun (experiments.main_job.ScreentestCallback)
+    hydra: Any = field(default_factory=lambda: {
+        "run": {"dir": "${out_dir}/.hydra/runs/${now:%Y-%m-%d_%H-%M-%S}"},
+        "sweep": {"dir": "${out_dir}/.hydra/multiruns/${now:%Y-%m-%d_%H-%M-%S}"},
+        "job": {"chdir": False},
+        "help": {"app_name": "screentest"},
+        "callbacks": {"screentest": {"_target_": "experiments.main_job.ScreentestCallback",
+                                     "out_dir": "${out_dir}", "enabled": "${report}", "quiet": "${quiet}"}},
+    })
 
 
 def register_configs(cs: ConfigStore | None = None) -> ConfigStore:
-    """Register every node above (idempotent). Returns the ConfigStore."""
+    """Register every node (idempotent; call again after registering a policy or world at run
+    time). The ``env`` options and the per-policy ``policy`` options come from the registries
+    (:mod:`envs.registry`, :mod:`bandits.policies.registry`). Returns the ConfigStore."""
+    from envs.registry import by_cli_name
+
     cs = cs or ConfigStore.instance()
     cs.store(name="screentest", node=ScreentestConf)
+    for option, decl in sorted(by_cli_name().items()):
+        cs.store(group="env", name=option, node=env_node(decl))
+    for name, node in policy_nodes().items():
+        cs.store(group="policy", name=name, node=node)
     for name, node in {
-        "linear": LinearEnvConf,
-        "logistic": LogisticEnvConf,
-        "bernoulli": BernoulliEnvConf,
-        "simulator": SimulatorEnvConf,
-    }.items():
-        cs.store(group="env", name=name, node=node)
-    for name, node in {
-        "linucb": LinUCBConf,
-        "lints": LinTSConf,
-        "epsilon_greedy": EpsilonGreedyConf,
-        "lin_epsilon_greedy": LinEpsilonGreedyConf,
-        "random": RandomConf,
-        "bernoulli_ts": BernoulliTSConf,
-        "ucb1": UCB1Conf,
         "generic": GenericPolicyConf,
         "bakeoff": BakeoffConf,
         "bakeoff_linear": LinearBakeoffConf,

@@ -22,6 +22,21 @@ from experiments import cli
         (["policy=linucb", "+policy.grid.beta=[1,2]"], "unknown hyperparameter(s) ['beta']"),
         (["seeds=0"], "seeds: expected an integer >= 1"),
         (["-m", "policy=linucb,lints", "policy.alpha=0.1,oops"], "policy.alpha"),
+        # hyperparameter ranges come from the policy's declaration, checked at the config boundary
+        (["env=linear", "policy=linucb", "policy.alpha=-1"],
+         "policy.alpha: policy 'linucb' expects a finite value in [0.0, inf], got -1.0"),
+        (["env=linear", "policy=bakeoff", "policy.candidates.ucb1.alpha=-3"],
+         "policy.candidates.ucb1.alpha: policy 'ucb1' expects a finite value in [0.0, inf], got -3.0"),
+        (["env=linear", "policy=lints", "+policy.grid.alpha=[0.5,-2]"], "policy.grid.alpha: policy 'lints' expects"),
+        (["env=linear", "policy=generic", "policy.name=ucb1", "+policy.hparams.alpha=-1"],
+         "policy.hparams.alpha: policy 'ucb1' expects a finite value in [0.0, inf], got -1.0"),
+        (["env=linear", "policy=generic", "policy.name=lints", "+policy.hparams.v=1", "+policy.hparams.alpha=2"],
+         "'hparams.v' and 'hparams.alpha' set the same hyperparameter 'v'"),
+        # policies are checked against the real world's sizes and slots
+        (["env=linear", "policy=slate_linucb"], "fills a slate of len_list >= 2 slots; env 'linear_gaussian'"),
+        (["env=simulator", "env.len_list=3", "policy=linucb"], "fills one slot per round; env 'member_simulator'"),
+        (["env=simulator", "env.len_list=2", "policy=random"], "env.len_list: expected 1 or the logs' 3 slots"),
+        (["env=linear", "env.context_dim=0", "policy=linucb"], "env.context_dim: expected an integer >= 1, got 0"),
     ],
 )
 def test_config_errors_exit_2_with_clear_message(argv, needle, capsys, tmp_path, monkeypatch):
