@@ -248,6 +248,22 @@ def _cs_if(y, cells, N):
     return psi
 
 
+def _cs_simple_weights(A, T, control, anticipation) -> np.ndarray:
+    """``W (N, T)`` with ``simple ATT = sum(W * y)`` for the adoption vector ``A`` (NaN if no post
+    cell has controls): each post cell adds its cohort-share weight to the 2x2 contrast."""
+    cells = [c for c in _cs_cells(A, T, control, anticipation) if c[4].sum() >= 1 and c[1] >= c[0] - anticipation]
+    W = np.zeros((A.size, T))
+    if not cells:
+        return W * np.nan
+    pg = np.array([np.mean(A == c[0]) for c in cells])
+    for om, (_g, t, b, tr, ct) in zip(pg / pg.sum(), cells, strict=True):
+        W[tr, t] += om / tr.sum()
+        W[tr, b] -= om / tr.sum()
+        W[ct, t] -= om / ct.sum()
+        W[ct, b] += om / ct.sum()
+    return W
+
+
 def _aggregate(att, psi, idx, gs, A, N):
     """Cohort-share weighted average of cells ``idx`` and its influence function, including the
     estimated-weight term (the shares ``p_g = n_g / N`` are estimates)."""
@@ -378,20 +394,14 @@ def callaway_santanna(panel: Panel, *, control: str = "never", aggregation: str 
         if aggregation != "simple":
             raise ValueError(f"aggregation: permutation inference is implemented for 'simple', got {aggregation!r}")
 
-        def stat(y, D):
-            Ab = np.where(D.any(-1), np.argmax(D, -1), T)  # (M, N)
-            out = np.empty(D.shape[0])
-            for m in range(D.shape[0]):
-                cm = [c for c in _cs_cells(Ab[m], T, control, anticipation) if c[4].sum() >= 1]
-                pc = [k for k, c in enumerate(cm) if c[1] >= c[0] - anticipation]
-                if not pc:
-                    out[m] = np.nan
-                    continue
-                a = _cs_att(y, cm)
-                gg = np.array([c[0] for c in cm])[pc]
-                pg = np.array([np.mean(Ab[m] == g) for g in gg])
-                out[m] = float(pg @ a[pc] / pg.sum())
-            return out
+        cache: dict = {}
+
+        def stat(y, D):  # the simple aggregation is sum(W * y) for an assignment's weight matrix W
+            if id(D) not in cache:
+                Ab = np.where(D.any(-1), np.argmax(D, -1), T)  # (M, N)
+                cache.clear()
+                cache[id(D)] = np.stack([_cs_simple_weights(a, T, control, anticipation) for a in Ab])
+            return np.einsum("mnt,nt->m", cache[id(D)], y)
 
         overall = _ri_estimate(f"callaway_santanna_{aggregation}", stat, panel, alpha, permutations, seed, extra, notes)
     return GroupTime(att_gt=att_gt, overall=overall, dynamic=dynamic, group=group, calendar=calendar,
