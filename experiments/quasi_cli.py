@@ -272,7 +272,7 @@ def cmd_rehearse(a) -> int:
             continue
         lines.append(f"{name:>10} {s['bias']:>9.4g} {s['bias_se']:>7.2g} {s['rmse']:>8.4g} {s['coverage']:>9.3f} "
                      f"{s['coverage_se']:>6.3f} {s['width']:>8.4g} {s['reject']:>9.3f}")
-        out["results"][name] = {k: v for k, v in s.items() if k not in ("estimates", "ci", "truth")}
+        out["results"][name] = {k: v for k, v in s.items() if k not in ("estimates", "std_errors", "ci", "truth")}
     if _plot_path(a.plot):
         import matplotlib.pyplot as plt
 
@@ -366,12 +366,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--reps", type=int, default=200)
     common(p)
     p = sub.add_parser("rehearse", help="bias, RMSE and coverage of each estimator over simulated regional rollouts")
-    p.add_argument("--scenario", choices=["holds", "staggered", "trends", "spillover", "one_treated"], default="holds")
-    p.add_argument("--estimators", default="twfe,twfe_ri,cs,sdid,sc")
+    p.add_argument("--scenario", choices=["holds", "holds_half", "staggered", "trends", "spillover", "one_treated"],
+                   default="holds")
+    p.add_argument("--estimators", default="twfe,twfe_ri,cs,sdid,sc", help="comma-separated, among twfe, twfe_ri, "
+                   "cs, cs_ri, sdid, sc")
     world(p)
     common(p)
     p = sub.add_parser("mde", help="minimum detectable effect of a regional design (null rehearsals)")
-    p.add_argument("--estimator", default="twfe", choices=["twfe", "twfe_ri", "cs", "sdid", "sc"])
+    p.add_argument("--estimator", default="twfe", choices=["twfe", "twfe_ri", "cs", "cs_ri", "sdid", "sc"])
     p.add_argument("--power", type=float, default=0.8)
     world(p)
     common(p)

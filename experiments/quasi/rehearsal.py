@@ -158,7 +158,8 @@ class Design:
 
 SCENARIOS: dict[str, dict] = {
     "holds": {},
-    "staggered": dict(cohorts=4, start=12, spacing=3, ramp_weeks=8),
+    "holds_half": dict(treated=20),
+    "staggered": dict(treated=30, cohorts=3, start=10, spacing=4, ramp_weeks=10),
     "trends": dict(trend_gap=0.06),
     "spillover": dict(spillover=0.5),
     "one_treated": dict(treated=1),
@@ -238,6 +239,13 @@ def _est_cs(y, d, alpha, seed):
     return callaway_santanna(_panel(y, d), alpha=alpha, band_draws=1, seed=seed).overall
 
 
+def _est_cs_ri(y, d, alpha, seed):
+    from experiments.quasi.did import callaway_santanna
+
+    return callaway_santanna(_panel(y, d), alpha=alpha, inference="permutation", permutations=199, band_draws=1,
+                             seed=seed).overall
+
+
 def _est_sdid(y, d, alpha, seed):
     from experiments.quasi.sdid import sdid
 
@@ -257,6 +265,7 @@ ESTIMATORS = {
     "twfe": (_est_twfe, "2+ treated, one adoption period for an unbiased effect"),
     "twfe_ri": (_est_twfe_ri, "randomised assignment"),
     "cs": (_est_cs, "2+ regions per adoption wave"),
+    "cs_ri": (_est_cs_ri, "randomised assignment"),
     "sdid": (_est_sdid, "one adoption period"),
     "sc": (_est_sc, "exactly one treated region"),
 }
@@ -274,13 +283,15 @@ def _applicable(name: str, design: Design) -> str | None:
     return None
 
 
-def rehearse(world: RegionWorld, design: Design, *, estimators=("twfe", "twfe_ri", "cs", "sdid", "sc"), reps: int = 500,
+def rehearse(world: RegionWorld, design: Design, *, estimators=("twfe", "twfe_ri", "cs", "cs_ri", "sdid", "sc"),
+             reps: int = 500,
              alpha: float = 0.05, seed: int = 0) -> dict:
     """Run each estimator on ``reps`` simulated rollouts. Returns ``design``, ``reps``, ``alpha``,
     ``true_att`` (mean over rehearsals), ``baseline`` and per estimator (``results[name]``):
     ``bias``, ``rmse``, ``coverage``, ``coverage_se``, ``width`` (median width of the bounded
     intervals), ``unbounded`` and ``empty`` (shares of intervals that are), ``reject`` (share of
-    intervals excluding 0) and the raw ``estimates``/``ci`` arrays; or
+    intervals excluding 0) and the raw ``estimates``, ``std_errors`` (NaN for permutation
+    intervals) and ``ci`` arrays; or
     ``skipped`` with the reason where the design does not meet the estimator's needs."""
     alpha = check_alpha(alpha)
     for e in estimators:
@@ -304,6 +315,7 @@ def rehearse(world: RegionWorld, design: Design, *, estimators=("twfe", "twfe_ri
             fn = ESTIMATORS[name][0]
             res = [fn(sim["y"][r], sim["d"][r], alpha, seed + r) for r in range(reps)]
             b = np.array([x.estimate for x in res])
+            se = np.array([x.std_error for x in res])
             lo = np.array([x.ci_low for x in res])
             hi = np.array([x.ci_high for x in res])
         err = b - sim["att"]
@@ -317,7 +329,7 @@ def rehearse(world: RegionWorld, design: Design, *, estimators=("twfe", "twfe_ri
                                     unbounded=float(np.mean(np.isinf(lo) | np.isinf(hi))),
                                     empty=float(np.mean(np.isnan(lo) | np.isnan(hi))),
                                     reject=float(np.mean((lo > 0) | (hi < 0))),
-                                    estimates=b, ci=np.stack([lo, hi], 1), truth=sim["att"])
+                                    estimates=b, std_errors=se, ci=np.stack([lo, hi], 1), truth=sim["att"])
     return out
 
 
@@ -329,7 +341,8 @@ def minimum_detectable_effect(world: RegionWorld, design: Design, *, estimator: 
     ``mde = (z_{1-alpha/2} + z_power) sd0`` (two-sided test, normal approximation). Returns
     ``mde``, ``mde_relative``, ``sd0`` with its Monte Carlo standard error, the null rejection
     rate of the estimator's own intervals (``size``; should be near ``alpha``), and the mean reported
-    standard error (``mean_se``; near ``sd0`` when the intervals are honest).
+    standard error (``mean_se``; near ``sd0`` when the intervals are honest; NaN for permutation
+    intervals, which report none).
     """
     alpha = check_alpha(alpha)
     power = check_alpha(power, "power")
@@ -345,9 +358,8 @@ def minimum_detectable_effect(world: RegionWorld, design: Design, *, estimator: 
     est = res["estimates"]
     sd0 = float(est.std(ddof=1))
     mde = float((stats.norm.ppf(1 - alpha / 2) + stats.norm.ppf(power)) * sd0)
-    ci = res["ci"]
-    q = stats.norm.ppf(1 - alpha / 2)
-    mean_se = float(np.mean((ci[:, 1] - ci[:, 0]) / (2 * q)))
+    se = res["std_errors"]
+    mean_se = float(np.mean(se)) if np.isfinite(se).all() else np.nan
     return dict(estimator=estimator, mde=mde, mde_relative=mde / r["baseline"], sd0=sd0,
                 sd0_se=sd0 / np.sqrt(2 * (reps - 1)), size=res["reject"], size_se=float(np.sqrt(alpha * (1 - alpha) / reps)),
                 mean_se=mean_se, baseline=r["baseline"], regions=design.regions, weeks=design.weeks,

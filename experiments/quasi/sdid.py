@@ -148,5 +148,5 @@ def sdid(panel: Panel, *, estimator: str = "sdid", inference: str = "placebo", r
     units_co = panel.units[order[:n0]]
     extra = dict(estimator=estimator, omega=dict(zip(map(str, units_co), om.tolist(), strict=True)),
                  lambda_=dict(zip(map(str, panel.times[:t0]), la.tolist(), strict=True)))
-    return Estimate(estimator if estimator != "sdid" else "sdid", tau, se, tau - z * se, tau + z * se, p, alpha, how,
+    return Estimate(estimator, tau, se, tau - z * se, tau + z * se, p, alpha, how,
                     N, n1, T, extra, notes)
