@@ -358,6 +358,8 @@ def synthetic_control(panel: Panel, *, predictors=None, v="optimize", optimize_t
                                   index=pd.Index(panel.units, name="unit"))
     res["placebo_gaps"] = pd.DataFrame(gaps, index=pd.Index(panel.units, name="unit"), columns=panel.times)
     res["estimate"] = Estimate("synthetic_control", att, np.nan, inv["ci_low"], inv["ci_high"], inv["p_value"], alpha,
-                               f"in-space placebos ({placebo_pool} donors), rank of the RMSPE ratio", N, 1, T,
+                               "in-space placebos (placebo donors: " + ("other controls" if placebo_pool == "controls"
+                                                                        else "all other units")
+                               + "), rank of the RMSPE ratio", N, 1, T,
                                dict(pre_rmspe=res["pre_rmspe"], ratio=res["ratio"]), notes)
     return res
