@@ -313,7 +313,8 @@ def callaway_santanna(panel: Panel, *, control: str = "never", aggregation: str 
     if control == "notyet" and not (A == T).any() and (A == A.max()).all():
         raise PanelError("callaway_santanna: control='notyet' needs units adopting later than others or never")
     if inference == "analytic":
-        small = [panel.times[g] for g in panel.cohorts if (A == g).sum() < 2]
+        small = [panel.times[g].item() if hasattr(panel.times[g], "item") else panel.times[g]
+                 for g in panel.cohorts if (A == g).sum() < 2]
         if small:
             raise PanelError(f"callaway_santanna: analytic standard errors need 2+ units per cohort, cohorts starting "
                              f"{small} have 1; use inference='permutation'")
@@ -383,6 +384,13 @@ def callaway_santanna(panel: Panel, *, control: str = "never", aggregation: str 
     cal_overall = (float(cest.mean()), cal_if.mean(1))
     chosen = dict(simple=simple, dynamic=dyn_overall, group=grp_overall, calendar=cal_overall)[aggregation]
     notes = [f"dropped {len(dropped)} unit(s) treated in the first period: {dropped[:5]}"] if dropped else []
+    if any((A == g).sum() < 2 for g in panel.cohorts):  # a one-unit cohort has no within-cohort variance
+        for tab in (att_gt, dynamic, group, calendar):
+            for col in ("std_error", "ci_low", "ci_high", "band_low", "band_high"):
+                if col in tab:
+                    tab[col] = np.nan
+        notes.append("a cohort has a single unit: cell, event-time, group and calendar standard errors are not "
+                     "reported")
     extra = dict(aggregation=aggregation, control=control, cells=len(cells))
     if inference == "analytic":
         est, inf = chosen

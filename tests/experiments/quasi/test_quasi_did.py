@@ -195,8 +195,10 @@ def test_callaway_santanna_permutation_with_one_unit_per_wave():
     p = Panel.from_arrays(y, d)
     with pytest.raises(PanelError, match="2\\+ units per cohort"):
         callaway_santanna(p)
-    r = callaway_santanna(p, inference="permutation", alpha=0.2).overall
+    gt = callaway_santanna(p, inference="permutation", alpha=0.2)
+    r = gt.overall
     assert r.inference == "permutation (exact)" and r.extra["assignments"] == 30
+    assert gt.dynamic.std_error.isna().all() and "single unit" in r.notes[-1]  # no variance from one unit
 
     def simple(yy, a):  # cohort-share weighted mean of the post cells, from 2x2 means
         cells = []
