@@ -100,7 +100,8 @@ def twfe(panel: Panel, *, inference: str = "cluster", alpha: float = 0.05, permu
     and 2 never-treated units) or ``"permutation"`` (randomisation inference, any number of treated
     units; ``permutations`` random reassignments, or all of them when there are fewer).
     Under staggered adoption with effects that vary over time the coefficient mixes group-time
-    effects with weights that can be negative: prefer :func:`callaway_santanna` there.
+    effects with weights that can be negative: prefer :func:`callaway_santanna` there. With fewer
+    than 10 treated units the estimate carries a note that cluster-robust intervals over-reject.
     """
     alpha = check_alpha(alpha)
     _check_inference(inference)
@@ -113,6 +114,10 @@ def twfe(panel: Panel, *, inference: str = "cluster", alpha: float = 0.05, permu
                      "compare with callaway_santanna")
     if inference == "permutation":
         return _ri_estimate("twfe", _twfe_beta, panel, alpha, permutations, seed, notes=notes)
+    n1 = int(panel.ever_treated.sum())
+    if n1 < 10:
+        notes.append(f"{n1} treated units: cluster-robust intervals over-reject with few treated clusters "
+                     "(docs/quasi.md); inference='permutation' is exact if the assignment was random")
     beta, se = twfe_arrays(panel.y, panel.treated)
     lo, hi, p = t_interval(beta, se, alpha, N - 1)
     return Estimate("twfe", float(beta), float(se), float(lo), float(hi), float(p), alpha, "cluster-robust (unit)",

@@ -52,7 +52,7 @@ def test_twfe_equals_dummy_regression_and_batches():
     b, se = twfe_arrays(ys, p.treated.astype(float))
     for s in range(3):
         assert b[s] == pytest.approx(twfe(p.with_outcome(ys[s])).estimate, abs=1e-12)
-    assert r.notes and "callaway_santanna" in r.notes[0]
+    assert "callaway_santanna" in r.notes[0] and "over-reject" in r.notes[1]  # staggered; 6 treated units
 
 
 def test_event_study_equals_dummy_regression():
