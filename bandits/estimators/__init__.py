@@ -9,13 +9,16 @@ Each estimator declares itself once in :mod:`bandits.estimators.registry` (name,
 columns, whether it needs a reward model or uniform logs, hyperparameters); the built-in ones
 live in :mod:`~bandits.estimators.dm`, :mod:`~bandits.estimators.ipw`,
 :mod:`~bandits.estimators.dr` and :mod:`~bandits.estimators.replay`; slates (a
-:class:`~bandits.estimators.slate.SlateLog`) in :mod:`~bandits.estimators.slate`. See ``docs/ope.md``.
+:class:`~bandits.estimators.slate.SlateLog`) in :mod:`~bandits.estimators.slate`, item embeddings
+(``mips``) in :mod:`~bandits.estimators.mips`, hyperparameter and estimator selection in
+:mod:`~bandits.estimators.selection`. See ``docs/ope.md``.
 """
 
-from bandits.estimators import dm, dr, ipw, replay, slate  # noqa: F401  (each registers its estimators)
+from bandits.estimators import dm, dr, ipw, mips, replay, slate  # noqa: F401  (each registers its estimators)
 from bandits.estimators.core import Columns, Estimator, estimate, round_rewards
 from bandits.estimators.evaluate import DEFAULT_ESTIMATORS, RESULT_COLUMNS, evaluate, evaluate_batches
 from bandits.estimators.intervals import bootstrap_means
+from bandits.estimators.mips import EmbeddedLog, item_clusters, learn_item_embedding, mips_weights
 from bandits.estimators.registry import (
     HParam,
     Term,
@@ -40,6 +43,7 @@ __all__ = [
     "DEFAULT_ESTIMATORS",
     "RESULT_COLUMNS",
     "Columns",
+    "EmbeddedLog",
     "Estimator",
     "HParam",
     "RewardModel",
@@ -56,6 +60,9 @@ __all__ = [
     "fit_reward_model_on",
     "fit_slate_reward_model",
     "get_spec",
+    "item_clusters",
+    "learn_item_embedding",
+    "mips_weights",
     "plackett_luce_pscores",
     "policy_action_dist",
     "register_estimator",

@@ -25,6 +25,7 @@ from bandits.estimators import (
     round_rewards,
 )
 from bandits.estimators import registry as R
+from bandits.estimators.mips import EmbeddedLog
 from bandits.estimators.registry import HParam, Term
 from bandits.estimators.slate import is_slate_estimator
 
@@ -45,6 +46,9 @@ def _inputs_for(name):
     """The uniform log, with what an estimator needs beyond it: item embeddings and the logger's
     full distribution for mips (its exact route, so batches agree with the whole log)."""
     data, ad, q = _uniform_log()
+    if name in ("mips", "snmips"):
+        cats = np.array([[0], [0], [1], [1]])
+        data = EmbeddedLog.from_logged(data.replace(action_context=cats), pi_b=np.full((N, K), 1 / K))
     return data, ad, q
 
 
