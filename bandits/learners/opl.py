@@ -190,15 +190,16 @@ def _check_hparams(hp: Any, grid: bool) -> None:
             raise ValueError(f"hparams.{f}: expected {'> 0' if f == 'learning_rate' else '>= 0'}, got {v!r}")
 
 
-def train_policy(data: LoggedData | Mapping, objective: str = "ipw", model: str = "linear", hidden: int = 32,
+def train_policy(data: LoggedData | Mapping, objective: str = "snipw", model: str = "linear", hidden: int = 32,
                  steps: int = 300, hparams: LearnerHParams | None = None, estimated_rewards: Any = None,
                  key: jax.Array | None = None, dtype: Any = jnp.float32, name: str | None = None) -> OPLResult:
     """Learn a policy from ``data`` by maximising its value estimate (module docstring).
 
     data: :class:`~bandits.data.LoggedData` (or obp's dict) with ``context (n, d)``; one slot
         (rows with positions are refused: learn a slot-wise policy per position instead).
-    objective: ``"ipw"``, ``"snipw"`` (the self-normalised IPW value ``sum(w r) / sum(w)``, which
-        resists propensity overfitting: Swaminathan & Joachims 2015) or ``"dr"``.
+    objective: ``"snipw"`` (default: the self-normalised IPW value ``sum(w r) / sum(w)``, which
+        resists propensity overfitting: Swaminathan & Joachims 2015), ``"ipw"`` (the plain
+        average, which rewards moving the policy's mass to rows with small pscores) or ``"dr"``.
     model: ``"linear"`` or ``"mlp"`` (``hidden`` tanh units).
     steps: full-batch Adam steps (static). hparams: :class:`LearnerHParams` (traced).
     estimated_rewards: ``(n, K)`` or ``(n, K, 1)`` reward model for ``"dr"`` (default: cross-fitted
@@ -220,7 +221,7 @@ def train_policy(data: LoggedData | Mapping, objective: str = "ipw", model: str 
     return OPLResult(pol, params, np.asarray(hist, dtype=np.float64))
 
 
-def train_policies(data: LoggedData | Mapping, hparams: LearnerHParams, objective: str = "ipw",
+def train_policies(data: LoggedData | Mapping, hparams: LearnerHParams, objective: str = "snipw",
                    model: str = "linear", hidden: int = 32, steps: int = 300, estimated_rewards: Any = None,
                    key: jax.Array | None = None, dtype: Any = jnp.float32) -> list[OPLResult]:
     """:func:`train_policy` over a grid of hyperparameters in one compiled, vmapped call.
