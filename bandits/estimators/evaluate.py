@@ -105,9 +105,9 @@ class _Accumulator:
             C = cols.matrix(self.keys, ones_row=True)
             self.mom.add_with_ones(C)
             w, r_sum, cnt, tgt = cols.diagnostics()
-        self.sum_w += float(w.sum())
-        self.sum_w2 += float(np.dot(w, w))
-        self.max_w = max(self.max_w, float(w.max()))
+            self.sum_w += float(w.sum())
+            self.sum_w2 += float(np.dot(w, w))
+            self.max_w = max(self.max_w, float(w.max()))
         self.sum_r += r_sum
         self._merge(C, cnt, tgt)
 

@@ -41,6 +41,7 @@ import numpy as np
 from bandits.data import LoggedData
 from bandits.estimators import _checks as ck
 from bandits.estimators.core import Columns, HParam, Term, register_estimator
+from bandits.estimators.intervals import one_blas_thread
 
 __all__ = ["EmbeddedLog", "item_clusters", "learn_item_embedding", "mips_weights"]
 
@@ -78,7 +79,8 @@ class EmbeddedLog(LoggedData):
         pib = None
         if self.pi_b is not None:
             pib = ck.as_action_array("pi_b", self.pi_b, n, K, None)
-            ck.check_action_dist(pib)
+            with one_blas_thread():  # a matrix-vector product: more BLAS threads only add wake-ups
+                ck.check_action_dist(pib)
             if pib.shape[2] < self.len_list:
                 raise ValueError(f"pi_b: expected len_list={self.len_list} slots (axis 2), got shape {pib.shape}")
             pos = self.position if self.position is not None else np.zeros(n, np.int64)
@@ -173,6 +175,41 @@ def _p_e_given_a(p_e_a: np.ndarray, emb: np.ndarray) -> np.ndarray:
     return P
 
 
+def _embedding_mass(pis: tuple[np.ndarray, ...], p_e_a: np.ndarray, emb: np.ndarray, block: int = 256
+                    ) -> tuple[np.ndarray, ...]:
+    """``sum_a pi(a | x_i) p(e_i | a)`` ``(n,)`` for each ``pi (n, K)`` in ``pis``, in row blocks so
+    that ``p(e_i | a)`` never leaves the cache (it is rebuilt per block from the small table)."""
+    pt = np.ascontiguousarray(p_e_a.transpose(2, 1, 0))  # (D, C, K)
+    n, D = emb.shape
+    C = pt.shape[1]
+    outs = tuple(np.empty(n) for _ in pis)
+    table = None
+    if C**D <= max(4 * n, 1024):
+        # few possible embeddings: one row of p(e | a) per embedding that occurs, gathered per block
+        code = emb @ (C ** np.arange(D, dtype=np.int64))
+        seen = np.zeros(C**D, bool)
+        seen[code] = True
+        codes = np.flatnonzero(seen)
+        remap = np.zeros(C**D, np.int64)
+        remap[codes] = np.arange(codes.size)
+        digits = (codes[:, None] // (C ** np.arange(D))[None, :]) % C
+        table = pt[0][digits[:, 0]]
+        for d in range(1, D):
+            table = table * pt[d][digits[:, d]]
+        row = remap[code]
+    for i0 in range(0, n, block):
+        if table is not None:
+            P = table[row[i0:i0 + block]]
+        else:
+            e = emb[i0:i0 + block]
+            P = pt[0][e[:, 0]]
+            for d in range(1, D):
+                P *= pt[d][e[:, d]]
+        for pi, out in zip(pis, outs, strict=True):
+            out[i0:i0 + block] = np.einsum("nk,nk->n", pi[i0:i0 + block], P)
+    return outs
+
+
 def _folds(n: int, n_folds: int, seed: int = 12345) -> list[tuple[np.ndarray, np.ndarray]]:
     if n_folds == 1:
         idx = np.arange(n)
@@ -209,9 +246,7 @@ def _w_e(c: Columns, n_folds: int) -> np.ndarray:
             num = _group_mass(pi_e, item_cat, n_cat)[np.arange(n), e]
             den = _group_mass(pi_b, item_cat, n_cat)[np.arange(n), e]
         else:
-            P = _p_e_given_a(p_e_a, emb)
-            num = np.einsum("nk,nk->n", pi_e, P)
-            den = np.einsum("nk,nk->n", pi_b, P)
+            num, den = _embedding_mass((pi_e, pi_b), p_e_a, emb)
         return num / den
     if pi_b is not None:  # route 2: obp's classifier of the item given context and embedding
         return _w_obp_classifier(d, emb, pi_e, pi_b, n_folds)
@@ -223,7 +258,7 @@ def _w_e(c: Columns, n_folds: int) -> np.ndarray:
         if p_e_a is None:
             raise ValueError("p_e_a: with per-row embeddings and no pi_b, 'mips' needs each item's embedding "
                              "distribution p_e_a (n_actions, n_categories, n_dims), got None")
-        num = np.einsum("nk,nk->n", pi_e, _p_e_given_a(p_e_a, emb))
+        (num,) = _embedding_mass((pi_e,), p_e_a, emb)
         joint, _ = _categories(emb)
     den = _embedding_classifier(d.context, joint, n_folds)
     return num / den

@@ -28,6 +28,7 @@ import pandas as pd
 from scipy import stats
 
 from bandits.data import LoggedData
+from bandits.estimators import intervals as iv
 from bandits.estimators.core import Columns, Estimator, check_requirements, get_spec
 
 __all__ = ["DEFAULT_LAMBDAS", "Recommendation", "SlopeResult", "recommend_estimator", "slope", "slope_select"]
@@ -83,17 +84,32 @@ def slope_select(values: Sequence[float], widths: Sequence[float]) -> tuple[int,
 def _influence(cols: Columns, est: Estimator) -> np.ndarray:
     """Per-row influence ``(n,)`` whose mean is the estimate: the contributions themselves for
     mean terms, the delta-method linearisation ``R + (num - R den) / mean(den)`` for ratio terms."""
-    out = np.zeros(cols.data.n_rounds)
+    out = None
     for t in est.terms():
         num = cols.col(t.num)
         if t.den is None:
-            out = out + num
+            part = num
         else:
             den = cols.col(t.den)
             md = den.mean()
             R = num.mean() / md
-            out = out + R + (num - R * den) / md
+            part = R + (num - R * den) / md
+        out = part if out is None else out + part
     return out
+
+
+def _widths(cols: Columns, cands: list[Estimator], n: int, delta: float) -> tuple[list[float], list[float]]:
+    """Each candidate's estimate and SLOPE width ``t_{1-delta, n-1} sqrt(var(psi) / (n - 1))``."""
+    tq = stats.t(n - 1).ppf(1.0 - delta)
+    vals, cnfs = [], []
+    for e in cands:
+        psi = _influence(cols, e)
+        m = float(psi.mean())
+        # population variance from raw moments: one pass, relative error ~ eps (1 + m^2 / var)
+        var = max(float(np.dot(psi, psi)) / n - m * m, 0.0)
+        vals.append(m)
+        cnfs.append(float(np.sqrt(var / (n - 1)) * tq))
+    return vals, cnfs
 
 
 def slope(data: LoggedData | Mapping, action_dist: Any, estimator: str = "ipw", lambdas: Sequence[float] | None = None,
@@ -128,17 +144,13 @@ def slope(data: LoggedData | Mapping, action_dist: Any, estimator: str = "ipw", 
         raise ValueError(f"delta: expected a number in (0, 1), got {delta!r}")
     cands = [Estimator(spec.name, **{hparam: lam}) for lam in grid]
     lam_vals = [float(e.hparams[hparam]) for e in cands]
-    cols = Columns(LoggedData.coerce(data), action_dist, estimated_rewards)
-    check_requirements(cands, cols)
-    n = cols.data.n_rounds
-    if n < 2:
-        raise ValueError(f"data: SLOPE needs at least 2 rows for its widths, got {n}")
-    tq = stats.t(n - 1).ppf(1.0 - float(delta))
-    vals, cnfs = [], []
-    for e in cands:
-        psi = _influence(cols, e)
-        vals.append(float(psi.mean()))
-        cnfs.append(float(np.sqrt(np.var(psi) / (n - 1)) * tq))
+    with iv.one_blas_thread():  # vector work: a second BLAS thread only adds wake-ups
+        cols = Columns(LoggedData.coerce(data), action_dist, estimated_rewards)
+        check_requirements(cands, cols)
+        n = cols.data.n_rounds
+        if n < 2:
+            raise ValueError(f"data: SLOPE needs at least 2 rows for its widths, got {n}")
+        vals, cnfs = _widths(cols, cands, n, float(delta))
     chosen, order, kept = slope_select(vals, cnfs)
     rank = np.empty(len(cands), np.int64)
     rank[order] = np.arange(len(cands))
@@ -223,15 +235,10 @@ def recommend_estimator(data: LoggedData | Mapping, action_dist: Any, estimated_
     if unsupported:
         reasons.append(f"unsupported target mass {diag['unsupported_mass']:.3g} > {unsupported_limit}: importance "
                        "weights cannot see those actions; rungs that need full support are left out")
-    cols = Columns(log, action_dist, estimated_rewards)
-    check_requirements(ladder, cols)
-    n = log.n_rounds
-    tq = stats.t(n - 1).ppf(1.0 - float(delta))
-    vals, cnfs = [], []
-    for e in ladder:
-        psi = _influence(cols, e)
-        vals.append(float(psi.mean()))
-        cnfs.append(float(np.sqrt(np.var(psi) / (n - 1)) * tq))
+    with iv.one_blas_thread():
+        cols = Columns(log, action_dist, estimated_rewards)
+        check_requirements(ladder, cols)
+        vals, cnfs = _widths(cols, ladder, log.n_rounds, float(delta))
     chosen, order, kept = slope_select(vals, cnfs)
     rank = np.empty(len(ladder), np.int64)
     rank[order] = np.arange(len(ladder))

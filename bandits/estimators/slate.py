@@ -114,6 +114,9 @@ def _probs(name: str, x: Any, n: int, behaviour: bool) -> np.ndarray | None:
     if x is None:
         return None
     a = _floats(name, x, (n,))
+    lo, hi = a.min(), a.max()  # reductions first (NaN propagates); locate the bad row only on failure
+    if (lo > 0.0 if behaviour else lo >= 0.0) and hi <= 1.0:
+        return a
     ok = (a > 0.0) & (a <= 1.0) if behaviour else (a >= 0.0) & (a <= 1.0)
     if not ok.all():
         i = int(np.flatnonzero(~ok)[0])
@@ -160,7 +163,9 @@ class SlateLog:
     n_actions, len_list: default ``action.max() + 1`` and ``position.max() + 1``.
 
     Derived: ``unit (n,)`` the slate index of each row in ``[0, n_slates)``, ``n_slates``,
-    ``present (n_slates, len_list)`` bool (which slots each slate shows).
+    ``present (n_slates, len_list)`` bool (which slots each slate shows), ``first (n_slates,)``
+    the first row of each slate, ``flat (n,)`` each row's cell ``unit * len_list + position`` in an
+    ``(n_slates, len_list)`` array, ``dense`` whether the rows are complete slates in slot order.
     """
 
     action: np.ndarray
@@ -176,6 +181,9 @@ class SlateLog:
     unit: np.ndarray = field(init=False)
     n_slates: int = field(init=False)
     present: np.ndarray = field(init=False)
+    first: np.ndarray = field(init=False)
+    flat: np.ndarray = field(init=False)
+    dense: bool = field(init=False)
 
     def __post_init__(self) -> None:
         set_ = lambda k, v: object.__setattr__(self, k, v)  # noqa: E731  (frozen dataclass)
@@ -184,7 +192,7 @@ class SlateLog:
         if n == 0:
             raise ValueError("action: expected at least one logged row, got an empty array")
         reward = _floats("reward", self.reward, (n,))
-        if not np.isfinite(reward).all():
+        if not np.isfinite(np.add.reduce(reward)) and not np.isfinite(reward).all():
             i = int(np.flatnonzero(~np.isfinite(reward))[0])
             raise ValueError(f"reward: expected finite values, got {float(reward[i])!r} at row {i}")
         position = _ints("position", self.position, n)
@@ -200,12 +208,11 @@ class SlateLog:
             i = int(np.flatnonzero(position >= L)[0])
             raise ValueError(f"position: expected integers in [0, len_list={L}), got {position[i]} at row {i}")
         if self.slate_id is None:
-            sid, unit = None, np.arange(n, dtype=np.int64)
+            sid, unit, first = None, np.arange(n, dtype=np.int64), np.arange(n, dtype=np.int64)
         else:
             sid = _ints("slate_id", self.slate_id, n)
-            _, unit = np.unique(sid, return_inverse=True)
-            unit = unit.astype(np.int64).reshape(-1)
-        S = int(unit.max()) + 1
+            unit, first = _units(sid)
+        S = first.shape[0]
         flat = unit * L + position
         counts = np.bincount(flat, minlength=S * L)
         if counts.max() > 1:
@@ -214,11 +221,13 @@ class SlateLog:
             raise ValueError(f"position: expected each slot at most once per slate, got slot {j % L} "
                              f"{int(counts[j])} times in slate_id {lab}")
         present = (counts > 0).reshape(S, L)
+        # complete slates whose rows come slot by slot: per-slate arrays are reshapes of per-row ones
+        dense = bool(n == S * L and (n == 1 or np.diff(flat).min() > 0))  # flat is then 0, 1, ..., n - 1
         ps = _probs("pscore", self.pscore, n, True)
         pc = _probs("pscore_cascade", self.pscore_cascade, n, True)
         pi = _probs("pscore_item_position", self.pscore_item_position, n, True)
         if sid is not None:
-            _check_slate_probs("pscore", "pscore_cascade", ps, pc, unit, position, present, L)
+            _check_slate_probs("pscore", "pscore_cascade", ps, pc, unit, first, position, present, L)
         context = None
         if self.context is not None:
             c = np.asarray(self.context, dtype=np.float64)
@@ -227,8 +236,6 @@ class SlateLog:
             if not np.isfinite(c).all():
                 raise ValueError("context: expected finite values, got a non-finite entry")
             if c.shape[0] == n and n != S:
-                first = np.full(S, -1, np.int64)
-                first[unit[::-1]] = np.arange(n - 1, -1, -1)  # first row of each slate
                 bad = np.abs(c - c[first[unit]]).max(axis=1) > 0
                 if bad.any():
                     i = int(np.flatnonzero(bad)[0])
@@ -238,11 +245,12 @@ class SlateLog:
             context = c
         for k, v in (("action", action), ("reward", reward), ("position", position), ("slate_id", sid),
                      ("pscore", ps), ("pscore_cascade", pc), ("pscore_item_position", pi), ("context", context),
-                     ("unit", unit), ("present", present)):
+                     ("unit", unit), ("present", present), ("first", first), ("flat", flat)):
             set_(k, _readonly(v))
         set_("n_actions", K)
         set_("len_list", L)
         set_("n_slates", S)
+        set_("dense", dense)
 
     # ---- constructors ---------------------------------------------------------------------------
     @classmethod
@@ -283,13 +291,11 @@ class SlateLog:
         """Number of rows (slate, slot pairs)."""
         return int(self.action.shape[0])
 
-    @property
-    def flat(self) -> np.ndarray:
-        """``unit * len_list + position`` ``(n,)``: each row's cell in a C-ordered ``(n_slates, len_list)`` array."""
-        return self.unit * self.len_list + self.position
-
     def wide(self, x: np.ndarray) -> np.ndarray:
-        """Per-row values ``(n,)`` as ``(n_slates, len_list)`` float64, 0 where a slot is absent."""
+        """Per-row values ``(n,)`` as ``(n_slates, len_list)`` float64, 0 where a slot is absent (a
+        reshaped view when the rows are already complete slates in slot order)."""
+        if self.dense:
+            return np.asarray(x, dtype=np.float64).reshape(self.n_slates, self.len_list)
         out = np.zeros(self.n_slates * self.len_list)
         out[self.flat] = x
         return out.reshape(self.n_slates, self.len_list)
@@ -326,6 +332,22 @@ class SlateLog:
                 f"probabilities={got})")
 
 
+def _units(sid: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Slate index of each row ``(n,)`` (slates in the order of their sorted ids) and the first row
+    of each slate ``(S,)``; a linear pass when the ids are already sorted."""
+    n = sid.shape[0]
+    d = np.diff(sid)
+    if n == 1 or d.min() >= 0:
+        new = np.empty(n, bool)
+        new[0] = True
+        np.not_equal(d, 0, out=new[1:])
+        unit = np.cumsum(new, dtype=np.int64)
+        unit -= 1
+        return unit, np.flatnonzero(new)
+    _, first, unit = np.unique(sid, return_index=True, return_inverse=True)
+    return unit.astype(np.int64).reshape(-1), first.astype(np.int64)
+
+
 def _size(name: str, x: Any) -> int:
     if isinstance(x, bool) or not isinstance(x, int | np.integer) or x < 1:
         raise ValueError(f"{name}: expected an integer >= 1, got {x!r}")
@@ -333,36 +355,33 @@ def _size(name: str, x: Any) -> int:
 
 
 def _check_slate_probs(name_slate: str, name_cascade: str, ps: np.ndarray | None, pc: np.ndarray | None,
-                       unit: np.ndarray, position: np.ndarray, present: np.ndarray, L: int) -> None:
+                       unit: np.ndarray, first: np.ndarray, position: np.ndarray, present: np.ndarray, L: int) -> None:
     """Within each slate: the slate probability is one number, the cascade probabilities do not
     increase down the slots, and (complete slates) the last cascade probability is the slate's."""
     S = present.shape[0]
     if ps is not None:
-        lo = np.full(S, np.inf)
-        hi = np.zeros(S)
-        np.minimum.at(lo, unit, ps)
-        np.maximum.at(hi, unit, ps)
-        bad = hi - lo > _REL_TOL * hi
+        ref = ps[first][unit]
+        bad = np.abs(ps - ref) > _REL_TOL * np.maximum(ps, ref)
         if bad.any():
-            j = int(np.flatnonzero(bad)[0])
-            raise ValueError(f"{name_slate}: expected one slate probability per slate (equal on its rows), got values "
-                             f"from {lo[j]!r} to {hi[j]!r} in slate {j}")
+            i = int(np.flatnonzero(bad)[0])
+            raise ValueError(f"{name_slate}: expected one slate probability per slate (equal on its rows), got "
+                             f"{ref[i]!r} and {ps[i]!r} in slate {int(unit[i])}")
     if pc is not None:
-        W = np.full((S, L), np.nan)
+        W = np.full((S, L), np.inf)
         W[unit, position] = pc
-        prev = np.fmin.accumulate(np.where(np.isnan(W), np.inf, W), axis=1)
-        prev = np.concatenate([np.full((S, 1), np.inf), prev[:, :-1]], axis=1)
-        bad = W > prev * (1 + _REL_TOL)
-        if bad.any():
-            j, k = (int(v) for v in np.argwhere(bad)[0])
-            raise ValueError(f"{name_cascade}: expected probabilities of the top-k items that do not increase down the "
-                             f"slots, got {W[j, k]!r} at slot {k} after {prev[j, k]!r} in slate {j}")
+        run = W[:, 0].copy()
+        for k in range(1, L):
+            bad = W[:, k] > run * (1 + _REL_TOL)
+            bad &= np.isfinite(W[:, k])
+            if bad.any():
+                j = int(np.flatnonzero(bad)[0])
+                raise ValueError(f"{name_cascade}: expected probabilities of the top-k items that do not increase down "
+                                 f"the slots, got {W[j, k]!r} at slot {k} after {run[j]!r} in slate {j}")
+            np.minimum(run, W[:, k], out=run)
         if ps is not None:
             full = present.all(axis=1)
-            lastp = np.zeros(S)
-            lastp[unit] = ps
-            dev = np.abs(W[:, L - 1] - lastp) > _REL_TOL * lastp
-            bad = full & dev
+            lastp = ps[first]
+            bad = full & (np.abs(W[:, L - 1] - lastp) > _REL_TOL * lastp)
             if bad.any():
                 j = int(np.flatnonzero(bad)[0])
                 raise ValueError(f"{name_slate}: expected the slate probability to equal {name_cascade} at the last "
@@ -387,7 +406,8 @@ class SlateTarget:
     marginal ``(n, n_actions, len_list)`` float or None: the target's item-in-slot distribution
         (obp's ``action_dist`` layout), used for ``pscore_item_position`` and the support diagnostic.
 
-    Checked against the log by :class:`SlateColumns` (shapes, ranges, sums, and consistency: the
+    Checked against the log by :class:`SlateColumns`, each field when an estimator first reads it
+    (shapes, ranges, sums, and consistency: the
     cascade probabilities are products of ``action_dist`` entries, the last one is ``pscore``).
     """
 
@@ -465,27 +485,7 @@ class SlateColumns:
         self.len_list = L
         self.n_actions = K
         self.n_units = log.n_slates
-        self.pscore = _probs("pscore", target.pscore, n, False)
-        self.pscore_cascade = _probs("pscore_cascade", target.pscore_cascade, n, False)
-        self.pscore_item_position = _probs("pscore_item_position", target.pscore_item_position, n, False)
-        if log.slate_id is not None:
-            _check_slate_probs("pscore (target)", "pscore_cascade (target)", self.pscore, self.pscore_cascade,
-                               log.unit, log.position, log.present, L)
-        self.action_dist = None
-        if target.action_dist is not None:
-            ad = np.asarray(target.action_dist, dtype=np.float64)
-            if ad.ndim == 1 and ad.shape[0] == n * K:
-                ad = ad.reshape(n, K)
-            ad = ck.as_action_array("action_dist", ad, n, K, 1)[:, :, 0]
-            ck.check_action_dist(ad[:, :, None])
-            if self.pscore_cascade is not None and log.slate_id is not None:
-                _check_cascade_vs_dist(log, self.pscore_cascade, ad)
-            self.action_dist = ad
-        self.marginal = None
-        if target.marginal is not None:
-            mg = ck.as_action_array("marginal", target.marginal, n, K, L)
-            _check_dist("marginal", mg)
-            self.marginal = mg
+        self._valid: dict[str, Any] = {}
         self.estimated_rewards = None
         if estimated_rewards is not None:
             q = np.asarray(estimated_rewards, dtype=np.float64)
@@ -502,6 +502,51 @@ class SlateColumns:
             self.estimated_rewards = q
         self._cache: dict[ColumnKey, np.ndarray] = {}
         self._rows: dict[str, np.ndarray] = {}
+
+    # ---- the target's probabilities, each checked when first read (with its consistency checks) --
+    def _field(self, name: str) -> Any:
+        if name in self._valid:
+            return self._valid[name]
+        log, n, K, L = self.data, self.data.n_rounds, self.n_actions, self.len_list
+        raw = getattr(self.target, name)
+        if name in _KINDS.values():
+            v = _probs(name, raw, n, False)
+            self._valid[name] = v
+            if v is not None and log.slate_id is not None and name in ("pscore", "pscore_cascade"):
+                ps, pc = self._field("pscore"), self._field("pscore_cascade")
+                if "slate_pair" not in self._valid:
+                    self._valid["slate_pair"] = True
+                    _check_slate_probs("pscore (target)", "pscore_cascade (target)", ps, pc, log.unit, log.first,
+                                       log.position, log.present, L)
+                if name == "pscore_cascade":
+                    self._field("action_dist")  # checks the products when both are given
+            return v
+        if name == "action_dist":
+            ad = None
+            if raw is not None:
+                ad = np.asarray(raw, dtype=np.float64)
+                if ad.ndim == 1 and ad.shape[0] == n * K:
+                    ad = ad.reshape(n, K)
+                ad = ck.as_action_array("action_dist", ad, n, K, 1)[:, :, 0]
+                ck.check_action_dist(ad[:, :, None])
+            self._valid[name] = ad
+            pc = self._field("pscore_cascade")
+            if ad is not None and pc is not None and log.slate_id is not None:
+                _check_cascade_vs_dist(log, pc, ad)
+            return ad
+        mg = None
+        if raw is not None:
+            mg = ck.as_action_array("marginal", raw, n, K, L)
+            _check_dist("marginal", mg)
+        self._valid[name] = mg
+        return mg
+
+    pscore = property(lambda self: self._field("pscore"), doc="the target's slate probabilities ``(n,)`` or None")
+    pscore_cascade = property(lambda self: self._field("pscore_cascade"), doc="top-k probabilities ``(n,)`` or None")
+    pscore_item_position = property(lambda self: self._field("pscore_item_position"),
+                                    doc="item-in-slot probabilities ``(n,)`` or None")
+    action_dist = property(lambda self: self._field("action_dist"), doc="slot distributions ``(n, K)`` or None")
+    marginal = property(lambda self: self._field("marginal"), doc="item-in-slot distribution ``(n, K, L)`` or None")
 
     # ---- per-row quantities ---------------------------------------------------------------------
     def weight(self, kind: str, estimator: str) -> np.ndarray:
@@ -596,33 +641,32 @@ class SlateColumns:
 
     def diagnostics(self) -> tuple[np.ndarray, float, np.ndarray, np.ndarray]:
         """What :func:`bandits.estimators.evaluate` reports for a slate log: a per-slate weight
-        ``(n_slates,)`` for the effective sample size and the largest weight (the slate weight when
-        both slate probabilities are known, else the cascade weight at the slate's last slot, else
-        the mean item-in-slot weight over its slots), the summed reward, and the logged and target
+        ``(n_slates,)`` for the effective sample size and the largest weight (of the weights the
+        evaluated estimators used: the slate weight, else the cascade weight at the slate's last
+        slot, else the mean item-in-slot weight over its slots), the summed reward, and the logged and target
         (slot, item) masses ``(L, K)`` for the support diagnostic (target NaN without ``marginal``),
         the target's scaled so that dividing by ``n_slates`` gives a share of its slot probability."""
         log, L, K = self.data, self.len_list, self.n_actions
         S = self.n_units
-        cnt = log.present.sum(axis=1)
-        if log.pscore is not None and self.pscore is not None:
-            w = np.zeros(S)
-            w[log.unit] = self.pscore / log.pscore
-        elif log.pscore_cascade is not None and self.pscore_cascade is not None:
-            W = log.wide(self.pscore_cascade / log.pscore_cascade)
+        rows = self._rows
+        if "w_slate" in rows:
+            w = rows["w_slate"][log.first]
+        elif "w_cascade" in rows:
+            W = self.wide_col("w_cascade", lambda: rows["w_cascade"])
             last = L - 1 - np.argmax(log.present[:, ::-1], axis=1)
             w = W[np.arange(S), last]
-        elif log.pscore_item_position is not None and self.pscore_item_position is not None:
-            w = log.wide(self.pscore_item_position / log.pscore_item_position).sum(axis=1) / cnt
+        elif "w_item" in rows:
+            W = self.wide_col("w_item", lambda: rows["w_item"])
+            w = W @ np.full(L, 1.0 / L) if log.dense else W.sum(axis=1) / log.present.sum(axis=1)
         else:
             w = np.ones(S)
+        if self.marginal is None:  # no item-in-slot distribution: the support diagnostic is unknown
+            return w, float(log.reward.sum()), np.zeros((L, K), np.int64), np.full((L, K), np.nan)
         logged = np.bincount(log.position * K + log.action, minlength=L * K).reshape(L, K)
-        if self.marginal is None:
-            target = np.full((L, K), np.nan)
-        else:
-            target = np.zeros((L, K))
-            for p, a in zip(*np.nonzero(logged == 0), strict=True):
-                target[p, a] = self.marginal[log.position == p, a, p].sum()
-            target *= S / log.n_rounds
+        target = np.zeros((L, K))
+        for p, a in zip(*np.nonzero(logged == 0), strict=True):
+            target[p, a] = self.marginal[log.position == p, a, p].sum()
+        target *= S / log.n_rounds
         return w, float(log.reward.sum()), logged, target
 
 
