@@ -16,12 +16,13 @@ without ``pi_b`` (the logger's category distribution estimated by logistic regre
 context) and SNMIPS. Prints one JSON line (bias, SD, RMSE per estimator and K, and the ratios
 at the largest K); ``--figure`` writes the RMSE against K.
 
-    .venv/bin/python -m benchmarks.study_mips --figure docs/figures/ope_mips.png
+    .venv/bin/python -m benchmarks.study_mips --reps 50 --figure docs/figures/ope_mips.png
 """
 
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import time
 
@@ -52,11 +53,16 @@ def world(K: int, C: int, d: int, seed: int):
     return cat, theta, bias, g_b, g_e
 
 
-def contexts(n: int, d: int, key) -> np.ndarray:
+@functools.lru_cache(maxsize=8)
+def _context_sampler(d: int):
     from envs.synthetic import sample_context
 
-    keys = jax.random.split(key, n)
-    return np.asarray(jax.vmap(lambda k: sample_context(k, d))(keys), np.float64)
+    return jax.jit(jax.vmap(lambda k: sample_context(k, d)))
+
+
+def contexts(n: int, d: int, key) -> np.ndarray:
+    """``n`` contexts from the simulator's context distribution (one compiled sampler per ``d``)."""
+    return np.asarray(_context_sampler(d)(jax.random.split(key, n)), np.float64)
 
 
 def mean_reward(x: np.ndarray, theta: np.ndarray, bias: np.ndarray) -> np.ndarray:
@@ -71,9 +77,10 @@ def run_k(K: int, args) -> dict:
     cat, theta, bias, g_b, g_e = world(K, args.categories, args.d, args.seed)
     xt = contexts(args.truth_contexts, args.d, jax.random.key(args.seed + 1))
     vt = np.empty(xt.shape[0])
-    for i0 in range(0, xt.shape[0], 20_000):
-        mu = mean_reward(xt[i0:i0 + 20_000], theta, bias)
-        vt[i0:i0 + 20_000] = (policies(mu, g_b, g_e, args.beta_b, args.beta_e)[1] * mu).sum(axis=1)
+    step = max(1, 2_000_000 // K)  # bounded memory: (step, K) arrays
+    for i0 in range(0, xt.shape[0], step):
+        mu = mean_reward(xt[i0:i0 + step], theta, bias)
+        vt[i0:i0 + step] = (policies(mu, g_b, g_e, args.beta_b, args.beta_e)[1] * mu).sum(axis=1)
     truth, truth_se = float(vt.mean()), float(vt.std() / np.sqrt(vt.size))
     rng = np.random.default_rng(args.seed + K)
     est = {k: [] for k in ESTIMATORS}
@@ -108,14 +115,17 @@ def figure(results: list[dict], path: str) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    ks = [r["K"] for r in results]
+    ks = np.array([r["K"] for r in results], dtype=float)
     fig, ax = plt.subplots(1, 2, figsize=(10, 4))
-    for k, style in zip(ESTIMATORS, ("o-", "s--", "^-", "v-.", "d:"), strict=True):
+    for j, (k, style) in enumerate(zip(ESTIMATORS, ("o-", "s--", "^-", "v-.", "d:"), strict=True)):
         ax[0].plot(ks, [r[k]["rmse"] for r in results], style, label=k)
-        ax[1].plot(ks, [abs(r[k]["bias"]) for r in results], style, label=k)
-    for a, title in zip(ax, ("RMSE against the simulator's truth", "|bias|"), strict=True):
+        shift = ks * (1.0 + 0.04 * (j - 2))  # side by side
+        ax[1].errorbar(shift, [r[k]["bias"] for r in results], yerr=[2 * r[k]["bias_se"] for r in results],
+                       fmt=style[0], capsize=2, label=k)
+    ax[0].set_yscale("log")
+    ax[1].axhline(0.0, color="k", lw=0.8)
+    for a, title in zip(ax, ("RMSE against the simulator's truth", "bias, +/- 2 SE"), strict=True):
         a.set_xscale("log")
-        a.set_yscale("log")
         a.set_xlabel("catalog size K (items)")
         a.set_title(title)
         a.grid(True, which="both", alpha=0.3)
@@ -137,7 +147,15 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--truth-contexts", type=int, default=200_000)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--figure", default=None)
+    ap.add_argument("--from-json", default=None, help="redraw --figure from a saved output line, without rerunning")
     args = ap.parse_args(argv)
+    if args.from_json:
+        with open(args.from_json) as f:
+            saved = json.loads(f.read().strip().splitlines()[-1])
+        if args.figure:
+            figure(saved["results"], args.figure)
+        print(json.dumps(saved))
+        return 0
     t0 = time.perf_counter()
     results = []
     for K in (int(k) for k in args.ks.split(",")):

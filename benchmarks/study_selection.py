@@ -47,9 +47,9 @@ def _softmax(z: np.ndarray) -> np.ndarray:
 
 
 def _contexts(n: int, d: int, key) -> np.ndarray:
-    from envs.synthetic import sample_context
+    from benchmarks.study_mips import contexts
 
-    return np.asarray(jax.vmap(lambda k: sample_context(k, d))(jax.random.split(key, n)), np.float64)
+    return contexts(n, d, key)
 
 
 def run_world(overlap: str, model: str, args, seed: int) -> dict:

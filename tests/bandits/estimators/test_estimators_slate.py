@@ -125,13 +125,13 @@ def test_every_slate_estimator_matches_its_float64_reference_and_the_slate_level
 
 
 @pytest.mark.parametrize("structure,unbiased,biased", [
-    ("independent", ["sips", "iips", "rips", "cascade-dr"], []),
-    ("cascade", ["sips", "rips", "cascade-dr"], ["iips"]),
+    ("independent", ["sips", "iips", "rips", "cascade-dr", "sniips"], []),
+    ("cascade", ["sips", "rips", "cascade-dr"], ["iips", "sniips"]),
 ])
 def test_unbiased_over_200_logs_where_their_assumption_holds(structure, unbiased, biased):
-    """Mean over 200 logs within 3 SE of the enumerated truth; IIPS, whose assumption fails under
-    the cascade structure, is far off there (the check can fail). Self-normalised forms are
-    consistent, with O(1/n) bias: within 3 SE as well at this size."""
+    """Mean over 200 logs within 3 SE of the enumerated truth; IIPS and SNIIPS, whose assumption
+    fails under the cascade structure, are far off there (the check can fail). Self-normalised
+    forms are consistent, with O(1/n) bias: within 3 SE as well at this size."""
     w = World(structure, seed=3)
     truth = w.truth()
     rng = np.random.default_rng(11)
