@@ -700,7 +700,7 @@ def _slate(c: Any) -> SlateColumns:
     return c
 
 
-_KIND_OF = {"sips": "slate", "iips": "item", "rips": "cascade"}
+_ESTIMATOR_OF_KIND = {"slate": "sips", "item": "iips", "cascade": "rips"}  # for error messages
 
 
 def _sl_n(c: Any, k: int) -> np.ndarray:
@@ -709,13 +709,13 @@ def _sl_n(c: Any, k: int) -> np.ndarray:
 
 def _sl_w(c: Any, kind: str, k: int) -> np.ndarray:
     c = _slate(c)
-    est = {v: k_ for k_, v in _KIND_OF.items()}[kind]
+    est = _ESTIMATOR_OF_KIND[kind]
     return c.wide_col("w_" + kind, lambda: c.weight(kind, est))[:, k]
 
 
 def _sl_wr(c: Any, kind: str, k: int) -> np.ndarray:
     c = _slate(c)
-    est = {v: k_ for k_, v in _KIND_OF.items()}[kind]
+    est = _ESTIMATOR_OF_KIND[kind]
     return c.wide_col("wr_" + kind, lambda: c.weight(kind, est) * c.data.reward)[:, k]
 
 
