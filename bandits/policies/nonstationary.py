@@ -47,6 +47,7 @@ from jax.scipy.linalg import cho_solve, solve_triangular
 from bandits import validation as V
 from bandits.contracts import Decision, Policy
 from bandits.core import split_ties_argmax
+from bandits.policies._sampling import beta_logit_sample
 from bandits.policies.registry import register
 
 _GAMMA = V.Interval(0.0, 1.0, lo_open=True)  # discount factor in (0, 1]
@@ -330,7 +331,7 @@ def discounted_ts(num_actions: int, context_dim: int = 1, dtype=jnp.float32, n_m
         k_s, k_tie = jax.random.split(key)
         a = jnp.asarray(hparams.alpha0, dtype) + state.S
         b = jnp.asarray(hparams.beta0, dtype) + state.F
-        draws = jax.random.beta(k_s, a, b, shape=(int(n_mc), K), dtype=dtype)
+        draws = beta_logit_sample(k_s, a, b, (int(n_mc), K), dtype)  # Beta logits: same ranking
         action, probs = mc_argmax_probs(k_tie, draws, mask)
         return Decision(action=action, probs=probs)
 

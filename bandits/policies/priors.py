@@ -41,6 +41,7 @@ from jax.scipy.linalg import cho_solve
 
 from bandits import validation as V
 from bandits.contracts import Decision, Policy
+from bandits.policies._sampling import beta_logit_sample
 from bandits.policies.hybrid_linucb import validate_item_features
 from bandits.policies.nonstationary import check_sizes, gaussian_ts_decision, mc_argmax_probs
 from bandits.policies.registry import register
@@ -263,7 +264,7 @@ def bernoulli_ts_feature_prior(num_actions: int, context_dim: int = 1, dtype=jnp
     def select(key, state, context, mask, hparams):
         a0, b0 = beta_prior_from_state(state, hparams)
         k_s, k_tie = jax.random.split(key)
-        draws = jax.random.beta(k_s, a0 + state.S, b0 + state.N - state.S, shape=(int(n_mc), K), dtype=dtype)
+        draws = beta_logit_sample(k_s, a0 + state.S, b0 + state.N - state.S, (int(n_mc), K), dtype)
         action, probs = mc_argmax_probs(k_tie, draws, mask)
         return Decision(action=action, probs=probs)
 

@@ -31,6 +31,7 @@ from bandits import validation as V
 from bandits.contracts import Decision, Policy
 from bandits.core import sample_from_probs
 from bandits.policies._linalg import one_hot, tie_split
+from bandits.policies._sampling import beta_logit_sample
 from bandits.policies.registry import register
 
 DEFAULT_NUM_SAMPLES = 100
@@ -86,8 +87,8 @@ def bernoulli_ts(num_actions: int, context_dim: int = 1, dtype=jnp.float32, alph
     def select(key, state, context, mask, hparams) -> Decision:
         V.check_mask_shape(mask, K, "bernoulli_ts")
 
-        def sample_scores(k, n):
-            return jax.random.beta(k, state.alpha, state.beta, (n, K), dtype=dt)
+        def sample_scores(k, n):  # logits of the Beta draws: same ranking, never NaN
+            return beta_logit_sample(k, state.alpha, state.beta, (n, K), dt)
 
         return ts_decision(key, sample_scores, mask, M, dt)
 
