@@ -33,7 +33,8 @@ argmax of the first draw, so ``probs[action] > 0`` always.
 
 This module also hosts the small numerical helpers shared by the exploration policies
 (``ridge_*``, :func:`mc_argmax_probs`): disjoint per-action ridge statistics solved through
-Cholesky factors (no explicit inverse is stored, so there is no Sherman-Morrison drift).
+Cholesky factors (no explicit inverse is stored, so there is no Sherman-Morrison drift), computed
+with the LAPACK-free loops of :mod:`bandits.policies._linalg`.
 """
 
 from __future__ import annotations
@@ -42,11 +43,11 @@ from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
-from jax.scipy.linalg import cho_solve, solve_triangular
 
 from bandits import validation as V
 from bandits.contracts import Decision, Policy
 from bandits.core import split_ties_argmax
+from bandits.policies._linalg import cho_solve, cholesky, tri_solve_lower
 from bandits.policies._sampling import beta_logit_sample
 from bandits.policies.registry import register
 
@@ -82,8 +83,7 @@ def ridge_init(num_actions: int, context_dim: int, lam, dtype) -> tuple[jax.Arra
 
 def ridge_solve(A: jax.Array, rhs: jax.Array) -> jax.Array:
     """``A_a^-1 rhs_a`` for every action through Cholesky. A: (K, d, d) SPD; rhs: (K, d) -> (K, d)."""
-    L = jnp.linalg.cholesky(A)
-    return jax.vmap(lambda l_, r_: cho_solve((l_, True), r_))(L, rhs)
+    return cho_solve(cholesky(A), rhs)
 
 
 def ridge_mean_var(A: jax.Array, b: jax.Array, x: jax.Array) -> tuple[jax.Array, jax.Array]:
@@ -91,9 +91,9 @@ def ridge_mean_var(A: jax.Array, b: jax.Array, x: jax.Array) -> tuple[jax.Array,
 
     A: (K, d, d); b: (K, d); x: (d,). Returns ``(mean (K,), var (K,))``.
     """
-    L = jnp.linalg.cholesky(A)
-    theta = jax.vmap(lambda l_, b_: cho_solve((l_, True), b_))(L, b)
-    u = jax.vmap(lambda l_: solve_triangular(l_, x, lower=True))(L)
+    L = cholesky(A)
+    theta = cho_solve(L, b)
+    u = tri_solve_lower(L, jnp.broadcast_to(x, b.shape))
     return theta @ x, jnp.sum(u * u, axis=-1)
 
 
@@ -177,9 +177,9 @@ def discounted_linucb(num_actions: int, context_dim: int, dtype=jnp.float32) -> 
 
     def select(key, state, context, mask, hparams):
         x = jnp.asarray(context, dtype)
-        L = jnp.linalg.cholesky(state.V)
-        theta = jax.vmap(lambda l_, b_: cho_solve((l_, True), b_))(L, state.b)
-        w = jax.vmap(lambda l_: cho_solve((l_, True), x))(L)  # V^-1 x, (K, d)
+        L = cholesky(state.V)
+        theta = cho_solve(L, state.b)
+        w = cho_solve(L, jnp.broadcast_to(x, state.b.shape))  # V^-1 x, (K, d)
         width2 = jnp.einsum("ki,kij,kj->k", w, state.Vt, w)
         score = theta @ x + jnp.asarray(hparams.alpha, dtype) * jnp.sqrt(jnp.maximum(width2, 0))
         action, probs = split_ties_argmax(score, mask, key)

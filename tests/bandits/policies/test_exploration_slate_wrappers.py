@@ -34,7 +34,7 @@ def test_slate_marginals_match_sampled_frequencies(name):
     pol = make(name, num_actions=K, context_dim=d, len_list=L, position_weights=[1.0, 0.6, 0.3], **kw)
     s, h = _trained_slate_state(pol, K, d)
     if name == "slate_linucb":  # create an exact tie between two items so tie-splitting is exercised
-        s = s._replace(A=s.A.at[4].set(s.A[1]), b=s.b.at[4].set(s.b[1]))
+        s = s._replace(cov_tri=s.cov_tri.at[4].set(s.cov_tri[1]), theta=s.theta.at[4].set(s.theta[1]))
     x = jnp.asarray([0.5, -0.3, 0.8], jnp.float32)
     mask = jnp.array([True, True, False, True, True, True])
     keys = jax.random.split(jax.random.key(7), N_SLATES)
