@@ -215,18 +215,12 @@ def spd_inverse(A: Array) -> Array:
     return 0.5 * (X + jnp.swapaxes(X, -1, -2))
 
 
-def pack_sym(M: Array) -> Array:
-    """``(..., d, d)`` symmetric -> ``(..., d(d+1)/2)`` upper triangle (:func:`tri_indices` order)."""
-    rows, cols, _, _ = tri_indices(M.shape[-1])
-    return M[..., rows, cols]
-
-
 def ridge_update_slots(state: RidgeState, xs: Array, actions: Array, rewards: Array) -> RidgeState:
     """``len(actions)`` rank-one updates in order: arm ``actions[l]`` with ``(xs[l] (d,), rewards[l])``.
 
     xs: ``(L, d)``; actions: ``(L,)`` int; rewards: ``(L,)``. Sequential, so a repeated arm is
     updated twice exactly as two separate rounds would.
     """
-    for l in range(actions.shape[0]):
-        state = ridge_update(state, xs[l], actions[l], rewards[l])
+    for slot in range(actions.shape[0]):
+        state = ridge_update(state, xs[slot], actions[slot], rewards[slot])
     return state
