@@ -127,9 +127,10 @@ def beta_logit_sample(key, alpha, beta, shape, dtype=jnp.float32):
     alpha, beta: > 0, broadcastable to ``shape``. Monotone in ``X``, finite for every shape: what
     Thompson sampling ranks. Returns ``shape`` ``dtype``.
     """
-    ka, kb = jax.random.split(key)
-    return (log_gamma_sample(ka, alpha, shape, dtype)
-            - log_gamma_sample(kb, beta, shape, dtype))
+    shape = tuple(shape)
+    ab = jnp.stack([jnp.broadcast_to(jnp.asarray(alpha, dtype), shape), jnp.broadcast_to(jnp.asarray(beta, dtype), shape)])
+    lg = log_gamma_sample(key, ab, (2,) + shape, dtype)  # both Gammas in one pass and one retry loop
+    return lg[0] - lg[1]
 
 
 def beta_sample(key, alpha, beta, shape, dtype=jnp.float32):

@@ -33,8 +33,8 @@ import numpy as np
 
 from bandits import validation as V
 from bandits.contracts import Decision, Policy
-from bandits.core import split_ties_argmax
-from bandits.policies._linalg import cho_solve, cholesky
+from bandits.core import argmax_random_ties
+from bandits.policies._linalg import cho_solve, cholesky, tie_split
 from bandits.policies.nonstationary import check_sizes
 from bandits.policies.registry import register
 
@@ -99,8 +99,7 @@ def hybrid_linucb(num_actions: int, context_dim: int, dtype=jnp.float32, item_fe
     def select(key, state, context, mask, hparams):
         mean, s = hybrid_mean_and_variance(state, context)
         ucb = mean + jnp.asarray(hparams.alpha, dtype) * jnp.sqrt(jnp.maximum(s, 0))
-        action, probs = split_ties_argmax(ucb, mask, key)
-        return Decision(action=action, probs=probs)
+        return Decision(action=argmax_random_ties(key, ucb, mask), probs=tie_split(ucb, mask))
 
     def update(state, context, action, reward, hparams):
         x = jnp.asarray(context, dtype)

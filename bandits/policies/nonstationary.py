@@ -46,8 +46,8 @@ import jax.numpy as jnp
 
 from bandits import validation as V
 from bandits.contracts import Decision, Policy
-from bandits.core import split_ties_argmax
-from bandits.policies._linalg import cho_solve, cholesky, tri_solve_lower
+from bandits.core import argmax_random_ties
+from bandits.policies._linalg import cho_solve, cholesky, tie_split, tri_solve_lower
 from bandits.policies._sampling import beta_logit_sample
 from bandits.policies.registry import register
 
@@ -111,8 +111,7 @@ def mc_argmax_probs(key, samples: jax.Array, mask: jax.Array) -> tuple[jax.Array
     is_best = mask[None, :] & (s >= best)
     share = is_best.astype(samples.dtype) / jnp.sum(is_best, axis=1, keepdims=True).astype(samples.dtype)
     probs = jnp.mean(share, axis=0)
-    action, _ = split_ties_argmax(samples[0], mask, key)
-    return action, probs
+    return argmax_random_ties(key, samples[0], mask), probs
 
 
 def gaussian_ts_decision(key, mean, std, mask, n_mc: int, dtype) -> Decision:
@@ -182,8 +181,7 @@ def discounted_linucb(num_actions: int, context_dim: int, dtype=jnp.float32) -> 
         w = cho_solve(L, jnp.broadcast_to(x, state.b.shape))  # V^-1 x, (K, d)
         width2 = jnp.einsum("ki,kij,kj->k", w, state.Vt, w)
         score = theta @ x + jnp.asarray(hparams.alpha, dtype) * jnp.sqrt(jnp.maximum(width2, 0))
-        action, probs = split_ties_argmax(score, mask, key)
-        return Decision(action=action, probs=probs)
+        return Decision(action=argmax_random_ties(key, score, mask), probs=tie_split(score, mask))
 
     return Policy("discounted_linucb", K, d, DiscountedLinUCBHParams(), _discounted_init(K, d, dtype),
                   select, _discounted_update(K, d, dtype))
@@ -269,8 +267,7 @@ def sliding_window_linucb(num_actions: int, context_dim: int, dtype=jnp.float32,
     def select(key, state, context, mask, hparams):
         mean, var = ridge_mean_var(state.A, state.b, jnp.asarray(context, dtype))
         score = mean + jnp.asarray(hparams.alpha, dtype) * jnp.sqrt(jnp.maximum(var, 0))
-        action, probs = split_ties_argmax(score, mask, key)
-        return Decision(action=action, probs=probs)
+        return Decision(action=argmax_random_ties(key, score, mask), probs=tie_split(score, mask))
 
     def update(state, context, action, reward, hparams):
         x = jnp.asarray(context, dtype)
