@@ -9,7 +9,8 @@ to collect the ``bts`` half of the Open Bandit Dataset (obp's ``BernoulliTS``), 
 Probabilities. The chance that item ``a`` lands in slot ``k`` has no closed form, so
 ``select`` estimates ``probs (K, L)`` by Monte Carlo from ``n_mc`` joint draws (static, set at
 construction; the returned action is the ranking of the first of those draws, so it is an exact
-Thompson sample). For off-policy evaluation of the context-free policy the same quantity is
+Thompson sample; that draw has its own key, so when ``probs`` is not used XLA drops the other
+``n_mc - 1`` and a round costs one draw per item). For off-policy evaluation of the context-free policy the same quantity is
 estimated once with many draws by :func:`bts_action_dist` (obp's
 ``compute_batch_action_dist(n_rounds, n_sim)``, vectorised in JAX and chunked to bound memory);
 its Monte Carlo standard error per entry is ``sqrt(p (1 - p) / n_sim)``.
@@ -133,8 +134,13 @@ def bernoulli_ts(
                         t=jnp.zeros((), jnp.int32))
 
     def select(key, state, context, mask, hparams):
-        idx = _topk_draw(key, state.alpha, state.beta, mask, L, n_mc, dtype)  # (n_mc, L)
-        counts = _slot_counts(idx, jnp.ones((n_mc,), jnp.int32), K, L)
+        # draw 0 (the shown slate) has its own key: a caller that ignores probs pays one draw
+        idx0 = _topk_draw(jax.random.fold_in(key, 0), state.alpha, state.beta, mask, L, 1, dtype)  # (1, L)
+        counts = _slot_counts(idx0, jnp.ones((1,), jnp.int32), K, L)
+        if n_mc > 1:
+            rest = _topk_draw(jax.random.fold_in(key, 1), state.alpha, state.beta, mask, L, n_mc - 1, dtype)
+            counts = counts + _slot_counts(rest, jnp.ones((n_mc - 1,), jnp.int32), K, L)
+        idx = idx0
         probs = counts.astype(dtype) / jnp.asarray(n_mc, dtype)
         probs = jnp.where(jnp.reshape(mask, (K, 1)), probs, 0)  # exactly 0 when masked (all 0 if none left)
         if L == 1:  # plain single-action protocol: action (), probs (K,)
