@@ -36,6 +36,7 @@ from __future__ import annotations
 import itertools
 import math
 import time
+import warnings
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -258,6 +259,11 @@ def _compiled_chunk(env, policy, horizon, ckpts, chunk_size, devices, unroll, pr
     return jf, mesh
 
 
+LAPACK_IN_ROUND = (
+    "sweep: the policy or environment calls a LAPACK kernel (jnp.linalg / jax.scipy.linalg) inside a round; "
+    "jaxlib's CPU LAPACK kernels block XLA's intra-op pool threads while they split a batch over the same "
+    "pool, and with several running at once the sweep can hang at 0% CPU. Use the loops in "
+    "bandits.policies._linalg (cholesky, cho_solve, spd_solve) instead.")
 _EXEC_CACHE: dict[tuple, Any] = {}
 _LAST_COMPILE_CPU = [0.0]
 
@@ -277,7 +283,10 @@ def _executable(jf, per_call: int, m_hp, env_arg, sharding):
     if hit is not None and hit[0] is jf:
         return hit[1], 0.0
     t0, c0 = time.perf_counter(), time.process_time()
-    exe = jf.lower(seeds_aval, hp_aval, env_aval).compile()
+    lowered = jf.lower(seeds_aval, hp_aval, env_aval)
+    if "lapack_" in lowered.as_text():
+        warnings.warn(LAPACK_IN_ROUND, RuntimeWarning, stacklevel=3)
+    exe = lowered.compile()
     compile_s = time.perf_counter() - t0
     _LAST_COMPILE_CPU[0] = time.process_time() - c0
     if len(_EXEC_CACHE) > 64:

@@ -11,6 +11,8 @@ vmapped round of every registered policy and checks its program holds no LAPACK 
 
 from __future__ import annotations
 
+import warnings
+
 import jax
 import jax.numpy as jnp
 import pytest
@@ -35,3 +37,24 @@ def test_round_has_no_lapack_call(name):
 
     text = jax.jit(jax.vmap(member)).lower(jax.random.split(jax.random.key(0), MEMBERS)).as_text()
     assert "lapack" not in text.lower(), f"{name}: a LAPACK custom call in the round"
+
+
+def test_sweep_warns_when_a_round_calls_lapack():
+    """A user policy that factorises inside its round is flagged by the sweep (it may hang)."""
+    from bandits.contracts import Policy
+    from bandits.engine.sweep import sweep
+    from envs.synthetic import linear_gaussian
+
+    env = linear_gaussian(num_actions=3, context_dim=2)
+    base = make("linucb", num_actions=3, context_dim=2)
+
+    def update(state, context, action, reward, hparams):
+        chol = jnp.linalg.cholesky(jnp.eye(2) * (1 + jnp.sum(context**2)))  # a LAPACK call
+        return base.update(state, context, action, reward * chol[0, 0] / chol[0, 0], hparams)
+
+    pol = Policy("chol_linucb", 3, 2, base.default_hparams, base.init, base.select, update)
+    with pytest.warns(RuntimeWarning, match="LAPACK kernel"):
+        sweep(env, pol, 2, horizon=3, checkpoints=None)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        sweep(env, base, 2, horizon=3, checkpoints=None)  # the registered policies: no warning
