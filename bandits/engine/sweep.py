@@ -299,9 +299,9 @@ def _executable(jf, per_call: int, m_hp, env_arg, sharding):
 
 
 # Members per device per call: as many as keep the chunk's policy states within this many bytes
-# (the states are read and written every round; measured in docs/simulation.md: smaller chunks
-# that stay in cache beat one large chunk streaming its states from memory).
-CHUNK_STATE_BYTES = 4 << 20
+# (the states are read and written every round; measured in docs/policies.md: chunks whose states
+# stay in cache beat one large chunk streaming its states from memory).
+CHUNK_STATE_BYTES = 8 << 20
 CHUNK_MIN, CHUNK_MAX = 8, 1024
 
 
