@@ -50,6 +50,7 @@ from bandits.core import argmax_random_ties
 from bandits.policies._linalg import cho_solve, cholesky, tie_split, tri_solve_lower
 from bandits.policies._sampling import beta_logit_sample
 from bandits.policies.registry import register
+from bandits.policies.thompson import ts_decision
 
 _GAMMA = V.Interval(0.0, 1.0, lo_open=True)  # discount factor in (0, 1]
 V.register_hparam_rules("discounted_linucb", alpha=V.NONNEGATIVE, gamma=_GAMMA, lam=V.POSITIVE)
@@ -115,11 +116,12 @@ def mc_argmax_probs(key, samples: jax.Array, mask: jax.Array) -> tuple[jax.Array
 
 
 def gaussian_ts_decision(key, mean, std, mask, n_mc: int, dtype) -> Decision:
-    """Independent Gaussian score draws ``mean + std * eps`` -> MC argmax probabilities."""
-    k_eps, k_tie = jax.random.split(key)
-    eps = jax.random.normal(k_eps, (n_mc, mean.shape[0]), dtype)
-    action, probs = mc_argmax_probs(k_tie, mean[None, :] + std[None, :] * eps, mask)
-    return Decision(action=action, probs=probs)
+    """Independent Gaussian score draws ``mean + std * eps`` -> Thompson decision with Monte Carlo
+    probabilities (:func:`bandits.policies.thompson.ts_decision`: the played draw has its own key,
+    so the other ``n_mc - 1`` draws cost nothing when ``probs`` is unused)."""
+    K = mean.shape[0]
+    return ts_decision(key, lambda k, n: mean[None, :] + std[None, :] * jax.random.normal(k, (n, K), dtype),
+                       mask, n_mc, dtype)
 
 
 # ----------------------------------------------------------------------------- D-LinUCB
@@ -325,12 +327,10 @@ def discounted_ts(num_actions: int, context_dim: int = 1, dtype=jnp.float32, n_m
         return DiscountedTSState(S=z, F=z, t=jnp.zeros((), jnp.int32))
 
     def select(key, state, context, mask, hparams):
-        k_s, k_tie = jax.random.split(key)
         a = jnp.asarray(hparams.alpha0, dtype) + state.S
         b = jnp.asarray(hparams.beta0, dtype) + state.F
-        draws = beta_logit_sample(k_s, a, b, (int(n_mc), K), dtype)  # Beta logits: same ranking
-        action, probs = mc_argmax_probs(k_tie, draws, mask)
-        return Decision(action=action, probs=probs)
+        # Beta logits rank like the draws; the played draw has its own key (ts_decision)
+        return ts_decision(key, lambda k, n: beta_logit_sample(k, a, b, (n, K), dtype), mask, int(n_mc), dtype)
 
     def update(state, context, action, reward, hparams):
         g = jnp.asarray(hparams.gamma, dtype)

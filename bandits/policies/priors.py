@@ -39,12 +39,13 @@ import jax
 import jax.numpy as jnp
 
 from bandits import validation as V
-from bandits.contracts import Decision, Policy
+from bandits.contracts import Policy
 from bandits.policies._linalg import cho_solve, cholesky, spd_inverse, spd_solve
 from bandits.policies._sampling import beta_logit_sample
 from bandits.policies.hybrid_linucb import validate_item_features
-from bandits.policies.nonstationary import check_sizes, gaussian_ts_decision, mc_argmax_probs
+from bandits.policies.nonstationary import check_sizes, gaussian_ts_decision
 from bandits.policies.registry import register
+from bandits.policies.thompson import ts_decision
 
 V.register_hparam_rules("lints_feature_prior", nu=V.NONNEGATIVE, noise_var=V.POSITIVE, prior_var=V.POSITIVE,
                         ridge=V.POSITIVE, min_var=V.POSITIVE, n_min=V.NONNEGATIVE, lam=V.POSITIVE)
@@ -261,10 +262,8 @@ def bernoulli_ts_feature_prior(num_actions: int, context_dim: int = 1, dtype=jnp
 
     def select(key, state, context, mask, hparams):
         a0, b0 = beta_prior_from_state(state, hparams)
-        k_s, k_tie = jax.random.split(key)
-        draws = beta_logit_sample(k_s, a0 + state.S, b0 + state.N - state.S, (int(n_mc), K), dtype)
-        action, probs = mc_argmax_probs(k_tie, draws, mask)
-        return Decision(action=action, probs=probs)
+        a, b = a0 + state.S, b0 + state.N - state.S
+        return ts_decision(key, lambda k, n: beta_logit_sample(k, a, b, (n, K), dtype), mask, int(n_mc), dtype)
 
     def update(state, context, action, reward, hparams):
         oh = jax.nn.one_hot(action, K, dtype=dtype)
