@@ -36,6 +36,7 @@ from __future__ import annotations
 import itertools
 import math
 import time
+import warnings
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, NamedTuple
 
@@ -264,6 +265,13 @@ class CompileStats(NamedTuple):
     cpu_s: float
 
 
+LAPACK_IN_ROUND = (
+    "sweep: the policy or environment calls a LAPACK kernel (jnp.linalg / jax.scipy.linalg) inside a round; "
+    "jaxlib's CPU LAPACK kernels block XLA's intra-op pool threads while they split a batch over the same "
+    "pool, and with several running at once the sweep can hang at 0% CPU. Use the loops in "
+    "bandits.policies._linalg (cholesky, cho_solve, spd_solve) instead.")
+
+
 _EXEC_CACHE: IdentityLRU = IdentityLRU(maxsize=64)
 
 
@@ -284,7 +292,10 @@ def _executable(jf, per_call: int, m_hp, env_arg, sharding) -> tuple[Any, Compil
     def build():
         nonlocal stats
         t0, c0 = time.perf_counter(), time.process_time()
-        exe = jf.lower(seeds_aval, hp_aval, env_aval).compile()
+        lowered = jf.lower(seeds_aval, hp_aval, env_aval)
+        if "lapack_" in lowered.as_text():
+            warnings.warn(LAPACK_IN_ROUND, RuntimeWarning, stacklevel=4)
+        exe = lowered.compile()
         stats = CompileStats(time.perf_counter() - t0, time.process_time() - c0)
         return exe
 
@@ -293,6 +304,25 @@ def _executable(jf, per_call: int, m_hp, env_arg, sharding) -> tuple[Any, Compil
 
 
 # --------------------------------------------------------------------------- public entry points
+
+
+# Members per device per call: as many as keep the chunk's policy states within this many bytes
+# (the states are read and written every round; measured in docs/policies.md: chunks whose states
+# stay in cache beat one large chunk streaming its states from memory).
+CHUNK_STATE_BYTES = 8 << 20
+CHUNK_MIN, CHUNK_MAX = 8, 1024
+
+
+def auto_chunk_size(policy: Policy, n_members: int, n_devices: int = 1,
+                    state_bytes: int = CHUNK_STATE_BYTES) -> int:
+    """Chunk size for ``chunk_size="auto"``: members per device whose policy states fill
+    ``state_bytes``, a power of two in ``[CHUNK_MIN, CHUNK_MAX]``, and never more than the members
+    each device has (no padding beyond one chunk)."""
+    shapes = jax.eval_shape(lambda: policy.init(jax.random.key(0), policy.default_hparams))
+    per_member = max(1, sum(int(np.prod(x.shape)) * np.dtype(x.dtype).itemsize for x in jax.tree.leaves(shapes)
+                            if hasattr(x, "dtype") and not jax.dtypes.issubdtype(x.dtype, jax.dtypes.prng_key)))
+    fit = max(CHUNK_MIN, min(CHUNK_MAX, 1 << int(math.log2(max(1, state_bytes // per_member)))))
+    return int(max(1, min(fit, math.ceil(n_members / max(1, n_devices)))))
 
 
 def count_rounds(policies, seeds, grid=None, horizon: int = 1000) -> int:
@@ -304,7 +334,7 @@ def count_rounds(policies, seeds, grid=None, horizon: int = 1000) -> int:
 
 
 def sweep(env: Env, policies, seeds, grid: Mapping[str, Any] | None = None, horizon: int = 1000, *,
-          env_params=None, checkpoints="log", chunk_size: int = 1000, progress: Callable | None = None,
+          env_params=None, checkpoints="log", chunk_size: int | str = "auto", progress: Callable | None = None,
           devices: Sequence[Any] | None = None, unroll: int = 1, prng_impl="threefry_fused",
           block: int = DEFAULT_BLOCK) -> pd.DataFrame:
     """Simulate every (policy, hyperparameters, seed) for ``horizon`` rounds; tidy results.
@@ -320,7 +350,9 @@ def sweep(env: Env, policies, seeds, grid: Mapping[str, Any] | None = None, hori
         e.g. ``lambda k: envs.synthetic.sample_params(env, k)``).
     checkpoints: ``"log"`` (:func:`log_checkpoints`), None (horizon only) or round counts.
     chunk_size: members per device per compiled call (memory bound and the unit of
-        determinism: results are bit-identical for a fixed ``chunk_size``).
+        determinism: results are bit-identical for a fixed ``chunk_size``), or ``"auto"``
+        (:func:`auto_chunk_size`: sized so the chunk's policy states stay in cache; the sizes
+        used are in ``df.attrs["chunk_size"]``, one per policy label).
     progress: ``progress(rounds, seconds)`` after each chunk: member-rounds simulated in the
         chunk (padding excluded) and the chunk's wall time.
     devices: devices to shard over (default ``jax.local_devices()``).
@@ -339,8 +371,9 @@ def sweep(env: Env, policies, seeds, grid: Mapping[str, Any] | None = None, hori
     seeds_arr = _resolve_seeds(seeds)
     horizon = check_horizon(horizon)
     ckpts = tuple(_resolve_checkpoints(checkpoints, horizon))
-    if isinstance(chunk_size, bool) or not isinstance(chunk_size, (int, np.integer)) or chunk_size < 1:
-        raise ValueError(f"chunk_size: expected an integer >= 1, got {chunk_size!r}")
+    auto = isinstance(chunk_size, str) and chunk_size == "auto"
+    if not auto and (isinstance(chunk_size, bool) or not isinstance(chunk_size, (int, np.integer)) or chunk_size < 1):
+        raise ValueError(f"chunk_size: expected an integer >= 1 or 'auto', got {chunk_size!r}")
     if isinstance(unroll, bool) or not isinstance(unroll, (int, np.integer)) or unroll < 1:
         raise ValueError(f"unroll: expected an integer >= 1, got {unroll!r}")
     block = check_positive_int(block, "block")
@@ -352,11 +385,11 @@ def sweep(env: Env, policies, seeds, grid: Mapping[str, Any] | None = None, hori
         raise TypeError(f"progress: expected a callable (rounds, seconds) or None, got {type(progress).__name__}")
     devices = list(jax.local_devices() if devices is None else devices)
     n_dev = len(devices)
-    per_call = int(chunk_size) * n_dev
     params_fn = env_params if callable(env_params) else None
     shared_params = None if callable(env_params) else resolve_env_params(env, env_params, None)
 
     frames = []
+    chunks_used: dict[str, int] = {}
     compile_total = compile_cpu = 0.0
     hp_columns: list[str] = []
     for label, policy in pols.items():
@@ -373,7 +406,10 @@ def sweep(env: Env, policies, seeds, grid: Mapping[str, Any] | None = None, hori
         m_seed = np.tile(seeds_arr, G)
         m_hp = type(stacked)(*[np.asarray(col)[g_idx] for col in stacked])
 
-        jf, mesh = _compiled_chunk(env, policy, horizon, ckpts, int(chunk_size), devices, int(unroll),
+        chunk = auto_chunk_size(policy, M, n_dev) if auto else int(chunk_size)
+        chunks_used[label] = chunk
+        per_call = chunk * n_dev
+        jf, mesh = _compiled_chunk(env, policy, horizon, ckpts, chunk, devices, int(unroll),
                                    prng_impl, params_fn, block)
         sharding = NamedSharding(mesh, PartitionSpec(AXIS))
         rep = NamedSharding(mesh, PartitionSpec())
@@ -418,4 +454,5 @@ def sweep(env: Env, policies, seeds, grid: Mapping[str, Any] | None = None, hori
     out["env"] = env.name
     out.attrs["compile_s"] = compile_total
     out.attrs["compile_cpu_s"] = compile_cpu
+    out.attrs["chunk_size"] = chunks_used
     return out
