@@ -54,7 +54,7 @@ from experiments.builders import (
 CONFIG_NAME = "screentest"
 
 _QUIET_VALUES = {"true", "True", "1", "yes"}
-_OUTPUT_KEYS = ("out_dir", "quiet", "report")
+_OUTPUT_KEYS = ("out_dir", "quiet", "report", "force")
 # whether this process's command line got past the pre-check (then a failure is a runtime failure)
 _STATE = {"checked": False}
 
@@ -223,28 +223,56 @@ def _job_note(jobs: list[list[str]], key: tuple[str, ...]) -> str:
 # ----------------------------------------------------------------------------- the job
 
 
-def config_hash(c: dict[str, Any]) -> str:
-    """Hash of what decides a bake-off row besides the candidate and the seed.
+def data_source_path(data: dict[str, Any], base_dir: str | os.PathLike | None) -> Path:
+    """The file or directory the ``data`` node reads: ``data.path`` (parquet/csv), or the OBD
+    folder ``<data_path or the bundled sample>/<behavior_policy>/<campaign>``."""
+    if data.get("source") in ("parquet", "csv"):
+        return resolve_path(data["path"], base_dir)
+    from bandits.datasets.obd import SAMPLE_PATH
 
-    Covers env, horizon, sweep (chunking, curve points) and, when the env is built from logs, the
-    data; excludes ``policy`` (the candidate is in the cell id), ``seeds``/``seed_offset`` (rows are
-    per seed, so growing ``seeds`` reuses finished cells), the OPE stage's settings and output
-    options (``out_dir``, ``quiet``, ``report``).
+    root = SAMPLE_PATH if data.get("data_path") is None else resolve_path(data["data_path"], base_dir)
+    return root / str(data.get("behavior_policy", "random")) / str(data.get("campaign", "all"))
+
+
+def data_fingerprint(c: dict[str, Any], base_dir, store_root: str | os.PathLike | None = None) -> str:
+    """Content fingerprint of the logs the ``data`` node reads (:func:`experiments.store.fingerprint_path`:
+    every byte, cached by file stat in ``<store>/runs/fingerprints.json``)."""
+    from experiments import store
+
+    cache = Path(store_root) / "runs" / "fingerprints.json" if store_root is not None else None
+    return store.fingerprint_path(data_source_path(c["data"], base_dir), cache=cache)
+
+
+def config_hash(c: dict[str, Any], data_fp: str | None = None, code_fp: str | None = None) -> str:
+    """Hash of what decides a bake-off row besides its key (candidate, hyperparameters, seed).
+
+    Covers env, horizon, sweep (chunking, curve points), the code and package versions
+    (``code_fp``, default :func:`experiments.store.code_fingerprint`) and, when the env is built
+    from logs, the data node and the content fingerprint of the logs (``data_fp``, required then);
+    excludes ``policy`` (the candidate is in the row key), ``seeds``/``seed_offset`` (rows are per
+    seed), the OPE stage's settings and output options (``out_dir``, ``quiet``, ``report``, ``force``).
     """
-    from experiments.store import stable_hash
+    from experiments.store import code_fingerprint, stable_hash
 
     keep = {k: c[k] for k in ("env", "horizon", "sweep") if k in c}
+    keep["code"] = code_fp or code_fingerprint()
     if env_declaration(c["env"]).fit_on_data:
+        if data_fp is None:
+            raise ValueError("data_fp: the env is fitted on the logs, so their fingerprint is part of the identity")
         keep["data"] = c["data"]
+        keep["data_fingerprint"] = data_fp
     return stable_hash(keep)
 
 
-def ope_config_hash(c: dict[str, Any]) -> str:
-    """Hash of what decides an ``ope`` row besides the candidate, estimator and logging seed:
-    the simulator (env + data) and the OPE and estimator settings."""
-    from experiments.store import stable_hash
+def ope_config_hash(c: dict[str, Any], data_fp: str, code_fp: str | None = None) -> str:
+    """Hash of what decides an ``ope`` row besides its key (candidate, hyperparameters, estimator,
+    logging seed): the simulator (env, data node and the logs' content fingerprint), the OPE and
+    estimator settings, and the code and package versions."""
+    from experiments.store import code_fingerprint, stable_hash
 
-    return stable_hash({k: c[k] for k in ("env", "data", "ope", "estimator")})
+    keep = {k: c[k] for k in ("env", "data", "ope", "estimator")}
+    keep.update(data_fingerprint=data_fp, code=code_fp or code_fingerprint())
+    return stable_hash(keep)
 
 
 def _console(quiet: bool):
@@ -279,7 +307,7 @@ def run_job(cfg: DictConfig, base_dir: str | os.PathLike | None = None, multirun
             overrides: list[str] | None = None) -> dict[str, Any]:
     """Run one job (see the module docstring). Returns a dict with the store dir, config hash, counts."""
     from experiments import store
-    from experiments.bakeoff import plan_cells, run_bakeoff
+    from experiments.bakeoff import run_bakeoff
     from experiments.progress import BakeoffProgress
 
     t_job = time.perf_counter()
@@ -289,12 +317,15 @@ def run_job(cfg: DictConfig, base_dir: str | os.PathLike | None = None, multirun
     console = _console(quiet)
     root = resolve_path(c["out_dir"], base_dir)
     specs = instantiate_policies(cfg.policy)
+    force = bool(c.get("force", False))
 
     data = None
+    data_fp = ""
     env_cfg = dict(c["env"])
     simulator = None
     if env_declaration(env_cfg).fit_on_data:
         data = _load_data(c, base_dir)
+        data_fp = data_fingerprint(c, base_dir, root)
         from experiments.builders import member_simulator
 
         env_cfg.pop("_target_")
@@ -323,24 +354,27 @@ def run_job(cfg: DictConfig, base_dir: str | os.PathLike | None = None, multirun
     env_label = c["env"].get("label", env.name)
     world = world_of_env(env, c["env"], data)
 
-    chash = config_hash(c)
+    code_fp = store.code_fingerprint()
+    chash = config_hash(c, data_fp or None, code_fp)
     # the resolved config minus output-only keys, so the same sweep into two stores gives equal rows
     result_cfg = {k: v for k, v in c.items() if k not in _OUTPUT_KEYS}
     yaml_text = OmegaConf.to_yaml(OmegaConf.create(result_cfg))
-    job_hash = store.stable_hash({"config": result_cfg}, 16)
-    prov = {"config_yaml": yaml_text, "versions": store.package_versions(), "git_commit": store.git_commit()}
+    job_hash = store.stable_hash({"config": result_cfg, "data": data_fp, "code": code_fp}, 16)
+    prov = {"config_yaml": yaml_text, "versions": store.package_versions(), "git_commit": store.git_commit(),
+            "data_fingerprint": data_fp, "code_fingerprint": code_fp}
     store.write_run_meta(root, job_hash, {
         "config_hash": chash, "job_hash": job_hash, "config": c, "overrides": overrides or [],
-        "versions": prov["versions"], "git_commit": prov["git_commit"],
+        "versions": prov["versions"], "git_commit": prov["git_commit"], "data_fingerprint": data_fp,
+        "code_fingerprint": code_fp,
     })
 
     t0 = time.perf_counter()
     with BakeoffProgress(console, enabled=not quiet) as prog:
-        prog.start(len(plan_cells(specs, c["seeds"], c["seed_offset"], c["sweep"]["chunk_seeds"])))
         counts = run_bakeoff(
             env, specs, root=str(root), config_hash=chash, seeds=c["seeds"], seed_offset=c["seed_offset"],
             horizon=c["horizon"], chunk_seeds=c["sweep"]["chunk_seeds"], curve_points=c["sweep"]["curve_points"],
             env_label=env_label, provenance=prov, on_cell=prog.on_cell, on_rounds=prog.on_rounds, world=world,
+            force=force, on_start=prog.start,
         )
     elapsed = time.perf_counter() - t0
     result = {"out_dir": str(root), "config_hash": chash, "job_hash": job_hash, **counts, "seconds": elapsed}
@@ -354,8 +388,9 @@ def run_job(cfg: DictConfig, base_dir: str | os.PathLike | None = None, multirun
 
         console.print(f"off-policy evaluation: {c['ope']['seeds']} logs of {c['ope']['rounds']:,} rounds "
                       f"by {c['ope']['behavior']!r}, estimators {list(c['estimator']['names'])} ...")
-        ope_result = ope_stage.run(simulator, data, specs, c, root=str(root), config_hash=ope_config_hash(c),
-                                   provenance=prov, console=console, world=world)
+        ope_result = ope_stage.run(simulator, data, specs, c, root=str(root),
+                                   config_hash=ope_config_hash(c, data_fp, code_fp), provenance=prov,
+                                   console=console, world=world, force=force)
         result["ope"] = ope_result
         console.print(f"OPE: {ope_result['ope_computed']} log(s) evaluated, {ope_result['ope_skipped']} already "
                       f"in the store, {ope_result['ope_seconds']:.1f} s")
@@ -457,18 +492,22 @@ def _task(cfg: DictConfig) -> dict[str, Any]:
 _hydra_main = hydra.main(version_base="1.3", config_path=None, config_name=CONFIG_NAME)(_task)
 
 def _with_quiet_logging(argv: list[str]) -> list[str]:
-    """``argv`` with Hydra's logging disabled when the run is quiet (``quiet=true``, ``--quiet``/``-q``).
+    """``argv`` with the flags turned into overrides: ``--force`` into ``force=true``, and Hydra's
+    logging disabled when the run is quiet (``quiet=true``, ``--quiet``/``-q``).
 
-    The two group overrides join the command line's overrides (next to the first of them, or at
-    the end), so they form one block of positional arguments, as Hydra's parser requires.
+    The added overrides join the command line's overrides (next to the first of them, or at the
+    end), so they form one block of positional arguments, as Hydra's parser requires.
     """
     flag = any(a in ("--quiet", "-q") for a in argv)
-    argv = [a for a in argv if a not in ("--quiet", "-q")]
+    force = "--force" in argv
+    argv = [a for a in argv if a not in ("--quiet", "-q", "--force")]
     quiet = flag or any(a.split("=", 1)[0] == "quiet" and a.split("=", 1)[1] in _QUIET_VALUES
                         for a in argv if "=" in a and not a.startswith("-"))
-    if not quiet:
+    extra = ["force=true"] if force else []
+    if quiet:
+        extra += ["hydra/hydra_logging=disabled", "hydra/job_logging=disabled"] + (["quiet=true"] if flag else [])
+    if not extra:
         return argv
-    extra = ["hydra/hydra_logging=disabled", "hydra/job_logging=disabled"] + (["quiet=true"] if flag else [])
     first = next((i for i, a in enumerate(argv) if not a.startswith("-") and ("=" in a or a.startswith("~"))),
                  len(argv))
     return argv[:first] + extra + argv[first:]

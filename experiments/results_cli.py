@@ -11,7 +11,10 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
+import warnings
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -23,12 +26,31 @@ def _csv_ready(df: pd.DataFrame) -> pd.DataFrame:
     out = df.copy()
     for c in out.columns:
         if out[c].dtype == object and len(out) and isinstance(out[c].iloc[0], (list, np.ndarray)):
-            out[c] = [json.dumps([float(x) for x in v]) for v in out[c]]
+            out[c] = [json.dumps([x.item() if isinstance(x, np.generic) else x for x in v]) for v in out[c]]
     return out
 
 
+def check_output_path(option: str, path: str) -> str | None:
+    """Why ``path`` cannot be written as an output file (naming ``option``), or None."""
+    p = Path(path)
+    if p.is_dir():
+        return f"{option}: expected a file path, got the directory {path!r}"
+    parent = p.parent if str(p.parent) else Path(".")
+    if not parent.is_dir():
+        return f"{option}: the directory {str(parent)!r} does not exist"
+    if not os.access(parent, os.W_OK):
+        return f"{option}: the directory {str(parent)!r} is not writable"
+    return None
+
+
+def print_warnings(prog: str, caught) -> None:
+    """Each captured warning as one line ``<prog>: warning: ...`` on stderr."""
+    for w in caught:
+        print(f"{prog}: warning: {w.message}", file=sys.stderr)
+
+
 def main(argv: list[str]) -> int:
-    """Exit 0 ok, 2 bad usage or no such results."""
+    """Exit 0 ok, 2 bad usage, a bad output path or no such results (one line, before any work)."""
     ap = argparse.ArgumentParser(prog="screentest results", description="Load a screentest result store.")
     ap.add_argument("dir", help="result store directory (default of the main job: screentest-results)")
     ap.add_argument("--table", default=None, help="table to load (default: bakeoff if present)")
@@ -38,15 +60,30 @@ def main(argv: list[str]) -> int:
         args = ap.parse_args(argv)
     except SystemExit as e:
         return 0 if e.code == 0 else 2
-    try:
-        have = store.tables(args.dir)
-        if not have:
-            store.load(args.dir, args.table or "bakeoff")  # raises a StoreError with the reason
-        table = args.table or ("bakeoff" if "bakeoff" in have else have[0])
-        df = store.load(args.dir, table)
-    except store.StoreError as e:
-        print(f"screentest results: error: {e}", file=sys.stderr)
+    prog = "screentest results"
+    if args.output is not None:
+        msg = check_output_path("--output", args.output)
+        if msg:
+            print(f"{prog}: error: {msg}", file=sys.stderr)
+            return 2
+    if args.format == "parquet" and not args.output:
+        print(f"{prog}: error: --format parquet needs --output FILE", file=sys.stderr)
         return 2
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", store.StoreWarning)
+        try:
+            store.check_store_dir(args.dir)
+            have = store.tables(args.dir)
+            if not have:
+                store.load(args.dir, args.table or "bakeoff")  # raises a StoreError with the reason
+            table = args.table or ("bakeoff" if "bakeoff" in have else have[0])
+            df = store.load(args.dir, table)
+            counts = {t: (len(df) if t == table else len(store.load(args.dir, t, hp_columns=False))) for t in have}
+        except store.StoreError as e:
+            print_warnings(prog, caught)
+            print(f"{prog}: error: {e}", file=sys.stderr)
+            return 2
+    print_warnings(prog, caught)
     if args.format == "csv":
         text = _csv_ready(df).to_csv(index=False)
         if args.output:
@@ -55,16 +92,13 @@ def main(argv: list[str]) -> int:
             sys.stdout.write(text)
         return 0
     if args.format == "parquet":
-        if not args.output:
-            print("screentest results: error: --format parquet needs --output FILE", file=sys.stderr)
-            return 2
         import io
 
         buf = io.BytesIO()
         df.to_parquet(buf, index=False)
         store.atomic_write_bytes(args.output, buf.getvalue())
         return 0
-    print(f"{args.dir}: tables {', '.join(f'{t} ({len(store.load(args.dir, t))} rows)' for t in have)}")
+    print(f"{args.dir}: tables {', '.join(f'{t} ({counts[t]} rows)' for t in have)}")
     print(f"table {table!r}: {len(df)} rows x {df.shape[1]} columns; configs: {df['config_hash'].nunique()}")
     if table == "bakeoff":
         from experiments.report import summarize

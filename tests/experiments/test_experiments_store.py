@@ -18,9 +18,13 @@ from experiments import store
 REPO = Path(__file__).resolve().parents[2]
 
 
-def _rows(n=3, seed0=0):
-    return pd.DataFrame({"policy": ["a"] * n, "hparams": ["{}"] * n, "seed": np.arange(seed0, seed0 + n),
-                         "cum_regret": np.linspace(1.0, 2.0, n), "regret_curve": [[0.5, 1.0]] * n})
+def _rows(n=3, seed0=0, policy="a", hparams='{"alpha": 1.0}'):
+    """``n`` bake-off rows with every column of the store's bake-off schema."""
+    return pd.DataFrame({
+        "env": "e", "horizon": 2, "policy": policy, "policy_name": "random", "candidate": "c0", "static": "{}",
+        "hparams": hparams, "hp_names": [["alpha"]] * n, "hp_values": [[1.0]] * n,
+        "seed": np.arange(seed0, seed0 + n), "cum_regret": np.linspace(1.0, 2.0, n), "cum_reward": 0.0,
+        "regret_curve": [[0.5, 1.0]] * n, "curve_rounds": [[1, 2]] * n})
 
 
 def test_write_cell_is_atomic_and_loadable(tmp_path):
@@ -36,6 +40,7 @@ def test_write_cell_is_atomic_and_loadable(tmp_path):
     assert df.loc[0, "config_yaml"] == "x: 1\n"
     assert "jax" in df.loc[0, "versions"] and df.loc[0, "git_commit"]
     assert list(df.loc[0, "regret_curve"]) == [0.5, 1.0]
+    assert (df["hp_alpha"] == 1.0).all()  # derived from the hparams JSON
 
 
 def test_interrupted_write_leftovers_are_ignored(tmp_path):
@@ -52,8 +57,8 @@ def test_load_errors_name_the_directory(tmp_path):
         store.load(tmp_path / "nope")
     with pytest.raises(store.StoreError, match="no 'bakeoff' results"):
         store.load(tmp_path)
-    store.write_cell(tmp_path, "ope", "h", "c0", _rows())
-    with pytest.raises(store.StoreError, match=r"tables present: \['ope'\]"):
+    store.write_cell(tmp_path, "mine", "h", "c0", _rows())
+    with pytest.raises(store.StoreError, match=r"tables present: \['mine'\]"):
         store.load(tmp_path, "bakeoff")
 
 
