@@ -179,20 +179,65 @@ def validate(cfg: DictConfig, base_dir: str | os.PathLike) -> None:
     data = c["data"]
     decl = env_declaration(env_cfg)
     if decl.fit_on_data or data.get("source") in ("parquet", "csv"):
-        key = "path" if data.get("source") in ("parquet", "csv") else "data_path"
-        if data.get(key) is not None and not resolve_path(data[key], base_dir).exists():
-            raise ConfigError(f"data.{key}: no such file or directory: {str(resolve_path(data[key], base_dir))!r}")
-    logs = _load_data(c, base_dir) if decl.fit_on_data else None
+        check_data_path(data, base_dir)
+    logs = _load_data(c, base_dir)[0] if decl.fit_on_data else None
     world = world_of(env_cfg, logs)
     for s in specs:
         s.build(world)
 
 
+def check_data_path(data: dict[str, Any], base_dir) -> None:
+    """The ``data`` node names a readable file (``data.path``) or OBD directory (``data.data_path``);
+    :class:`ConfigError` naming the key otherwise."""
+    source = data.get("source")
+    if source in ("parquet", "csv"):
+        key, want_dir = "path", False
+    elif data.get("data_path") is not None:
+        key, want_dir = "data_path", True
+    else:
+        return
+    p = resolve_path(data[key], base_dir)
+    if not p.exists():
+        raise ConfigError(f"data.{key}: no such file or directory: {str(p)!r}")
+    if want_dir and not p.is_dir():
+        raise ConfigError(f"data.{key}: expected a directory in the OBD layout "
+                          f"(<data_path>/<behavior_policy>/<campaign>/<campaign>.csv), got a file: {str(p)!r}")
+    if not want_dir and not p.is_file():
+        raise ConfigError(f"data.{key}: expected a {source} file, got a directory: {str(p)!r}")
+    if not os.access(p, os.R_OK):
+        raise ConfigError(f"data.{key}: not readable (permission denied): {str(p)!r}")
+
+
 def _load_data(c: dict[str, Any], base_dir: str | os.PathLike):
-    """The ``data`` group's logs, loaded once per process (the pre-check and the job share them)."""
+    """``(logs, fingerprint)``: the ``data`` group's logs, loaded once per process and content
+    (the pre-check and the job share them), and the content fingerprint they were read under.
+
+    The fingerprint is taken before and after reading: a file that changes meanwhile is refused.
+    Unreadable or malformed logs raise :class:`ConfigError` naming the data key.
+    """
     from experiments import store
 
-    return cached("data:" + store.stable_hash([c["data"], str(base_dir)], 24), lambda: load_data(c["data"], base_dir))
+    data = c["data"]
+    key = "path" if data.get("source") in ("parquet", "csv") else "data_path"
+    check_data_path(data, base_dir)
+    try:
+        fp = data_fingerprint(c, base_dir)
+    except OSError as e:
+        raise ConfigError(f"data.{key}: cannot read the logs: {e}") from None
+
+    def load():
+        try:
+            return load_data(data, base_dir)
+        except ConfigError:
+            raise
+        except (OSError, ValueError, KeyError, TypeError, IndexError) as e:  # pyarrow's errors are among these
+            msg = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+            raise ConfigError(f"data.{key}: cannot read the logs: {msg}") from None
+
+    logs = cached("data:" + store.stable_hash([data, str(base_dir), fp], 24), load)
+    if data_fingerprint(c, base_dir) != fp:
+        raise ConfigError(f"data.{key}: the logs changed while they were being read; run again")
+    return logs, fp
 
 
 def precheck(overrides: list[str], base_dir: str | os.PathLike) -> str | None:
@@ -324,8 +369,8 @@ def run_job(cfg: DictConfig, base_dir: str | os.PathLike | None = None, multirun
     env_cfg = dict(c["env"])
     simulator = None
     if env_declaration(env_cfg).fit_on_data:
-        data = _load_data(c, base_dir)
-        data_fp = data_fingerprint(c, base_dir, root)
+        data, data_fp = _load_data(c, base_dir)
+        data_fingerprint(c, base_dir, root)  # remember the fingerprint in the store's cache
         from experiments.builders import member_simulator
 
         env_cfg.pop("_target_")
@@ -334,7 +379,7 @@ def run_job(cfg: DictConfig, base_dir: str | os.PathLike | None = None, multirun
         console.print(f"fitting the member simulator on {data.n_rounds:,} logged rows ...")
         t_fit = time.perf_counter()
         simulator = cached(
-            "sim:" + store.stable_hash({"env": c["env"], "data": c["data"]}, 24),
+            "sim:" + store.stable_hash({"env": c["env"], "data": c["data"], "fp": data_fp}, 24),
             lambda: member_simulator(data, campaign=c["data"].get("campaign", "all"), **env_cfg),
         )
         env = simulator.env

@@ -237,7 +237,7 @@ def fingerprint_path(path: str | os.PathLike, cache: str | os.PathLike | None = 
         digest = _FP_MEMO.get(key) or stored.get(skey)
         if digest is None:
             digest = _hash_file(q)
-            changed = True
+        changed = changed or stored.get(skey) != digest
         _FP_MEMO[key] = digest
         stored[skey] = digest
         rel = q.relative_to(p).as_posix() if p.is_dir() else ""
