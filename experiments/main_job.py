@@ -28,6 +28,7 @@ from __future__ import annotations
 import os
 import sys
 import time
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -237,6 +238,13 @@ def _load_data(c: dict[str, Any], base_dir: str | os.PathLike):
     logs = cached("data:" + store.stable_hash([data, str(base_dir), fp], 24), load)
     if data_fingerprint(c, base_dir) != fp:
         raise ConfigError(f"data.{key}: the logs changed while they were being read; run again")
+    if data.get("source") in ("parquet", "csv"):
+        from bandits.estimators.diagnostics import id_problems
+
+        problems = id_problems(logs.action, logs.n_actions, logs.position,
+                               n_actions_given=data.get("n_actions") is not None)
+        if problems:
+            raise ConfigError(f"data.{key}: {problems[0]} (file {str(data_source_path(data, base_dir))!r})")
     return logs, fp
 
 
@@ -526,12 +534,55 @@ def _task(cfg: DictConfig) -> dict[str, Any]:
     logging.getLogger("jax").setLevel(logging.WARNING)
     hc = HydraConfig.get()
     multirun = hc.mode == RunMode.MULTIRUN
-    try:
-        return run_job(cfg, base_dir=hc.runtime.cwd, multirun=multirun, overrides=list(hc.overrides.task))
-    except ConfigError as e:
-        # a config problem only visible once data/simulator are loaded: usage error, exit 2
-        _err(f"invalid config: {e}")
-        raise SystemExit(2) from None
+    if multirun:
+        _exit_with_parent()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", UserWarning)
+        try:
+            return run_job(cfg, base_dir=hc.runtime.cwd, multirun=multirun, overrides=list(hc.overrides.task))
+        except ConfigError as e:
+            # a config problem only visible once data/simulator are loaded: usage error, exit 2
+            _err(f"invalid config: {e}")
+            raise SystemExit(2) from None
+        finally:
+            _print_warnings(caught)
+
+
+def _print_warnings(caught) -> None:
+    """What the data could not support, one line per distinct message, with how often it came
+    (printed even when quiet: a warning is part of the answer)."""
+    counts: dict[str, int] = {}
+    for w in caught:
+        if not issubclass(w.category, UserWarning) or issubclass(w.category, DeprecationWarning):
+            continue
+        text = f"{w.category.__name__}: {str(w.message).strip().splitlines()[0]}"
+        counts[text] = counts.get(text, 0) + 1
+    for text, k in counts.items():
+        print(f"screentest: warning: {text}" + (f" ({k} times)" if k > 1 else ""), file=sys.stderr)
+
+
+def _exit_with_parent() -> None:
+    """In a worker process of a parallel multirun (joblib), end this process when the process that
+    launched the multirun dies (even by ``kill -9``), instead of computing on as an orphan.
+
+    A daemon thread polls the parent pid; the main process's pid is recorded by :func:`main` in
+    ``SCREENTEST_MAIN_PID``, and only its direct workers watch it.
+    """
+    main_pid = os.environ.get("SCREENTEST_MAIN_PID")
+    if not main_pid or os.getpid() == int(main_pid) or os.getppid() != int(main_pid) or _STATE.get("watching"):
+        return
+    import threading
+
+    parent = os.getppid()
+
+    def watch():
+        while True:
+            time.sleep(0.5)
+            if os.getppid() != parent:
+                os._exit(1)
+
+    threading.Thread(target=watch, name="screentest-parent-watch", daemon=True).start()
+    _STATE["watching"] = True
 
 
 _hydra_main = hydra.main(version_base="1.3", config_path=None, config_name=CONFIG_NAME)(_task)
@@ -567,6 +618,7 @@ def main(argv: list[str] | None = None) -> int:
     """
     argv = list(sys.argv[1:] if argv is None else argv)
     _STATE["checked"] = False
+    os.environ["SCREENTEST_MAIN_PID"] = str(os.getpid())  # joblib workers exit when this process dies
     old_argv = sys.argv
     sys.argv = ["screentest", *_with_quiet_logging(argv)]
     try:
