@@ -172,6 +172,12 @@ def validate(cfg: DictConfig, base_dir: str | os.PathLike) -> None:
         raise ConfigError(f"ope.rounds / ope.seeds: expected integers >= 1, got {c['ope']['rounds']!r} / {c['ope']['seeds']!r}")
     if not 0.0 < c["estimator"]["alpha"] < 1.0:
         raise ConfigError(f"estimator.alpha: expected a number in (0, 1), got {c['estimator']['alpha']!r}")
+    from experiments.clierrors import UsageError, check_output_dir
+
+    try:
+        check_output_dir("out_dir", resolve_path(c["out_dir"], base_dir))
+    except UsageError as e:
+        raise ConfigError(str(e)) from None
     from experiments.ope_stage import estimators_from_config
 
     estimators_from_config(c["estimator"])  # names and hyperparameters, through the estimator registry
@@ -229,8 +235,10 @@ def _load_data(c: dict[str, Any], base_dir: str | os.PathLike):
     def load():
         try:
             return load_data(data, base_dir)
-        except ConfigError:
-            raise
+        except ConfigError as e:
+            if str(e).startswith(f"data.{key}"):
+                raise
+            raise ConfigError(f"data.{key}: cannot read the logs: {e}") from None
         except (OSError, ValueError, KeyError, TypeError, IndexError) as e:  # pyarrow's errors are among these
             msg = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
             raise ConfigError(f"data.{key}: cannot read the logs: {msg}") from None
@@ -488,10 +496,12 @@ class ScreentestCallback:
 
     def _check(self, config: DictConfig) -> None:
         overrides = list(config.hydra.overrides.task)
+        if _STATE.get("prechecked") == _task_key(overrides):  # main() checked this command line already
+            _STATE["checked"] = True
+            return
         msg = precheck(overrides, config.hydra.runtime.cwd or os.getcwd())
         if msg is not None:
-            _err(msg)
-            print(_HINT, file=sys.stderr)
+            _err(_one_line(msg))
             raise SystemExit(2)
         _STATE["checked"] = True
 
@@ -525,6 +535,19 @@ class ScreentestCallback:
 
 
 _HINT = "Run 'screentest --help' for the config groups, 'screentest --cfg job' to print the config."
+# Hydra's detail lines that add nothing for a user (object types, the stack-trace hint)
+_NOISE = ("full_key:", "reference_type", "object_type", "Set the environment variable HYDRA_FULL_ERROR")
+
+
+def _one_line(msg: str) -> str:
+    """A (Hydra) error message on one line: its lines joined, Hydra's internal details dropped."""
+    parts = [ln.strip() for ln in str(msg).splitlines()]
+    parts = [p for p in parts if p and not p.startswith(_NOISE)]
+    return " ".join(parts)
+
+
+def _task_key(overrides: list[str]) -> tuple[str, ...]:
+    return tuple(o for o in overrides if not _is_hydra_override(o))
 
 
 def _task(cfg: DictConfig) -> dict[str, Any]:
@@ -536,6 +559,7 @@ def _task(cfg: DictConfig) -> dict[str, Any]:
     multirun = hc.mode == RunMode.MULTIRUN
     if multirun:
         _exit_with_parent()
+    in_worker = os.environ.get("SCREENTEST_MAIN_PID") not in (None, str(os.getpid()))
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", UserWarning)
         try:
@@ -544,6 +568,10 @@ def _task(cfg: DictConfig) -> dict[str, Any]:
             # a config problem only visible once data/simulator are loaded: usage error, exit 2
             _err(f"invalid config: {e}")
             raise SystemExit(2) from None
+        except KeyboardInterrupt:
+            if in_worker:  # a worker of a parallel multirun: the launching process says "interrupted"
+                os._exit(130)
+            raise
         finally:
             _print_warnings(caught)
 
@@ -618,9 +646,19 @@ def main(argv: list[str] | None = None) -> int:
     """
     argv = list(sys.argv[1:] if argv is None else argv)
     _STATE["checked"] = False
+    _STATE["prechecked"] = None
     os.environ["SCREENTEST_MAIN_PID"] = str(os.getpid())  # joblib workers exit when this process dies
+    full = _with_quiet_logging(argv)
+    if all(a in ("-m", "--multirun") or not a.startswith("-") for a in full):
+        # a plain command line: check it here, so a refusal is one line (Hydra's own are several)
+        overrides = [a for a in full if not a.startswith("-")]
+        msg = precheck(overrides, os.getcwd())
+        if msg is not None:
+            _err(_one_line(msg) + " (screentest --help lists the options)")
+            return 2
+        _STATE["prechecked"] = _task_key(overrides)
     old_argv = sys.argv
-    sys.argv = ["screentest", *_with_quiet_logging(argv)]
+    sys.argv = ["screentest", *full]
     try:
         _hydra_main()
     except SystemExit as e:

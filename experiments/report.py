@@ -21,11 +21,9 @@ Usage: ``screentest report DIR [--out OUTDIR] [--html]``. ``OUTDIR`` defaults to
 
 from __future__ import annotations
 
-import argparse
 import html
 import json
 import os
-import sys
 import warnings
 from pathlib import Path
 
@@ -397,7 +395,9 @@ def write_report(root: str | os.PathLike, out: str | os.PathLike | None = None, 
 
 def main(argv: list[str]) -> int:
     """``screentest report DIR [--out OUT] [--html]``; exit 0 ok, 2 bad usage / no results."""
-    ap = argparse.ArgumentParser(prog="screentest report", description="Write a markdown/HTML report with PNG plots from a result store.")
+    from experiments.clierrors import OneLineParser, UsageError, check_output_dir, fail, print_warnings
+
+    ap = OneLineParser(prog="screentest report", description="Write a markdown/HTML report with PNG plots from a result store.")
     ap.add_argument("dir", help="result store directory (the main job's out_dir, default screentest-results)")
     ap.add_argument("--out", default=None, help="output directory (default DIR/report)")
     ap.add_argument("--html", action="store_true", help="also write report.html")
@@ -408,14 +408,10 @@ def main(argv: list[str]) -> int:
     prog = "screentest report"
     try:
         root = store.check_store_dir(args.dir)
-    except store.StoreError as e:
-        print(f"{prog}: error: {e}", file=sys.stderr)
-        return 2
-    out = Path(args.out) if args.out is not None else root / "report"
-    msg = _check_out_dir(out)
-    if msg:
-        print(f"{prog}: error: --out: {msg}", file=sys.stderr)
-        return 2
+        out = Path(args.out) if args.out is not None else root / "report"
+        check_output_dir("--out", out)
+    except (store.StoreError, UsageError) as e:
+        return fail(prog, str(e))
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", store.StoreWarning)
         try:
@@ -424,22 +420,8 @@ def main(argv: list[str]) -> int:
             err = e
         else:
             err = None
-    for w in caught:
-        print(f"{prog}: warning: {w.message}", file=sys.stderr)
+    print_warnings(prog, caught)
     if err is not None:
-        print(f"{prog}: error: {err}", file=sys.stderr)
-        return 2
+        return fail(prog, str(err))
     print(path)
     return 0
-
-
-def _check_out_dir(out: Path) -> str | None:
-    """Why ``out`` cannot hold the report (a file, or an unwritable/uncreatable directory), or None."""
-    if out.exists() and not out.is_dir():
-        return f"expected a directory, got the file {str(out)!r}"
-    probe = out
-    while not probe.exists():
-        probe = probe.parent
-    if not probe.is_dir() or not os.access(probe, os.W_OK):
-        return f"cannot create or write {str(out)!r} (no write permission in {str(probe)!r})"
-    return None

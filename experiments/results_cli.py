@@ -9,17 +9,15 @@ In Python: ``experiments.store.load(DIR, table)``.
 
 from __future__ import annotations
 
-import argparse
 import json
-import os
 import sys
 import warnings
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from experiments import store
+from experiments.clierrors import OneLineParser, UsageError, check_output_file, fail, print_warnings
 
 
 def _csv_ready(df: pd.DataFrame) -> pd.DataFrame:
@@ -30,28 +28,9 @@ def _csv_ready(df: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-def check_output_path(option: str, path: str) -> str | None:
-    """Why ``path`` cannot be written as an output file (naming ``option``), or None."""
-    p = Path(path)
-    if p.is_dir():
-        return f"{option}: expected a file path, got the directory {path!r}"
-    parent = p.parent if str(p.parent) else Path(".")
-    if not parent.is_dir():
-        return f"{option}: the directory {str(parent)!r} does not exist"
-    if not os.access(parent, os.W_OK):
-        return f"{option}: the directory {str(parent)!r} is not writable"
-    return None
-
-
-def print_warnings(prog: str, caught) -> None:
-    """Each captured warning as one line ``<prog>: warning: ...`` on stderr."""
-    for w in caught:
-        print(f"{prog}: warning: {w.message}", file=sys.stderr)
-
-
 def main(argv: list[str]) -> int:
     """Exit 0 ok, 2 bad usage, a bad output path or no such results (one line, before any work)."""
-    ap = argparse.ArgumentParser(prog="screentest results", description="Load a screentest result store.")
+    ap = OneLineParser(prog="screentest results", description="Load a screentest result store.")
     ap.add_argument("dir", help="result store directory (default of the main job: screentest-results)")
     ap.add_argument("--table", default=None, help="table to load (default: bakeoff if present)")
     ap.add_argument("--format", choices=("summary", "csv", "parquet"), default="summary")
@@ -61,14 +40,13 @@ def main(argv: list[str]) -> int:
     except SystemExit as e:
         return 0 if e.code == 0 else 2
     prog = "screentest results"
-    if args.output is not None:
-        msg = check_output_path("--output", args.output)
-        if msg:
-            print(f"{prog}: error: {msg}", file=sys.stderr)
-            return 2
+    try:
+        if args.output is not None:
+            check_output_file("--output", args.output)
+    except UsageError as e:
+        return fail(prog, str(e))
     if args.format == "parquet" and not args.output:
-        print(f"{prog}: error: --format parquet needs --output FILE", file=sys.stderr)
-        return 2
+        return fail(prog, "--output: --format parquet needs --output FILE")
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", store.StoreWarning)
         try:
@@ -81,8 +59,7 @@ def main(argv: list[str]) -> int:
             counts = {t: (len(df) if t == table else len(store.load(args.dir, t, hp_columns=False))) for t in have}
         except store.StoreError as e:
             print_warnings(prog, caught)
-            print(f"{prog}: error: {e}", file=sys.stderr)
-            return 2
+            return fail(prog, str(e))
     print_warnings(prog, caught)
     if args.format == "csv":
         text = _csv_ready(df).to_csv(index=False)
