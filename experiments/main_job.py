@@ -654,7 +654,7 @@ def main(argv: list[str] | None = None) -> int:
         overrides = [a for a in full if not a.startswith("-")]
         msg = precheck(overrides, os.getcwd())
         if msg is not None:
-            _err(_one_line(msg) + " (screentest --help lists the options)")
+            _err(_one_line(msg))
             return 2
         _STATE["prechecked"] = _task_key(overrides)
     old_argv = sys.argv
