@@ -121,7 +121,8 @@ def cuped_test(y_a, x_a, y_b, x_b, *, alpha: float = 0.05) -> CupedResult:
     if vx <= 0:
         raise ValueError("x_a, x_b: expected a covariate that varies within groups, got constants")
     theta = float(np.mean(xc * yc) / vx)
-    rho = float(np.mean(xc * yc) / np.sqrt(vx * np.mean(yc * yc)))
+    with np.errstate(invalid="ignore", divide="ignore"):  # a constant metric (refused below) has no rho
+        rho = float(np.mean(xc * yc) / np.sqrt(vx * np.mean(yc * yc)))
     xm = float(np.concatenate([xa, xb]).mean())
     za, zb = ya - theta * (xa - xm), yb - theta * (xb - xm)
     scale = max(float(np.max(np.abs(np.concatenate([ya, yb])))), 1e-300)
