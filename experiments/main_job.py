@@ -17,8 +17,12 @@ What one job does (:func:`run_job`):
    ground truth (see :mod:`experiments.ope_stage`).
 4. Print a summary table and write the report (:mod:`experiments.report`) into ``out_dir/report``.
 
-Exit codes: 0 success; 2 usage or config error (unknown key, wrong type, missing data path,
-unknown policy or hyperparameter), detected before anything runs; 1 runtime failure.
+Exit codes: 0 success; 2 usage or config error (unknown key, wrong type, missing, unreadable or
+malformed logs, unknown policy or hyperparameter, an unusable ``out_dir``), detected before
+anything runs and reported in one line naming the key; 1 runtime failure; 130 interrupted
+(Ctrl-C, :mod:`experiments.cli`). Warnings about what the data cannot support are printed one
+line each, even when quiet. Workers of a parallel (joblib) multirun end with the process that
+launched them, even when it is killed with ``kill -9``.
 Config values are converted to plain Python (``OmegaConf.to_container`` / ``instantiate(...,
 _convert_="all")``) before anything is built, so no DictConfig reaches jitted code.
 """
