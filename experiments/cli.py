@@ -3,6 +3,9 @@
 ``screentest`` with no subcommand runs the main job (a Hydra application, see
 ``experiments.main_job``); ``screentest SUBCOMMAND ...`` dispatches to the subcommands below.
 Each subcommand module exposes ``main(argv: list[str]) -> int``.
+
+Ctrl-C (SIGINT) ends any command with the one line ``screentest: interrupted`` and exit code 130,
+whatever ``--quiet`` says; finished result cells stay in the store (a rerun resumes).
 """
 
 from __future__ import annotations
@@ -29,7 +32,27 @@ def _usage() -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    argv = list(sys.argv[1:] if argv is None else argv)
+    try:
+        return _dispatch(list(sys.argv[1:] if argv is None else argv))
+    except KeyboardInterrupt:
+        return _interrupted()
+
+
+def _interrupted() -> int:
+    """One line, exit code 130; a second Ctrl-C during the shutdown exits at once, silently."""
+    import os
+    import signal
+
+    signal.signal(signal.SIGINT, lambda *_: os._exit(130))
+    try:
+        sys.stderr.write("screentest: interrupted\n")
+        sys.stderr.flush()
+    except (OSError, ValueError):
+        pass
+    return 130
+
+
+def _dispatch(argv: list[str]) -> int:
     if argv and argv[0] in SUBCOMMANDS:
         mod = importlib.import_module(SUBCOMMANDS[argv[0]][0])
         return int(mod.main(argv[1:]) or 0)

@@ -9,6 +9,7 @@ in-memory one (bootstraps differ only by their random draws).
 from __future__ import annotations
 
 import itertools
+import warnings
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
@@ -28,9 +29,15 @@ from bandits.estimators.core import (
     term_index,
     values_from_means,
 )
+from bandits.estimators.diagnostics import SmallSampleWarning, SupportWarning, id_problems, support_report
 
 DEFAULT_ESTIMATORS = ("dm", "ipw", "snipw", "dr")
 _INTERVALS = ("normal", "bootstrap", "bca", "none")
+_ON_UNSUPPORTED = ("warn", "raise", "ignore")
+#: rows below which no interval is computed (a variance needs two)
+MIN_ROWS = 2
+#: a standard error this small next to the estimate's scale (relative) counts as zero
+_REL_ZERO_SE = 1e-12
 
 RESULT_COLUMNS = [
     "estimator", "estimate", "ci_low", "ci_high", "std_err", "relative", "n_rounds", "ess",
@@ -38,7 +45,10 @@ RESULT_COLUMNS = [
 ]
 
 
-def _check_options(interval: str | None, alpha: float, n_bootstrap: int, bootstrap_method: str) -> str:
+def _check_options(interval: str | None, alpha: float, n_bootstrap: int, bootstrap_method: str,
+                   on_unsupported: str = "warn") -> str:
+    if on_unsupported not in _ON_UNSUPPORTED:
+        raise ValueError(f"on_unsupported: expected one of {list(_ON_UNSUPPORTED)}, got {on_unsupported!r}")
     interval = "none" if interval is None else str(interval).lower()
     if interval not in _INTERVALS:
         raise ValueError(f"interval: expected one of {list(_INTERVALS)}, got {interval!r}")
@@ -130,16 +140,49 @@ class _Accumulator:
             self.logged = self.logged + cnt
             self.target = self.target + tgt
 
-    def result(self, alpha: float) -> pd.DataFrame:
+    def result(self, alpha: float, on_unsupported: str = "warn", ids_hint: list[str] | None = None) -> pd.DataFrame:
         n = self.mom.n
         means = self.mom.mean
-        values = values_from_means(self.terms, means)
+        with np.errstate(divide="ignore", invalid="ignore"):  # 0/0 of a ratio estimator is NaN, said below
+            values = values_from_means(self.terms, means)
         E = len(self.est)
-        if self.interval == "normal":
-            lo, hi, se = iv.normal_interval(values, gradients(self.terms, means), self.mom.cov, n, alpha)
+        labels = [e.label for e in self.est]
+        support = support_report(self.logged, self.target, n)
+        if support.unsupported_mass > 0 and on_unsupported != "ignore":
+            msg = support.message(int(self.logged.shape[1])) + "".join(f"; {h}" for h in (ids_hint or []))
+            if on_unsupported == "raise":
+                raise ValueError(msg)
+            warnings.warn(msg, SupportWarning, stacklevel=3)
+        if self.interval != "none" and n < MIN_ROWS:
+            warnings.warn(f"data: {n} logged row(s): an interval needs at least {MIN_ROWS} rows (a variance); "
+                          f"reporting (-inf, inf)", SmallSampleWarning, stacklevel=3)
+            lo, hi, se = np.full(E, -np.inf), np.full(E, np.inf), np.full(E, np.nan)
+        elif self.interval == "normal":
+            with np.errstate(divide="ignore", invalid="ignore"):
+                lo, hi, se = iv.normal_interval(values, gradients(self.terms, means), self.mom.cov, n, alpha)
+            flat = np.isfinite(values) & ~(se > _REL_ZERO_SE * np.maximum(np.abs(values), 1e-300))
+            if flat.any():
+                warnings.warn(f"{', '.join(np.asarray(labels)[flat])}: every row contributes the same value (zero "
+                              f"sample variance over {n} rows), so the sample says nothing about the spread; "
+                              f"reporting (-inf, inf) instead of a zero-width interval", SmallSampleWarning,
+                              stacklevel=3)
+                lo, hi, se = np.where(flat, -np.inf, lo), np.where(flat, np.inf, hi), np.where(flat, np.nan, se)
         elif self.interval == "bootstrap":
-            reps = values_from_means(self.terms, iv.means_from_sums(self.boot, self.shift))
+            with np.errstate(divide="ignore", invalid="ignore"):
+                reps = values_from_means(self.terms, iv.means_from_sums(self.boot, self.shift))
+            bad = np.isnan(reps).mean(axis=0) * np.isfinite(values)
+            if np.any(bad > 0):
+                worst = int(np.argmax(bad))
+                warnings.warn(f"{labels[worst]}: {bad[worst]:.1%} of the {reps.shape[0]} bootstrap replicates are "
+                              f"undefined (no weight on a supported row); they count as extreme, which widens the "
+                              f"interval (to infinity beyond alpha/2 of them)", SmallSampleWarning, stacklevel=3)
             lo, hi, se = iv.percentile_interval(reps, alpha)
+            flat = np.isfinite(values) & ~(hi - lo > _REL_ZERO_SE * np.maximum(np.abs(values), 1e-300))
+            if flat.any():
+                warnings.warn(f"{', '.join(np.asarray(labels)[flat])}: every bootstrap replicate is the same value "
+                              f"(zero sample variance over {n} rows); reporting (-inf, inf) instead of a zero-width "
+                              f"interval", SmallSampleWarning, stacklevel=3)
+                lo, hi, se = np.where(flat, -np.inf, lo), np.where(flat, np.inf, hi), np.where(flat, np.nan, se)
         elif self.interval == "bca":
             reps = values_from_means(self.terms, iv.means_from_sums(self.boot, self.shift))
             jack = values_from_means(self.terms, iv.jackknife_means(np.concatenate(self.kept, axis=1)))
@@ -147,7 +190,7 @@ class _Accumulator:
         else:
             lo = hi = se = np.full(E, np.nan)
         ess = self.sum_w**2 / self.sum_w2 if self.sum_w2 > 0 else 0.0
-        unsupported = float(self.target[self.logged == 0].sum() / n)
+        unsupported = support.unsupported_mass
         logged_mean = self.sum_r / n
         rows = []
         for e in range(E):
@@ -183,6 +226,7 @@ def evaluate(
     bootstrap_method: str = "poisson",
     reward_model: Any = None,
     n_folds: int = 3,
+    on_unsupported: str = "warn",
 ) -> pd.DataFrame:
     """Estimate an evaluation policy's value with several estimators at once.
 
@@ -206,6 +250,15 @@ def evaluate(
         and a jackknife over the rows: :func:`bandits.estimators.intervals.bca_interval`), or None.
     alpha: the interval is a ``1 - alpha`` interval.
     random_state: seed or ``numpy.random.Generator`` for the bootstrap and the reward model folds.
+    on_unsupported: what to do when the target puts probability on (slot, item) pairs the log
+        never shows (importance weighting cannot see that mass): ``"warn"`` (a
+        :class:`~bandits.estimators.diagnostics.SupportWarning` with the share), ``"raise"``
+        (``ValueError`` with the share) or ``"ignore"``.
+
+    What the sample cannot support is said, not hidden: with fewer than 2 rows, or when an
+    estimator's per-row terms have zero variance, its interval is ``(-inf, inf)``; undefined
+    bootstrap replicates widen the percentile interval instead of being dropped; each with a
+    :class:`~bandits.estimators.diagnostics.SmallSampleWarning`.
 
     Slates: with ``data`` a :class:`bandits.estimators.slate.SlateLog`, ``action_dist`` is the
     evaluation policy's :class:`~bandits.estimators.slate.SlateTarget` (or its item-in-slot
@@ -222,14 +275,14 @@ def evaluate(
     logger never took in this log), ``interval, alpha``. ``df.attrs["logged_mean_reward"]`` holds
     the on-policy mean reward of the log.
     """
-    interval = _check_options(interval, alpha, n_bootstrap, bootstrap_method)
+    interval = _check_options(interval, alpha, n_bootstrap, bootstrap_method, on_unsupported)
     est = as_estimators(estimators)
     if isinstance(data, sl.SlateLog):
         rng = np.random.default_rng(random_state)
         cols, est = _slate_columns(data, action_dist, est, estimated_rewards, rng, reward_model, n_folds)
         acc = _Accumulator(est, interval, n_bootstrap, bootstrap_method, rng)
         acc.add(cols)
-        return acc.result(alpha)
+        return acc.result(alpha, on_unsupported)
     _refuse_slate_estimators(est)
     log = LoggedData.coerce(data)
     rng = np.random.default_rng(random_state)
@@ -247,7 +300,8 @@ def evaluate(
     check_requirements(est, cols, from_evaluate=True)
     acc = _Accumulator(est, interval, n_bootstrap, bootstrap_method, rng)
     acc.add(cols)
-    return acc.result(alpha)
+    hints = id_problems(log.action, log.n_actions, log.position, n_actions_given=False)  # appended to a support warning
+    return acc.result(alpha, on_unsupported, hints)
 
 
 def evaluate_batches(
@@ -259,6 +313,7 @@ def evaluate_batches(
     alpha: float = 0.05,
     n_bootstrap: int = 1000,
     random_state: int | np.random.Generator | None = 0,
+    on_unsupported: str = "warn",
 ) -> pd.DataFrame:
     """:func:`evaluate` over a stream of log batches in bounded memory.
 
@@ -271,9 +326,9 @@ def evaluate_batches(
         model-based estimators.
     Only per-estimator sums, a column covariance and ``(n_bootstrap, m)`` bootstrap sums are kept
     between batches (Poisson weights are independent across rows, so bootstrap sums add up).
-    Returns the same table as :func:`evaluate`.
+    Returns the same table as :func:`evaluate` (with the same support and small-sample checks).
     """
-    interval = _check_options(interval, alpha, n_bootstrap, "poisson")
+    interval = _check_options(interval, alpha, n_bootstrap, "poisson", on_unsupported)
     if interval == "bca":
         raise ValueError("interval: 'bca' needs the whole log in memory (its jackknife); use evaluate(), or 'normal' "
                          "or 'bootstrap' for a streamed log")
@@ -308,7 +363,7 @@ def evaluate_batches(
                 cols = Columns(log, ad, q)
             check_requirements(est, cols)
         acc.add(cols)
-    return acc.result(alpha)
+    return acc.result(alpha, on_unsupported)
 
 
 def _refuse_slate_estimators(est: list[Estimator]) -> None:

@@ -243,10 +243,25 @@ def bootstrap_means(Ct: np.ndarray, n_bootstrap: int, rng: np.random.Generator, 
 
 
 def percentile_interval(reps: np.ndarray, alpha: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """reps ``(B, E)`` -> ``(low, high, se)`` each ``(E,)`` (NaN replicates are dropped)."""
-    lo = np.nanquantile(reps, alpha / 2.0, axis=0)
-    hi = np.nanquantile(reps, 1.0 - alpha / 2.0, axis=0)
-    se = np.nanstd(reps, axis=0, ddof=1)
+    """reps ``(B, E)`` -> ``(low, high, se)`` each ``(E,)``.
+
+    An undefined (NaN) replicate, e.g. a ratio estimator whose replicate put no weight on any
+    supported row, is not dropped (that would narrow the interval by conditioning on the lucky
+    replicates): it counts as ``-inf`` for the lower end and ``+inf`` for the upper one, so the
+    interval widens, to infinity once such replicates exceed ``alpha / 2`` of them. ``se`` is over
+    the defined replicates (NaN when fewer than 2).
+    """
+    bad = np.isnan(reps)
+    lo = np.quantile(reps, alpha / 2.0, axis=0)
+    hi = np.quantile(reps, 1.0 - alpha / 2.0, axis=0)
+    any_bad = bad.any(axis=0)
+    if any_bad.any():  # the nearest order statistics outward (interpolating towards infinity is undefined)
+        lo = np.where(any_bad, np.quantile(np.where(bad, -np.inf, reps), alpha / 2.0, axis=0, method="lower"), lo)
+        hi = np.where(any_bad, np.quantile(np.where(bad, np.inf, reps), 1.0 - alpha / 2.0, axis=0, method="higher"), hi)
+    ok = (~bad).sum(axis=0)
+    se = np.full(reps.shape[1], np.nan)
+    for e in np.flatnonzero(ok >= 2):
+        se[e] = np.std(reps[~bad[:, e], e], ddof=1)
     return lo, hi, se
 
 

@@ -32,8 +32,10 @@ every slot; ``expected_reward`` is the slate's expected clicks ``sum_l q(x, acti
 increasing in the item score ``s(x, a) = item_bias[a] + x @ member_weights[:, a]`` for every
 slot, the best slate uses the top-``L`` available items by ``s``; their assignment to slots is
 found by enumerating the ``L!`` orders (``L <= 5``; beyond that the items are placed in score
-order into slots sorted by position effect, which is optimal when every ``q < 1/2``). Duplicated
-items in a slate are not penalised (each slot is scored on its own); the slate policies in
+order into slots sorted by position effect, which is optimal when every ``q < 1/2``). A slate
+that repeats an item earns nothing for the repeats (the member sees the title once: ``q = 0`` and
+no click in a repeated slot), so no slate is worth more than the best slate of distinct items and
+regret stays >= 0; the Gymnasium adapter refuses such a slate outright, and the slate policies in
 :mod:`bandits.policies` never repeat an item. ``reward`` is ``(L,)`` float clicks (``()`` in
 single-slot mode). ``info = {"member": () int32}``.
 """
@@ -292,6 +294,9 @@ def make_member_env(model: ResponseModel, contexts: np.ndarray, *, len_list: int
         act = jnp.reshape(action, (L,)).astype(jnp.int32)
         s_act = jax.nn.one_hot(act, K, dtype=s.dtype) @ s  # (L,) scores of the shown items
         q_chosen = q_from(s_act, params.position_effect, c, params)  # (L,)
+        if L > 1:  # an item already shown earlier in the slate earns nothing in a later slot
+            repeat = jnp.any((act[:, None] == act[None, :]) & jnp.asarray(np.tri(L, L, -1, bool)), axis=1)
+            q_chosen = jnp.where(repeat, jnp.zeros_like(q_chosen), q_chosen)
         clicks = (u < q_chosen).astype(q_chosen.dtype)
         exp_all = q_from(s[:, None], params.position_effect[None, :], c[None, :], params)  # (K, L)
         best_v = best(s, c, params)
