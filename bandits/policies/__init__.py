@@ -15,6 +15,7 @@ from bandits.policies import (  # noqa: E402,F401,I001  # noqa: E402,F401,I001
     lints,
     linucb,
     logistic_ts,
+    neural,
     nonstationary,
     priors,
     random,
