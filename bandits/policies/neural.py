@@ -135,9 +135,11 @@ class Learner(NamedTuple):
 class NeuralLinearState(NamedTuple):
     """State of the neural-linear policies (see the module docstring for the refresh schedule).
 
-    learner: :class:`Learner`. rep: network whose features the head uses. head:
-    :class:`~bandits.policies._linalg.RidgeState` on ``[h(x), 1]`` (``cov_tri (K, q(q+1)/2)``,
-    ``theta (K, q)``, ``counts (K,)``). next_rep, next_head: the snapshot and head being built.
+    learner: :class:`Learner`. rep: ``(P,)`` the network whose features the head uses. head:
+    :class:`~bandits.policies._linalg.RidgeState` on ``phi(x)`` (``cov_tri (K, q(q+1)/2)``,
+    ``theta (K, q)``, ``counts (K,)``). next_rep, next_head: the snapshot and the head being built
+    on it. start: ``()`` int32, the refresh point at which they began. swap_at: ``()`` int32, the
+    next refresh point.
     """
 
     learner: Learner
@@ -337,7 +339,7 @@ def _neural_linear(cfg: _Config, refresh_every: int, refresh_growth: float, head
         learner = _learn(cfg, state.learner, x, a, r, hparams)
         head = ridge_update(state.head, phi(state.rep, x), a, r)
         # the head being built takes this round's row and, during its first N rounds, C older rows
-        s = t - state.start  # rounds since next_head began
+        s = jnp.minimum(t - state.start, N)  # rounds since next_head began (no old rows from N on)
         rows = state.start - H + N + s * C + jnp.arange(C, dtype=jnp.int32)
         slots = jnp.mod(rows, H)
         w = ((rows >= 0) & (rows < state.start)).astype(dt)
