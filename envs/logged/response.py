@@ -332,17 +332,38 @@ def _reliability(y, p, w, n_bins: int) -> dict:
 
 
 class _Design:
-    """Structured rows for the loss: context X (n,d), action a (n,), position l (n,)."""
+    """Structured rows for the loss: context X (n,d), action a (n,), position l (n,).
+
+    Rows that share (context, action, position) have the same logit, so the weighted likelihood
+    only needs each cell's total weight and weighted clicks (a binomial count). When contexts
+    repeat (one-hot member features: a few hundred distinct rows in the OBD logs), :meth:`fit`
+    groups its rows into these cells first; the objective is the same sum, regrouped, so its
+    optimum is the same, and the cost no longer grows with the number of rows.
+    """
 
     def __init__(self, X, a, pos, Z, K, L):
         self.X, self.a, self.l, self.Z, self.K, self.L = X, a, pos, Z, K, L
         self.d, self.q = X.shape[1], Z.shape[1]
         self.Za = Z[a]  # (n, q)
-        self.onehot_a = np.zeros((a.shape[0], K))
-        self.onehot_a[np.arange(a.shape[0]), a] = 1.0
         sizes = [1, K, L, self.d, self.d * self.q, self.d * K]
         self.offsets = np.cumsum([0, *sizes])
         self.size = int(self.offsets[-1])
+        n = a.shape[0]
+        self.cell = None
+        if n and self.d:
+            Xc = np.ascontiguousarray(X)
+            _, ctx_id = np.unique(Xc.view(np.dtype((np.void, Xc.dtype.itemsize * self.d))).ravel(),
+                                  return_inverse=True)
+            cell = ctx_id.reshape(-1).astype(np.int64) * (K * L) + a * L + pos
+            if np.unique(cell).size * 2 <= n:  # group only when it at least halves the rows
+                self.cell = cell
+        elif n:
+            self.cell = a * L + pos
+
+    def _onehot(self, a):
+        oh = np.zeros((a.shape[0], self.K))
+        oh[np.arange(a.shape[0]), a] = 1.0
+        return oh
 
     def unpack(self, theta):
         o = self.offsets
@@ -372,8 +393,16 @@ class _Design:
         prior_mean: ``(size,)`` centre of the Gaussian penalty (None = 0)."""
         if idx is None:
             idx = np.arange(y.shape[0])
-        X, a, pos, Za, oh = self.X[idx], self.a[idx], self.l[idx], self.Za[idx], self.onehot_a[idx]
         yy, ww = y[idx], sw[idx]
+        if self.cell is not None:  # sum weights and weighted clicks per (context, action, slot) cell
+            _, first, inv = np.unique(self.cell[idx], return_index=True, return_inverse=True)
+            inv = inv.reshape(-1)
+            wc = np.bincount(inv, ww)
+            yc = np.bincount(inv, ww * yy) / np.where(wc > 0, wc, 1.0)
+            idx = idx[first]
+            yy, ww = yc, wc
+        X, a, pos, Za = self.X[idx], self.a[idx], self.l[idx], self.Za[idx]
+        oh = self._onehot(a)
         n_eff = ww.sum()
         pen = self.penalty_vector(lam_main, lam_int) / n_eff
         mu = np.zeros(self.size) if prior_mean is None else prior_mean

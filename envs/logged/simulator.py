@@ -260,8 +260,10 @@ def make_member_env(model: ResponseModel, contexts: np.ndarray, *, len_list: int
         with np.errstate(divide="ignore"):
             mlog = np.where(mw > 0, np.log(mw), -1e30)
     # engagement score: mean calibrated logit over items and slots (numpy float64), standardised
-    P = np.clip(model.expected_matrix(contexts), 1e-9, 1 - 1e-9)
-    eng = np.mean(np.log(P) - np.log1p(-P), axis=(1, 2))
+    eng = np.empty(contexts.shape[0])
+    for i0 in range(0, contexts.shape[0], 8192):  # blocks of members: (block, K, L) at a time, not (n_ctx, K, L)
+        P = np.clip(model.expected_matrix(contexts[i0:i0 + 8192]), 1e-9, 1 - 1e-9)
+        eng[i0:i0 + 8192] = np.mean(np.log(P) - np.log1p(-P), axis=(1, 2))
     sd = eng.std()
     score = (eng - eng.mean()) / sd if sd > 0 else np.zeros_like(eng)
     f = lambda v: jnp.asarray(v, dtype)  # noqa: E731
