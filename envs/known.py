@@ -53,7 +53,7 @@ from bandits.contracts import Env
 from envs.logged.response import ResponseModel, item_design
 from envs.logged.simulator import expected_reward_matrix, make_member_env
 
-__all__ = ["KnownWorld", "obd_world", "WORLDS", "make_world", "unique_rows"]
+__all__ = ["KnownWorld", "known_world", "obd_world", "toy_world", "WORLDS", "make_world", "unique_rows"]
 
 OBD_CLICK_RATE = 0.0038  # click rate of the bundled uniform-random OBD sample (38 clicks / 10,000 rows)
 
@@ -83,6 +83,10 @@ class KnownWorld:
     add_intercept: environments append a constant 1 to the observed context (``context_dim = d + 1``).
     settings: the numbers that define the world (for reports and JSON).
     catalog: optional ``(catalog, kwargs)`` for :func:`envs.catalog.with_catalog`.
+    site_prior: ``(K,)`` float64 prior click rate of each item that a team would know before the
+        logs (the OBD site prior), or None; fixed rankers of a fidelity panel sort items by it.
+    site_prior_counts: ``(alpha (K,), beta (K,))`` Beta pseudo-counts of that prior (for Bernoulli
+        Thompson sampling started from it), or None.
     """
 
     name: str
@@ -94,6 +98,8 @@ class KnownWorld:
     add_intercept: bool = True
     settings: dict = field(default_factory=dict)
     catalog: Any = None
+    site_prior: np.ndarray | None = None
+    site_prior_counts: tuple | None = None
     dtype: Any = jnp.float32
     _envs: dict = field(default_factory=dict, repr=False)
 
@@ -168,6 +174,102 @@ def _sigmoid(z):
     return 0.5 * (1.0 + np.tanh(0.5 * z))
 
 
+def _check_settings(interaction, item_noise, member_effect, click_rate, position_effect) -> np.ndarray:
+    for name, v in (("interaction", interaction), ("item_noise", item_noise), ("member_effect", member_effect)):
+        if isinstance(v, bool) or not isinstance(v, int | float) or not np.isfinite(v) or v < 0:
+            raise ValueError(f"{name}: expected a finite number >= 0, got {v!r}")
+    if isinstance(click_rate, bool) or not (isinstance(click_rate, int | float) and 0.0 < click_rate < 0.5):
+        raise ValueError(f"click_rate: expected a number in (0, 0.5), got {click_rate!r}")
+    pos = np.asarray(position_effect, np.float64)
+    if pos.ndim != 1 or pos.size < 1 or not np.all(np.isfinite(pos)):
+        raise ValueError(f"position_effect: expected a non-empty 1-d sequence of finite numbers, got {position_effect!r}")
+    return pos
+
+
+def known_world(contexts: np.ndarray, action_context: np.ndarray, item_centre: np.ndarray, *, name: str,
+                interaction: float, item_noise: float, member_effect: float, position_effect, click_rate: float,
+                add_intercept: bool = True, seed: int = 0, site_prior_counts: tuple | None = None,
+                catalog: Any = None, catalog_kwargs: dict | None = None, dtype: Any = jnp.float32,
+                settings: dict | None = None) -> KnownWorld:
+    """A known world from member contexts, item features and the centre of the item effects.
+
+    contexts: ``(n, d)`` logged member contexts (members are drawn from them uniformly; kept as
+        distinct rows with their frequencies). action_context: ``(K, p)`` item features.
+    item_centre: ``(K,)`` logit-scale centre of the item effects (centred to mean 0).
+    site_prior_counts: ``(alpha, beta)`` Beta pseudo-counts of the team's prior on each item's
+        click rate (:attr:`KnownWorld.site_prior` is ``alpha / (alpha + beta)``), or None.
+    Other arguments: see :func:`obd_world` (the construction is the module docstring's).
+    """
+    pos = _check_settings(interaction, item_noise, member_effect, click_rate, position_effect)
+    ac = np.asarray(action_context, np.float64)
+    K = ac.shape[0]
+    prior_a = prior_b = None
+    if site_prior_counts is not None:
+        prior_a, prior_b = (np.asarray(v, np.float64) for v in site_prior_counts)
+        if prior_a.shape != (K,) or prior_b.shape != (K,) or np.any(prior_a <= 0) or np.any(prior_b <= 0):
+            raise ValueError(f"site_prior_counts: expected two positive arrays of shape ({K},)")
+    centre = np.asarray(item_centre, np.float64)
+    if centre.shape != (K,) or not np.all(np.isfinite(centre)):
+        raise ValueError(f"item_centre: expected a finite array of shape ({K},), got {centre.shape}")
+    if pos.size > K:
+        raise ValueError(f"position_effect: expected at most {K} slots (the items), got {pos.size}")
+    ctx, counts, _ = unique_rows(contexts)
+    wts = counts / counts.sum()
+    rng = np.random.default_rng(seed)
+    d = ctx.shape[1]
+    item = centre - centre.mean() + item_noise * rng.standard_normal(K)
+
+    def wsd(v):  # weighted standard deviation over the member pool
+        m = np.sum(wts * v)
+        return float(np.sqrt(np.sum(wts * (v - m) ** 2)))
+
+    w = rng.standard_normal(d)
+    s = wsd(ctx @ w)
+    w = w * (member_effect / s) if s > 0 else np.zeros(d)
+
+    Z = item_design(ac, K)  # (K, q)
+    Zc = Z - Z.mean(axis=0, keepdims=True)
+    B = rng.standard_normal((d, Z.shape[1]))
+    xbar = wts @ ctx
+    inter = (ctx - xbar) @ B @ Zc.T  # (m, K), doubly centred: zero mean over members and over items
+    sd = float(np.sqrt(np.sum(wts[:, None] * inter**2) / K))
+    scale = interaction / sd if sd > 0 else 0.0
+    if interaction > 0 and sd == 0:
+        raise ValueError("interaction: the member contexts or item features do not vary, so no interaction exists")
+    W = scale * (B @ Zc.T)  # (d, K)
+    item_bias = item - scale * (xbar @ B @ Zc.T)  # so that x^T W + item_bias has the centred interaction
+
+    base = ctx @ w  # (m,) member effects
+    lin = base[:, None, None] + (ctx @ W + item_bias)[:, :, None] + pos[None, None, :]  # (m, K, L) without b0
+
+    def mean_rate(b0):
+        return float(np.einsum("i,ikl->", wts, _sigmoid(lin + b0)) / (K * pos.size))
+
+    lo, hi = -30.0, 30.0
+    for _ in range(200):  # bisection: the uniform policy's click rate is increasing in b0
+        mid = 0.5 * (lo + hi)
+        if mean_rate(mid) < click_rate:
+            lo = mid
+        else:
+            hi = mid
+    b0 = 0.5 * (lo + hi)
+
+    model = ResponseModel(
+        item_bias=item_bias + b0, member_weights=W + w[:, None], position_effect=pos.copy(),
+        calibration="none", platt=(1.0, 0.0), iso_x=np.zeros(2), iso_y=np.zeros(2), base_rate=float(click_rate),
+        penalties={},
+    )
+    st = {"world": name, **(settings or {}), "interaction": float(interaction), "item_noise": float(item_noise),
+          "member_effect": float(member_effect), "position_effect": pos.tolist(), "click_rate": float(click_rate),
+          "seed": int(seed), "n_items": K, "len_list": int(pos.size), "context_dim": d,
+          "n_member_contexts": int(ctx.shape[0]), "intercept": float(b0)}
+    cat = None if catalog is None else (catalog, dict(catalog_kwargs or {}))
+    return KnownWorld(name=name, model=model, contexts=ctx, weights=wts, action_context=ac, len_list=int(pos.size),
+                      add_intercept=add_intercept, settings=st, catalog=cat,
+                      site_prior=None if site_prior_counts is None else prior_a / (prior_a + prior_b),
+                      site_prior_counts=None if site_prior_counts is None else (prior_a, prior_b), dtype=dtype)
+
+
 def obd_world(
     campaign: str = "all",
     *,
@@ -198,80 +300,59 @@ def obd_world(
     """
     from bandits.datasets import load_obd, obd_site_prior
 
-    for name, v in (("interaction", interaction), ("item_noise", item_noise), ("member_effect", member_effect)):
-        if isinstance(v, bool) or not isinstance(v, int | float) or not np.isfinite(v) or v < 0:
-            raise ValueError(f"{name}: expected a finite number >= 0, got {v!r}")
-    if not (isinstance(click_rate, int | float) and 0.0 < click_rate < 0.5):
-        raise ValueError(f"click_rate: expected a number in (0, 0.5), got {click_rate!r}")
-    pos = np.asarray(position_effect, np.float64)
-    if pos.ndim != 1 or pos.size < 1 or not np.all(np.isfinite(pos)):
-        raise ValueError(f"position_effect: expected a non-empty 1-d sequence of finite numbers, got {position_effect!r}")
+    _check_settings(interaction, item_noise, member_effect, click_rate, position_effect)
     data = load_obd("random", campaign)
-    K = data.n_actions
-    if pos.size > K:
-        raise ValueError(f"position_effect: expected at most {K} slots (the items), got {pos.size}")
-    ctx, counts, _ = unique_rows(data.context)
-    wts = counts / counts.sum()
-    rng = np.random.default_rng(seed)
-    d = ctx.shape[1]
-
     alpha, beta = obd_site_prior(campaign)
-    prior = _logit(alpha / (alpha + beta))
-    item = prior - prior.mean() + item_noise * rng.standard_normal(K)
+    return known_world(data.context, data.action_context, _logit(alpha / (alpha + beta)), name=f"obd_{campaign}",
+                       interaction=interaction, item_noise=item_noise, member_effect=member_effect,
+                       position_effect=position_effect, click_rate=click_rate, add_intercept=add_intercept,
+                       seed=seed, site_prior_counts=(alpha, beta), catalog=catalog, catalog_kwargs=catalog_kwargs,
+                       dtype=dtype, settings={"world": "obd", "campaign": campaign})
 
-    def wsd(v):  # weighted standard deviation over the member pool
-        m = np.sum(wts * v)
-        return float(np.sqrt(np.sum(wts * (v - m) ** 2)))
 
-    w = rng.standard_normal(d)
-    s = wsd(ctx @ w)
-    w = w * (member_effect / s) if s > 0 else np.zeros(d)
+def toy_world(
+    n_items: int = 10,
+    *,
+    n_features: int = 3,
+    len_list: int = 2,
+    interaction: float = 0.5,
+    item_spread: float = 0.6,
+    item_noise: float = 0.3,
+    member_effect: float = 0.3,
+    position_effect: tuple[float, ...] | None = None,
+    click_rate: float = 0.05,
+    seed: int = 0,
+    dtype: Any = jnp.float32,
+) -> KnownWorld:
+    """A small known world for quick checks: ``n_items`` items with two numeric features and one
+    3-level label feature, members with ``n_features`` binary features (each 1 with probability
+    0.4; 5,000 drawn contexts), ``len_list`` slots (position effects ``-0.3 l`` by default).
 
-    Z = item_design(data.action_context, K)  # (K, q)
-    Zc = Z - Z.mean(axis=0, keepdims=True)
-    B = rng.standard_normal((d, Z.shape[1]))
-    xbar = wts @ ctx
-    inter = (ctx - xbar) @ B @ Zc.T  # (m, K), doubly centred: zero mean over members and over items
-    sd = float(np.sqrt(np.sum(wts[:, None] * inter**2) / K))
-    scale = interaction / sd if sd > 0 else 0.0
-    W = scale * (B @ Zc.T)  # (d, K)
-    item_bias = item - scale * (xbar @ B @ Zc.T)  # so that x^T W + item_bias has the centred interaction
-
-    base = ctx @ w  # (m,) member effects
-    lin = base[:, None, None] + (ctx @ W + item_bias)[:, :, None] + pos[None, None, :]  # (m, K, L) without b0
-
-    def mean_rate(b0):
-        return float(np.einsum("i,ikl->", wts, _sigmoid(lin + b0)) / (K * pos.size))
-
-    lo, hi = -30.0, 30.0
-    for _ in range(200):  # bisection: the uniform policy's click rate is increasing in b0
-        mid = 0.5 * (lo + hi)
-        if mean_rate(mid) < click_rate:
-            lo = mid
-        else:
-            hi = mid
-    b0 = 0.5 * (lo + hi)
-
-    model = ResponseModel(
-        item_bias=item_bias + b0, member_weights=W + w[:, None], position_effect=pos.copy(),
-        calibration="none", platt=(1.0, 0.0), iso_x=np.zeros(2), iso_y=np.zeros(2), base_rate=float(click_rate),
-        penalties={},
-    )
-    settings = dict(world="obd", campaign=campaign, interaction=float(interaction), item_noise=float(item_noise),
-                    member_effect=float(member_effect), position_effect=pos.tolist(), click_rate=float(click_rate),
-                    seed=int(seed), n_items=K, len_list=int(pos.size), context_dim=d,
-                    n_member_contexts=int(ctx.shape[0]), intercept=float(b0))
-    cat = None
-    if catalog is not None:
-        cat = (catalog, dict(catalog_kwargs or {}))
-    return KnownWorld(name=f"obd_{campaign}", model=model, contexts=ctx, weights=wts,
-                      action_context=np.asarray(data.action_context, np.float64), len_list=int(pos.size),
-                      add_intercept=add_intercept, settings=settings, catalog=cat, dtype=dtype)
+    The item effects are centred on a "site prior" drawn with sd ``item_spread`` (the prior a team
+    would have); ``item_noise`` is the truth's deviation from it. Other arguments as in
+    :func:`obd_world`. Everything is drawn from ``seed``.
+    """
+    for nm, v, lo in (("n_items", n_items, 2), ("n_features", n_features, 1), ("len_list", len_list, 1)):
+        if isinstance(v, bool) or not isinstance(v, int | np.integer) or v < lo:
+            raise ValueError(f"{nm}: expected an integer >= {lo}, got {v!r}")
+    if len_list > n_items:
+        raise ValueError(f"len_list: expected at most n_items={n_items}, got {len_list}")
+    rng = np.random.default_rng([seed, 17])
+    contexts = (rng.random((5000, n_features)) < 0.4).astype(np.float64)
+    ac = np.c_[rng.standard_normal((n_items, 2)), rng.integers(0, 3, n_items)]
+    centre = item_spread * rng.standard_normal(n_items)
+    pos = tuple(-0.3 * np.arange(len_list)) if position_effect is None else position_effect
+    base = _sigmoid(centre + _logit(click_rate))
+    return known_world(contexts, ac, centre, name="toy", interaction=interaction, item_noise=item_noise,
+                       member_effect=member_effect, position_effect=pos, click_rate=click_rate, seed=seed,
+                       site_prior_counts=(1000 * base, 1000 * (1 - base)), dtype=dtype,
+                       settings={"world": "toy", "n_features": int(n_features), "item_spread": float(item_spread)})
 
 
 # Known worlds by name (``screentest fidelity --world NAME``): name -> constructor(**options).
 WORLDS: dict[str, Callable[..., KnownWorld]] = {
     "obd": obd_world,
+    "toy": toy_world,
 }
 
 

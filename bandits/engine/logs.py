@@ -303,8 +303,8 @@ def train_on_logs(policy: Policy, context: np.ndarray, action: np.ndarray, rewar
     action, reward: ``(n,)`` for single-slot policies, ``(n, L)`` for slate policies (one row per
         impression, slot ``l`` in column ``l``).
     The state starts at ``policy.init(fold_in(key(seed), 0), hparams)``; rows are scanned in
-    blocks of ``block`` (one compiled scan per block size; the last block is padded with rows the
-    update skips), so memory is bounded by a block on the device.
+    blocks of ``block`` rows (one compiled scan per block length: the full blocks share one, a
+    shorter last block compiles its own), so device memory is bounded by a block.
     """
     hp = policy.default_hparams if hparams is None else hparams
     if isinstance(hp, dict):
@@ -325,21 +325,13 @@ def train_on_logs(policy: Policy, context: np.ndarray, action: np.ndarray, rewar
         raise ValueError(f"context: policy {policy.name!r} expects dimension {policy.context_dim}, got {ctx.shape[1]}")
     if policy.context_dim <= 1 and ctx.shape[1] != policy.context_dim:
         ctx = np.ones((n, max(policy.context_dim, 1)))
+    block = check_positive_int(block, "block")
     state = policy.init(jax.random.fold_in(seed_key(int(seed)), 0), hp)
-    if n == 0:
-        return state
-    block = int(min(block, n))
-    fn = _train_fn(policy, block)
     dt = jnp.result_type(float)
-    for i0 in range(0, n, block):
-        i1 = min(n, i0 + block)
-        m = i1 - i0
-        pad = block - m
-        c = np.concatenate([ctx[i0:i1], np.zeros((pad, ctx.shape[1]))]) if pad else ctx[i0:i1]
-        a = np.concatenate([act[i0:i1], np.zeros((pad, *act.shape[1:]), act.dtype)]) if pad else act[i0:i1]
-        r = np.concatenate([rew[i0:i1], np.zeros((pad, *rew.shape[1:]))]) if pad else rew[i0:i1]
-        valid = np.arange(block) < m
-        state = fn(state, jnp.asarray(c, dt), jnp.asarray(a, jnp.int32), jnp.asarray(r, dt), jnp.asarray(valid), hp)
+    for i0 in range(0, n, int(block)):
+        i1 = min(n, i0 + int(block))
+        state = _train_fn(policy, i1 - i0)(state, jnp.asarray(ctx[i0:i1], dt), jnp.asarray(act[i0:i1], jnp.int32),
+                                           jnp.asarray(rew[i0:i1], dt), hp)
     return state
 
 
@@ -352,13 +344,12 @@ def _train_fn(policy: Policy, block: int):
     if hit is not None and hit[0] is policy.update:
         return hit[1]
 
-    def run(state, ctx, act, rew, valid, hp):
+    def run(state, ctx, act, rew, hp):
         def body(s, row):
-            c, a, r, v = row
-            s2 = policy.update(s, c, a, r, hp)
-            return jax.tree.map(lambda new, old: jnp.where(v, new, old), s2, s), None
+            c, a, r = row
+            return policy.update(s, c, a, r, hp), None
 
-        return jax.lax.scan(body, state, (ctx, act, rew, valid))[0]
+        return jax.lax.scan(body, state, (ctx, act, rew))[0]
 
     jf = jax.jit(run)
     if len(_TRAIN_CACHE) > 64:
