@@ -17,6 +17,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "ope": ("experiments.ope_cli", "off-policy evaluation of candidate policies on logged data (default: bundled OBD)"),
     "calibrate": ("experiments.calibrate_cli", "build the member simulator from logs and run the sim-to-real check"),
     "abtest": ("experiments.abtest_cli", "plan, rehearse and analyse A/B and interleaving tests"),
+    "fidelity": ("experiments.fidelity", "check the offline pipeline's policy ranking against a known world"),
 }
 
 
