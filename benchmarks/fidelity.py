@@ -1,8 +1,9 @@
 """Fidelity study in the OBD-shaped known world: does the offline pipeline rank policies right? One JSON line.
 
-    .venv/bin/python benchmarks/fidelity.py [--rows 10000,100000,1000000] [--replicates 1]
+    .venv/bin/python benchmarks/fidelity.py [--world obd] [--rows 10000,100000,1000000] [--replicates 1]
                                             [--logger uniform] [--item-prior site] [--interaction 0.5]
-                                            [--panel LABELS] [--seed 0] [--out FILE.json]
+                                            [--panel LABELS] [--penalties M,I] [--seed 0]
+                                            [--out FILE.json] [--plot FILE.png]
 
 Runs :func:`experiments.fidelity.fidelity` (logs -> refitted member simulator, logs -> off-policy
 estimates, both against the world's exact truth) at each log size and prints one JSON line: per
@@ -30,7 +31,9 @@ TARGETS = {"rows": 1_000_000, "kendall_tau": 0.9, "median_abs_rel_error": 0.05, 
 
 def main(argv: list[str] | None = None) -> dict:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--world", default="obd", choices=("obd", "toy"))
     ap.add_argument("--rows", default="10000,100000,1000000")
+    ap.add_argument("--penalties", default=None, help="MAIN,INTERACTION: skip the simulator's penalty search")
     ap.add_argument("--replicates", type=int, default=1)
     ap.add_argument("--logger", default="uniform")
     ap.add_argument("--item-prior", default="site", choices=("site", "none"))
@@ -39,17 +42,19 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--panel", default=None)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--out", default=None)
+    ap.add_argument("--plot", default=None, help="also write the three-panel PNG here")
     a = ap.parse_args(argv)
 
-    from envs.known import obd_world
-    from experiments.fidelity import fidelity, logs_verdict, panel_from_labels
+    from envs.known import make_world
+    from experiments.fidelity import fidelity, logs_verdict, panel_from_labels, plot_fidelity
 
     rows = [int(float(r)) for r in a.rows.split(",")]
-    world = obd_world(interaction=a.interaction, item_noise=a.item_noise, seed=a.seed)
+    world = make_world(a.world, interaction=a.interaction, item_noise=a.item_noise, seed=a.seed)
+    pen = None if a.penalties is None else [float(v) for v in a.penalties.split(",")]
     panel = None if a.panel is None else panel_from_labels(a.panel.split(","), world.len_list)
     t0 = time.perf_counter()
     res = fidelity(world, rows, logger=a.logger, replicates=a.replicates, item_prior=a.item_prior, seed=a.seed,
-                   panel=panel,
+                   panel=panel, penalties=pen,
                    progress=lambda m, f: print(f"[{time.perf_counter() - t0:7.0f}s {100 * f:3.0f}%] {m}",
                                                file=sys.stderr, flush=True))
     doc = res.to_json()
@@ -78,6 +83,8 @@ def main(argv: list[str] | None = None) -> dict:
             "kendall_tau": tau is not None and tau >= TARGETS["kendall_tau"],
             "median_abs_rel_error": err is not None and err <= TARGETS["median_abs_rel_error"],
             "decision_regret": reg is not None and reg <= TARGETS["decision_regret"]}}
+    if a.plot:
+        plot_fidelity(res, a.plot)
     if a.out:
         Path(a.out).parent.mkdir(parents=True, exist_ok=True)
         Path(a.out).write_text(json.dumps({**doc, "elapsed_s": elapsed}, indent=1))
