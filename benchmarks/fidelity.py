@@ -51,7 +51,7 @@ def main(argv: list[str] | None = None) -> dict:
     rows = [int(float(r)) for r in a.rows.split(",")]
     world = make_world(a.world, interaction=a.interaction, item_noise=a.item_noise, seed=a.seed)
     pen = None if a.penalties is None else [float(v) for v in a.penalties.split(",")]
-    panel = None if a.panel is None else panel_from_labels(a.panel.split(","), world.len_list)
+    panel = None if a.panel is None else panel_from_labels(a.panel.split(","))
     t0 = time.perf_counter()
     res = fidelity(world, rows, logger=a.logger, replicates=a.replicates, item_prior=a.item_prior, seed=a.seed,
                    panel=panel, penalties=pen,
@@ -69,6 +69,7 @@ def main(argv: list[str] | None = None) -> dict:
         "median_abs_rel_error_simulator": doc["median_abs_rel_error_simulator"],
         "max_abs_rel_error_simulator": doc["max_abs_rel_error_simulator"],
         "decision_regret_simulator": doc["decision_regret_simulator"],
+        "simulator_per_replicate": doc["per_replicate"]["simulator"],
         "estimators": doc["estimators"],
         "verdict": logs_verdict(res)[0],
         "rows_needed_for_tau_0.9": doc["rows_needed_for_tau_0.9"],

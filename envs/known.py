@@ -322,6 +322,8 @@ def toy_world(
     position_effect: tuple[float, ...] | None = None,
     click_rate: float = 0.05,
     seed: int = 0,
+    catalog: Any = None,
+    catalog_kwargs: dict | None = None,
     dtype: Any = jnp.float32,
 ) -> KnownWorld:
     """A small known world for quick checks: ``n_items`` items with two numeric features and one
@@ -345,7 +347,8 @@ def toy_world(
     base = _sigmoid(centre + _logit(click_rate))
     return known_world(contexts, ac, centre, name="toy", interaction=interaction, item_noise=item_noise,
                        member_effect=member_effect, position_effect=pos, click_rate=click_rate, seed=seed,
-                       site_prior_counts=(1000 * base, 1000 * (1 - base)), dtype=dtype,
+                       site_prior_counts=(1000 * base, 1000 * (1 - base)), catalog=catalog,
+                       catalog_kwargs=catalog_kwargs, dtype=dtype,
                        settings={"world": "toy", "n_features": int(n_features), "item_spread": float(item_spread)})
 
 

@@ -126,7 +126,7 @@ DEFAULT_PANEL: tuple[PanelPolicy, ...] = (
 )
 
 
-def panel_from_labels(labels: Sequence[str], world_len_list: int = 3) -> list[PanelPolicy]:
+def panel_from_labels(labels: Sequence[str]) -> list[PanelPolicy]:
     """Panel entries by label: a label of :data:`DEFAULT_PANEL`, or ``NAME@L`` for a registry
     policy ``NAME`` filling ``L`` slots with default hyperparameters (e.g. ``linucb@1``)."""
     by_label = {p.label: p for p in DEFAULT_PANEL}
@@ -367,6 +367,12 @@ class FidelityResult:
                                                           "decision_regret", "coverage")}
                 for e in self.estimators
             },
+            "per_replicate": {
+                m: {k: [clean(self.summary.loc[(self.summary["method"] == m) & (self.summary["rows"] == n), k])
+                        for n in self.rows]
+                    for k in ("kendall_tau", "median_abs_rel_error", "decision_regret")}
+                for m in ["simulator", *self.estimators]
+            },
             "clicks": clean(self.curve("simulator", "clicks")),
             "simulator_auc": clean(self.curve("simulator", "auc")),
             "replicates": int(self.summary["replicate"].nunique()),
@@ -484,8 +490,6 @@ def fidelity(
     d_raw = C_raw.shape[1]
     env_log = world.env(Lw)
 
-    # one action table per policy, per log: truth and every method value the same table
-    truth_cache: dict[str, float] = {}
     recs, summ, failures = [], [], []
     tmp = None
     if workdir is None:
@@ -567,9 +571,7 @@ def fidelity(
                     else:
                         state = pol.init(jax.random.key(s), jax.tree.map(np.asarray, hp_))
                     A = _action_table(pol, state, hp_, C_obs, jax.random.key(s), cf)  # (m, K, L)
-                    truth = world.value(A, L)
-                    if not entry.trains:
-                        truth_cache[entry.label] = truth
+                    truth = world.value(A, L)  # the truth, the simulator and the estimators share table A
                     v_sim = float(np.einsum("i,ikl,ikl->", w_sim, A, Q_sim[L][:, :, :L]) / L)
                     rec = {"rows": n, "replicate": rep, "policy": entry.label, "len_list": L,
                            "truth": truth, "simulator": v_sim}
@@ -786,7 +788,7 @@ def main(argv: list[str] | None = None) -> int:
         world = make_world(a.world, interaction=a.interaction, item_noise=a.item_noise, seed=a.seed)
         if world.site_prior is None and a.logger == "bts":
             return fail(f"--logger: 'bts' starts from a site prior; world {a.world!r} has none")
-        panel = None if a.panel is None else panel_from_labels(a.panel.split(","), world.len_list)
+        panel = None if a.panel is None else panel_from_labels(a.panel.split(","))
         if panel is not None:
             for p in panel:
                 build_policy(p, world)

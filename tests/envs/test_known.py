@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from bandits.datasets import load_obd, obd_site_prior
-from envs.known import WORLDS, make_world, obd_world, unique_rows
+from envs.known import WORLDS, make_world, obd_world, toy_world, unique_rows
 
 
 @pytest.fixture(scope="module")
@@ -82,7 +82,7 @@ def test_env_step_matches_the_truth(world, L):
     key = jax.random.key(0)
     obs, st = env.reset(key, env.default_params)
     action = jnp.asarray(5 if L == 1 else [5, 7, 9], jnp.int32)
-    out = env.step(jax.random.key(1), st, action, env.default_params)
+    out = jax.jit(env.step)(jax.random.key(1), st, action, env.default_params)
     x = np.asarray(obs.context, np.float64)[:20]
     i = int(np.flatnonzero(np.all(world.contexts == x, axis=1))[0])
     Q = world.click_matrix()[i]  # (K, 3)
@@ -100,19 +100,18 @@ def test_env_step_matches_the_truth(world, L):
 def test_catalog_dynamics_compose():
     from envs.catalog import random_catalog
 
-    w = obd_world(seed=0)
-    cat = random_catalog(jax.random.key(0), num_movies=40, num_series=20, num_games=10, num_live_events=10,
-                         horizon=100, initial_fraction=0.9)
-    wc = obd_world(seed=0, catalog=cat, catalog_kwargs={"horizon": 100})
+    cat = random_catalog(jax.random.key(0), num_movies=5, num_series=2, num_games=2, num_live_events=1,
+                         horizon=100, initial_fraction=0.6)
+    wc = toy_world(seed=0, catalog=cat, catalog_kwargs={"horizon": 100})
     env = wc.env(1)
     obs, st = env.reset(jax.random.key(0), env.default_params)
-    out = env.step(jax.random.key(1), st, jnp.asarray(int(np.flatnonzero(np.asarray(obs.mask))[0]), jnp.int32),
-                   env.default_params)
+    a = jnp.asarray(int(np.flatnonzero(np.asarray(obs.mask))[0]), jnp.int32)
+    out = jax.jit(env.step)(jax.random.key(1), st, a, env.default_params)
     assert np.isfinite(float(out.expected_reward))
-    assert np.asarray(obs.mask).sum() < 80  # some titles not yet arrived
+    assert np.asarray(obs.mask).sum() < 10  # some titles have not arrived yet
     with pytest.raises(ValueError, match="catalog"):
         wc.env_value_check(1)
-    assert w.catalog is None
+    assert toy_world(seed=0).catalog is None
 
 
 @pytest.mark.parametrize("kw, arg", [

@@ -84,6 +84,7 @@ def test_json_document_and_verdict(study):
     assert set(doc["kendall_tau_ope"]) == {"ipw", "dr"}
     assert set(doc["estimators"]["ipw"]) >= {"kendall_tau", "median_abs_rel_error", "decision_regret", "coverage"}
     assert len(doc["values"]["100000"]["truth"]) == 7
+    assert doc["per_replicate"]["simulator"]["kendall_tau"] == [[doc["kendall_tau_simulator"][0]]]
     json.dumps(doc)  # plain JSON
     line, need = logs_verdict(study)
     assert "100,000 logged rows" in line and "Kendall tau" in line

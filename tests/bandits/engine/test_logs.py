@@ -26,21 +26,21 @@ def world():
 
 
 def _replay_pscores(env, policy, logs, seed, n_rounds):
-    """The policy's probability of each logged action, recomputed round by round (one member)."""
+    """The policy's probability of each logged action, recomputed by re-running its own select and
+    update over the logged rounds (one member; its documented key streams), in one jitted scan."""
     keys = member_keys(jax.random.fold_in(seed_key(seed), 0))
     hp = jax.tree.map(jnp.asarray, policy.default_hparams)
-    state = policy.init(keys.policy_init, hp)
-    select = jax.jit(policy.select)
-    update = jax.jit(policy.update)
     mask = jnp.ones(env.num_actions, bool)
-    out = []
-    for t in range(n_rounds):
-        x = jnp.asarray(logs.context[t], jnp.float32)
-        dec = select(jax.random.fold_in(keys.policy_round, t), state, x, mask, hp)
-        a = int(logs.action[t])
-        out.append(float(dec.probs[a]))
-        state = update(state, x, jnp.asarray(a, jnp.int32), jnp.asarray(logs.reward[t], jnp.float32), hp)
-    return np.asarray(out)
+
+    def body(state, row):
+        t, x, a, r = row
+        dec = policy.select(jax.random.fold_in(keys.policy_round, t), state, x, mask, hp)
+        return policy.update(state, x, a, r, hp), dec.probs[a]
+
+    rows = (jnp.arange(n_rounds, dtype=jnp.uint32), jnp.asarray(logs.context[:n_rounds], jnp.float32),
+            jnp.asarray(logs.action[:n_rounds], jnp.int32), jnp.asarray(logs.reward[:n_rounds], jnp.float32))
+    _, p = jax.jit(lambda s0: jax.lax.scan(body, s0, rows))(policy.init(keys.policy_init, hp))
+    return np.asarray(p, np.float64)
 
 
 @pytest.mark.parametrize("name, kw", [("epsilon_greedy", {}), ("lints", {"num_samples": 16}),
