@@ -3,7 +3,7 @@
     .venv/bin/python benchmarks/fidelity.py [--world obd] [--rows 10000,100000,1000000] [--replicates 1]
                                             [--logger uniform] [--item-prior site] [--interaction 0.5]
                                             [--panel LABELS] [--penalties M,I] [--seed 0]
-                                            [--out FILE.json] [--plot FILE.png]
+                                            [--out FILE.json] [--plot FILE.png] [--fit-only]
 
 Runs :func:`experiments.fidelity.fidelity` (logs -> refitted member simulator, logs -> off-policy
 estimates, both against the world's exact truth) at each log size and prints one JSON line: per
@@ -43,7 +43,12 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--out", default=None)
     ap.add_argument("--plot", default=None, help="also write the three-panel PNG here")
+    ap.add_argument("--fit-only", action="store_true",
+                    help="only draw the logs and refit the simulator at each size (the study's first replicate) "
+                         "and print what the fit found: penalties, Platt map, slot effects, item effects")
     a = ap.parse_args(argv)
+    if a.fit_only:
+        return _fit_only(a)
 
     from envs.known import make_world
     from experiments.fidelity import fidelity, logs_verdict, panel_from_labels, plot_fidelity
@@ -89,6 +94,44 @@ def main(argv: list[str] | None = None) -> dict:
     if a.out:
         Path(a.out).parent.mkdir(parents=True, exist_ok=True)
         Path(a.out).write_text(json.dumps({**doc, "elapsed_s": elapsed}, indent=1))
+    print(json.dumps(out))
+    return out
+
+
+def _fit_only(a) -> dict:
+    """The simulator fits of the study (same logs: replicate 0's seed), without the panel."""
+    import numpy as np
+
+    from bandits.engine.logs import generate_logs
+    from envs.known import make_world
+    from experiments.builders import build_simulator
+    from experiments.fidelity import _logger, _seed_for
+
+    world = make_world(a.world, interaction=a.interaction, item_noise=a.item_noise, seed=a.seed)
+    log_policy, learn = _logger(a.logger, world)
+    pen = None if a.penalties is None else [float(v) for v in a.penalties.split(",")]
+    t0 = time.perf_counter()
+    fits = []
+    true_pos = world.model.position_effect
+    for n in [int(float(r)) for r in a.rows.split(",")]:
+        s = generate_logs(world.env(), log_policy, n, None, seed=_seed_for(a.seed, n, 0), members=1024, learn=learn,
+                          context_cols=world.contexts.shape[1], action_context=world.action_context)
+        sim = build_simulator(s.data, len_list=1, slot=0, add_intercept=world.add_intercept, item_prior=a.item_prior,
+                              campaign=world.settings.get("campaign", "all"), penalties=pen, seed=0)
+        m = sim.model
+        fits.append({
+            "rows": n, "clicks": float(s.clicks), "penalties": sim.report.penalties, "platt": list(m.platt),
+            "slot_effect_vs_top": (m.position_effect - m.position_effect[0]).round(3).tolist(),
+            "true_slot_effect_vs_top": (true_pos - true_pos[0]).round(3).tolist(),
+            "member_weights_sd": float(m.member_weights.std()),
+            # items' mean logit over the world's members (the item effect a policy sees), simulator vs truth
+            "item_effect_corr_with_truth": float(np.corrcoef(
+                world.weights @ (world.contexts @ m.member_weights + m.item_bias),
+                world.weights @ (world.contexts @ world.model.member_weights + world.model.item_bias))[0, 1]),
+            "heldout_auc": float(sim.report.auc),
+        })
+    out = {"benchmark": "fidelity_fits", "world": world.settings, "item_prior": a.item_prior, "fits": fits,
+           "elapsed_s": round(time.perf_counter() - t0, 1)}
     print(json.dumps(out))
     return out
 

@@ -37,3 +37,13 @@ def test_members_benchmark_prints_one_json_line():
     for key in ("model_loglik", "resample_loglik", "unseen_share", "model_loglik_seen", "resample_loglik_seen"):
         assert key in out, key
     assert len(out["runs"]) == 1 and out["n_rows"] == 10000
+
+
+def test_fidelity_fit_diagnostics_print_one_json_line():
+    cmd = [sys.executable, "benchmarks/fidelity.py", "--world", "toy", "--rows", "4000", "--item-prior", "none",
+           "--penalties", "3,3", "--fit-only"]
+    proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    fits = json.loads(proc.stdout.strip())["fits"]
+    assert [f["rows"] for f in fits] == [4000]
+    assert {"penalties", "platt", "slot_effect_vs_top", "item_effect_corr_with_truth"} <= set(fits[0])
