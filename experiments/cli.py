@@ -21,6 +21,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "calibrate": ("experiments.calibrate_cli", "build the member simulator from logs and run the sim-to-real check"),
     "abtest": ("experiments.abtest_cli", "plan, rehearse and analyse A/B and interleaving tests"),
     "quasi": ("experiments.quasi_cli", "difference-in-differences, synthetic control, rehearsed regional rollouts"),
+    "fidelity": ("experiments.fidelity", "check the offline pipeline's policy ranking against a known world"),
 }
 
 

@@ -263,8 +263,10 @@ def make_member_env(model: ResponseModel, contexts: np.ndarray, *, len_list: int
         with np.errstate(divide="ignore"):
             mlog = np.where(mw > 0, np.log(mw), -1e30)
     # engagement score: mean calibrated logit over items and slots (numpy float64), standardised
-    P = np.clip(model.expected_matrix(contexts), 1e-9, 1 - 1e-9)
-    eng = np.mean(np.log(P) - np.log1p(-P), axis=(1, 2))
+    eng = np.empty(contexts.shape[0])
+    for i0 in range(0, contexts.shape[0], 8192):  # blocks of members: (block, K, L) at a time, not (n_ctx, K, L)
+        P = np.clip(model.expected_matrix(contexts[i0:i0 + 8192]), 1e-9, 1 - 1e-9)
+        eng[i0:i0 + 8192] = np.mean(np.log(P) - np.log1p(-P), axis=(1, 2))
     sd = eng.std()
     score = (eng - eng.mean()) / sd if sd > 0 else np.zeros_like(eng)
     f = lambda v: jnp.asarray(v, dtype)  # noqa: E731
@@ -380,6 +382,7 @@ class MemberSimulator:
     model: ResponseModel
     report: CalibrationReport
     contexts: np.ndarray
+    member_model: Any = None
 
     @property
     def params(self) -> MemberSimParams:
@@ -453,6 +456,7 @@ def fit_member_simulator(data, *, len_list: int | None = None, slot: int = 0, ad
                          calibration: str = "platt", penalties: tuple[float, float] | None = None,
                          item_prior_mean: np.ndarray | None = None, heldout_frac: float = 0.25,
                          assume_uniform: bool = False, dtype=jnp.float32, seed: int = 0,
+                         members: str = "resample", n_members: int | None = None,
                          **fit_kwargs) -> MemberSimulator:
     """Fit a response model on logged data and build the simulator.
 
@@ -460,9 +464,19 @@ def fit_member_simulator(data, *, len_list: int | None = None, slot: int = 0, ad
         reward, pscore, position, action_context, n_actions, len_list``); ``pscore`` may be None
         (see :func:`envs.logged.response.check_logs`).
     len_list: slots of the env (default the data's; 1 = single-slot mode showing slot ``slot``).
+    members: ``"resample"`` (the member pool is the logged contexts) or ``"latent_class"`` (a
+        generative model of the contexts, :func:`envs.logged.members.fit_members`, fitted on the
+        logged contexts; the pool is ``n_members`` contexts drawn from it once with ``seed``;
+        default ``n_members``: the number of logged rows, at least 10,000). The fitted model is
+        ``MemberSimulator.member_model``.
     Other arguments: see :func:`envs.logged.response.fit_response_model` and :func:`make_member_env`.
     Raises :class:`envs.logged.response.MalformedLogsError` for logs that cannot support a model.
     """
+    if members not in ("resample", "latent_class"):
+        raise ValueError(f"members: expected 'resample' or 'latent_class', got {members!r}")
+    if n_members is not None and (isinstance(n_members, bool) or not isinstance(n_members, int | np.integer)
+                                  or n_members < 1):
+        raise ValueError(f"n_members: expected an integer >= 1 or None, got {n_members!r}")
     context = _get(data, "context")
     action = np.asarray(_get(data, "action"))
     if context is None:
@@ -476,8 +490,15 @@ def fit_member_simulator(data, *, len_list: int | None = None, slot: int = 0, ad
         assume_uniform=assume_uniform, item_prior_mean=item_prior_mean, seed=seed, **fit_kwargs,
     )
     ctx = np.asarray(context, np.float64)
+    member_model = None
+    if members == "latent_class":
+        from envs.logged.members import fit_members
+
+        member_model = fit_members(ctx, seed=seed)
+        m = max(ctx.shape[0], 10_000) if n_members is None else int(n_members)
+        ctx = member_model.sample(m, seed=seed)
     env = make_member_env(model, ctx, len_list=len_list, slot=slot, add_intercept=add_intercept, dtype=dtype)
-    return MemberSimulator(env=env, model=model, report=report, contexts=ctx)
+    return MemberSimulator(env=env, model=model, report=report, contexts=ctx, member_model=member_model)
 
 
 def build_member_simulator(data, **kwargs) -> tuple[Env, CalibrationReport]:
