@@ -3,7 +3,7 @@
     .venv/bin/python benchmarks/bootstrap.py [--n 10000000] [--B 1000] [--dist lognormal|normal|binary]
                                              [--n-exact 100000] [--repeats 3]
 
-Target (issue 8): B = 1,000 on 10^7 rows <= 2 s on a 2-core CPU. Timed: compressing the rows
+Target: B = 1,000 on 10^7 rows <= 2 s on a 2-core CPU. Timed: compressing the rows
 (``compress``: one bincount pass for integer metrics, n-tile buckets otherwise) plus the B
 replicates (``poisson_bootstrap_mean``); best of ``--repeats``.
 

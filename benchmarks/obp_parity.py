@@ -75,7 +75,7 @@ def own_pipeline_figure(peer: dict, n_sim: int) -> dict:
 
         from bandits.datasets.obd import load_obd, obd_site_prior
         from bandits.policies.bts import bts_action_dist
-    except ImportError as e:  # the teammates' modules are not there yet
+    except ImportError as e:  # an install without these modules
         return {"skipped": f"{e}"}
     data = load_obd("random", "all")
     same = {k: bool(np.array_equal(np.asarray(getattr(data, k)), peer[k]))

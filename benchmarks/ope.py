@@ -9,7 +9,7 @@ Prints one JSON line. Timings are the best of ``--repeat`` runs, wall clock (``*
 CPU time (``*_cpu_s``, less sensitive to a busy machine). The streamed part runs in a child
 process so that its peak RSS (``ru_maxrss``) is its own.
 
-Targets (issue 4): point estimates of the four <= 0.1 s at n = 1M, K = 10 (obp 0.34 s, a bare
+Targets: point estimates of the four <= 0.1 s at n = 1M, K = 10 (obp 0.34 s, a bare
 numpy pass 0.026 s); bootstrap B = 1000 for all four <= 3 s (obp ~35 s).
 
 ``--extended`` (or ``--only-extended``) also times, against obp in the same run, the slate
@@ -275,7 +275,7 @@ def streamed(args) -> dict:
 
     try:
         from bandits.data import iter_parquet_batches
-    except ImportError:  # pragma: no cover - the data module is a teammate's
+    except ImportError:  # pragma: no cover - an install without bandits.data's parquet reader
         iter_parquet_batches = None
     K, d = args.K, 5
     rng = np.random.default_rng(1)

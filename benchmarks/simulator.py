@@ -1,4 +1,4 @@
-"""Member-simulator step throughput, vmapped over members (issue 5 target: >= 1M member-rounds/s).
+"""Member-simulator step throughput, vmapped over members (target: >= 1M member-rounds/s).
 
 An OBD-sized simulator (K items, L slots, d features, a pool of n_ctx member contexts) steps
 ``members`` independent members for ``rounds`` rounds inside one jitted ``lax.scan`` (the step is

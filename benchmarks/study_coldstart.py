@@ -1,14 +1,14 @@
 """Study: cold start on a living catalog; do item features help new titles?
 
-World: H2's linear-Gaussian environment (``envs.synthetic.linear_gaussian``, contexts on the unit
-sphere in R^d) wrapped in H6's living catalog (``envs.catalog.with_catalog``, additive link, no
+World: the linear-Gaussian environment (``envs.synthetic.linear_gaussian``, contexts on the unit
+sphere in R^d) wrapped in the living catalog (``envs.catalog.with_catalog``, additive link, no
 drift) so that ``initial`` titles are available from round 0 and one new title arrives every
 ``every`` rounds. Every title has features ``phi_a = [1, f_a]`` (``f_a ~ N(0, I)``, fixed and known
 to the policies) and coefficients ``theta_a = W^T phi_a + idio * eta_a``: a member-specific
 ``W ~ N(0, I)`` (drawn per member from its env key stream) makes titles with similar features
 appeal to similar members; ``eta_a ~ N(0, I)`` is the title's own idiosyncrasy.
 
-Policies: disjoint LinUCB and disjoint LinTS (H1, no transfer: every new title starts from the
+Policies: disjoint LinUCB and disjoint LinTS (no transfer: every new title starts from the
 prior), hybrid LinUCB (shared ``beta`` on ``x outer phi``) and LinTS with feature priors
 (empirical-Bayes prior for each title fitted on the titles with data).
 
@@ -67,7 +67,7 @@ def clicks_world(num_titles=12, initial=4, every=300, num_features=2, idio=0.3, 
                  dtype=jnp.float32):
     """Context-free click world for Beta-Bernoulli TS: ``P(click | a) = sigmoid(base + w . f_a + idio eta_a)``.
 
-    H2's ``bernoulli_arms`` wrapped in H6's catalog (logit link, no trend or drift). ``w ~ N(0, I)``
+    ``envs.synthetic.bernoulli_arms`` wrapped in the catalog (logit link, no trend or drift). ``w ~ N(0, I)``
     and ``eta_a ~ N(0, 1)`` are drawn per member; ``phi_a = [1, f_a]`` is known to the policies.
     Returns ``(env, item_features, arrive, params_fn)``.
     """

@@ -519,7 +519,7 @@ _MEMBER_CACHE: IdentityLRU = IdentityLRU(maxsize=8)
 def member_env(campaign: str = "all", len_list: int = 3, *, data_path: str | None = None,
                temperature: float | None = None, noise: float | None = None, shift: float | None = None,
                add_intercept: bool = False, **fit_kwargs) -> tuple[Env, Any]:
-    """The env behind ``screentest/Member-v0``: H5's :class:`envs.logged.MemberSimulator` fitted on
+    """The env behind ``screentest/Member-v0``: the :class:`envs.logged.MemberSimulator` fitted on
     the uniform-random OBD logs of ``campaign`` (the bundled sample unless ``data_path``), with
     ``len_list`` slots (3 = OBD's slate; 1 = single-slot). Knobs ``temperature``, ``noise``,
     ``shift`` set the params. Returns ``(env, params)``; fits are cached per argument set."""

@@ -8,7 +8,7 @@ Layout of a store directory ``DIR``::
     DIR/quarantine/<table>/config=<hash>/...             cells that failed verification, moved aside
 
 Identity. A *table* is one kind of result: ``bakeoff``, ``ope``, ``calibration`` (fixed schemas,
-:data:`SCHEMAS`, documented in docs/experiments.md) or a teammate's own. Every row of a known
+:data:`SCHEMAS`, documented in docs/experiments.md) or a user's own. Every row of a known
 table has a key (:data:`KEY_COLUMNS`), e.g. ``(config_hash, policy, candidate, hparams, seed)`` for
 the bake-off, and the store holds at most one row per key: each key maps to exactly one cell file
 (the cell id is derived from the key, not from the run that computed it), and rows are added to a

@@ -2,11 +2,9 @@
 
 Why. On CPU, JAX lowers its ``threefry2x32`` primitive with *rolled* loops (a ``while`` over the
 five 4-round blocks). Inside a simulation scan that draws a handful of numbers per member per
-round, each draw becomes a small loop that XLA cannot fuse or vectorise across members. Measured on
-the team's (heavily shared) 2-core CPU, a scan of 1,000 members x 500 rounds drawing ``fold_in`` +
-20 uniforms per member-round: 2.9-3.5M member-rounds per CPU-second with JAX's default key vs
-10.5-11.3M with this implementation. Where the PRNG is a small part of the round (LinUCB on
-K = d = 10) the end-to-end gain is small (within noise in our runs).
+round, each draw becomes a small loop that XLA cannot fuse or vectorise across members. Written
+as plain integer ops, the same hash fuses into the surrounding computation instead; the gain is
+largest where drawing is a large part of the round (measured figures: docs/simulation.md).
 
 What. :data:`THREEFRY_FUSED` is a PRNG implementation registered through the public
 ``jax.extend.random.define_prng_impl``. It is the same Threefry-2x32 hash (Salmon et al. 2011,

@@ -1,4 +1,4 @@
-"""Member environments built on logged data (issue 5).
+"""Member environments built on logged data.
 
 - :mod:`envs.logged.response`: the calibrated click model p(click | member, item, slot) with a
   held-out calibration report; malformed-log checks.
