@@ -52,13 +52,39 @@ def as_action_array(name: str, x: Any, n: int, n_actions: int | None, len_list: 
     return a.astype(np.float64, copy=False)
 
 
+def _min_and_row_sums(a: np.ndarray, block_elems: int = 1 << 17) -> tuple[float, np.ndarray]:
+    """Minimum and row sums ``(n,)`` of a C-contiguous ``(n, K)`` array in one pass over memory.
+
+    The rows are read in blocks of about ``block_elems`` entries (1 MiB of float64): each block's
+    minimum and its matrix-vector product with ones read it while it is still in cache, so a
+    large array is streamed from memory once instead of twice. NaN propagates to the minimum.
+    """
+    n, K = a.shape
+    rows = max(1, block_elems // max(K, 1))
+    sums = np.empty(n)
+    ones = np.ones(K)
+    mn = np.inf
+    for i0 in range(0, n, rows):
+        blk = a[i0:i0 + rows]
+        m = blk.min()
+        if not m >= mn:  # smaller, or NaN (kept: NaN compares false)
+            mn = m
+        np.dot(blk, ones, out=sums[i0:i0 + rows])
+    return float(mn), sums
+
+
 def check_action_dist(action_dist: np.ndarray) -> np.ndarray:
     """Non-negative, finite, each ``(row, position)`` distribution over actions sums to 1.
 
     Returns the row sums ``(n, len_list)`` (used to normalise exactly like obp's ``np.average``).
     """
     n, K, L = action_dist.shape
-    mn = action_dist.min() if action_dist.size else 0.0
+    fused = L == 1 and action_dist.flags.c_contiguous and action_dist.size > 0
+    if fused:
+        mn, sums = _min_and_row_sums(action_dist.reshape(n, K))
+        sums = sums[:, None]
+    else:
+        mn = action_dist.min() if action_dist.size else 0.0
     if not mn >= 0.0:  # also catches NaN
         bad = ~(action_dist >= 0.0)
         i = first_bad(bad)
@@ -66,10 +92,7 @@ def check_action_dist(action_dist: np.ndarray) -> np.ndarray:
             "action_dist: expected non-negative finite probabilities, got "
             f"{float(action_dist[i][bad[i]][0])!r} in row {i}"
         )
-    if L == 1 and action_dist.flags.c_contiguous:
-        # a matrix-vector product is faster than a reduction over the short action axis
-        sums = (action_dist.reshape(n, K) @ np.ones(K))[:, None]
-    else:
+    if not fused:
         sums = action_dist.sum(axis=1)
     dev = np.abs(sums - 1.0)
     if not dev.max(initial=0.0) <= SUM_TOL:  # also catches inf/NaN

@@ -74,7 +74,7 @@ class _Accumulator:
         self.B = n_bootstrap
         self.method = bootstrap_method
         self.rng = rng
-        self.mom = iv.Moments(len(self.keys))
+        self.mom = iv.Moments(len(self.keys), covariance=interval == "normal")  # others need only means
         self.boot: np.ndarray | None = None
         self.shift: np.ndarray | None = None
         self.sum_w = 0.0

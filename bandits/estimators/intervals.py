@@ -86,13 +86,14 @@ class Moments:
     """Streaming column means and covariance (Chan, Golub & LeVeque's pairwise update).
 
     add(Ct): Ct ``(m, n_chunk)`` float64, one row per column. Attributes n (int), mean ``(m,)``,
-    m2 ``(m, m)`` (sum of centred outer products).
+    m2 ``(m, m)`` (sum of centred outer products; None with ``covariance=False``, for point
+    estimates, which need only the means: one matrix-vector pass instead of a cross-product).
     """
 
-    def __init__(self, m: int):
+    def __init__(self, m: int, covariance: bool = True):
         self.n = 0
         self.mean = np.zeros(m)
-        self.m2 = np.zeros((m, m))
+        self.m2 = np.zeros((m, m)) if covariance else None
 
     def add(self, Ct: np.ndarray) -> None:
         """Ct ``(m, n_chunk)``: one row per column."""
@@ -107,6 +108,13 @@ class Moments:
         if nc == 0:
             return
         m = self.mean.shape[0]
+        if self.m2 is None:
+            sums = Ct @ np.ones(nc)
+            mc = (sums[:m] if ones_row else sums) / nc
+            tot = self.n + nc
+            self.mean = self.mean + (mc - self.mean) * (nc / tot)
+            self.n = tot
+            return
         with blas_threads_for(2.0 * Ct.size * Ct.shape[0]):
             if ones_row:
                 P = Ct @ Ct.T  # (m + 1, m + 1): cross-products, sums (last column), count
@@ -126,6 +134,8 @@ class Moments:
     @property
     def cov(self) -> np.ndarray:
         """Column covariance ``(m, m)``, ddof 1 (zeros when n < 2)."""
+        if self.m2 is None:
+            raise ValueError("covariance: these moments were accumulated with covariance=False (means only)")
         return self.m2 / max(self.n - 1, 1)
 
 

@@ -205,8 +205,10 @@ def _embedding_mass(pis: tuple[np.ndarray, ...], p_e_a: np.ndarray, emb: np.ndar
             P = pt[0][e[:, 0]]
             for d in range(1, D):
                 P *= pt[d][e[:, d]]
+        Pc = P[:, :, None]
         for pi, out in zip(pis, outs, strict=True):
-            out[i0:i0 + block] = np.einsum("nk,nk->n", pi[i0:i0 + block], P)
+            # row-wise dot products as a batched (1, K) @ (K, 1) matmul, written in place
+            np.matmul(pi[i0:i0 + block, None, :], Pc, out=out[i0:i0 + block, None, None])
     return outs
 
 
