@@ -151,3 +151,21 @@ def test_policy_mask_checks():
         policy_action_dist(pol, state, pol.default_hparams, ctx, jax.random.key(1), mask=np.ones(2, bool))
     with pytest.raises(ValueError, match=r"mask: expected a bool array, got dtype int64"):
         policy_action_dist(pol, state, pol.default_hparams, ctx, jax.random.key(1), mask=np.ones(3, np.int64))
+
+
+@pytest.mark.parametrize("row", [0, 700, 2999])  # first block, a middle one, the last (partial) one
+@pytest.mark.parametrize("bad", [-1e-3, np.nan, np.inf])
+def test_action_dist_check_reads_every_block(row, bad):
+    """The one-pass check (blocks of rows) finds a bad entry wherever it is, and its row sums are
+    numpy's (float64 reference)."""
+    from bandits.estimators._checks import check_action_dist
+
+    rng = np.random.default_rng(3)
+    ad = rng.dirichlet(np.ones(500), size=3000)[:, :, None]  # several blocks of rows
+    np.testing.assert_allclose(check_action_dist(ad)[:, 0], ad[:, :, 0].sum(axis=1), rtol=1e-13)
+    ad[row, 7, 0] = bad
+    with pytest.raises(ValueError, match=rf"action_dist: expected .* in row {row}"):
+        check_action_dist(ad)
+    ad[row, :, 0] = 1.01 / 500  # non-negative and finite, summing to 1.01
+    with pytest.raises(ValueError, match=rf"sum to 1 .* in row {row}, position 0"):
+        check_action_dist(ad)

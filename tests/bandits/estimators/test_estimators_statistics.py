@@ -182,3 +182,21 @@ def test_multinomial_bootstrap_matches_its_closed_form_variance():
     target = np.sqrt(np.mean((x - x.mean()) ** 2) / n)
     assert abs(reps.std(ddof=1) / target - 1.0) <= 3 / np.sqrt(2 * (B - 1))
     assert abs(reps.mean() - x.mean()) <= 4 * target / np.sqrt(B)
+
+
+def test_means_only_moments_match_numpy_and_refuse_a_covariance():
+    """Point estimates accumulate means only: the same means as the full moments and numpy's
+    (two chunks, as streamed), and no covariance to read by mistake."""
+    from bandits.estimators.intervals import Moments
+
+    rng = np.random.default_rng(5)
+    X = rng.lognormal(size=(4, 1001))
+    full, means = Moments(4), Moments(4, covariance=False)
+    for part in (X[:, :400], X[:, 400:]):
+        full.add_with_ones(np.vstack([part, np.ones(part.shape[1])]))
+        means.add_with_ones(np.vstack([part, np.ones(part.shape[1])]))
+    np.testing.assert_allclose(means.mean, X.mean(axis=1), rtol=1e-13)
+    np.testing.assert_allclose(means.mean, full.mean, rtol=1e-13)
+    assert means.n == full.n == 1001
+    with pytest.raises(ValueError, match="covariance"):
+        _ = means.cov
