@@ -36,6 +36,8 @@ from pathlib import Path
 
 import numpy as np
 
+from benchmarks._timing import best_of
+
 ESTIMATORS = ("dm", "ipw", "snipw", "dr")
 PEER_SCRIPT = Path(__file__).with_name("_obp_peer_ope.py")
 DEFAULT_PEERS = Path.home() / ".cache" / "screentest-peers" / "bin" / "python"
@@ -57,16 +59,6 @@ def make_log(n: int, K: int, seed: int = 0):
     return data, action_dist, q
 
 
-def _time(fn, repeat: int) -> tuple[float, float, object]:
-    best_w, best_c, out = np.inf, np.inf, None
-    for _ in range(repeat):
-        w0, c0 = time.perf_counter(), time.process_time()
-        out = fn()
-        best_w = min(best_w, time.perf_counter() - w0)
-        best_c = min(best_c, time.process_time() - c0)
-    return best_w, best_c, out
-
-
 def bare_numpy(data, ad, q) -> dict[str, float]:
     """The minimal numpy computation of the four estimates (no validation, no intervals)."""
     n = data["reward"].shape[0]
@@ -85,14 +77,14 @@ def in_memory(args) -> dict:
 
     data, ad, q = make_log(args.n, args.K, args.seed)
     res: dict = {"n": args.n, "K": args.K}
-    t, c, _ = _time(lambda: bare_numpy(data, ad, q), args.repeat)
+    t, c, _ = best_of(lambda: bare_numpy(data, ad, q), args.repeat)
     res.update(bare_numpy_s=t, bare_numpy_cpu_s=c)
-    t, c, df = _time(lambda: evaluate(data, ad, ESTIMATORS, estimated_rewards=q, interval=None), args.repeat)
+    t, c, df = best_of(lambda: evaluate(data, ad, ESTIMATORS, estimated_rewards=q, interval=None), args.repeat)
     res.update(point_s=t, point_cpu_s=c, values={r.estimator: r.estimate for r in df.itertuples()})
-    t, c, _ = _time(lambda: evaluate(data, ad, ESTIMATORS, estimated_rewards=q, interval="normal"), args.repeat)
+    t, c, _ = best_of(lambda: evaluate(data, ad, ESTIMATORS, estimated_rewards=q, interval="normal"), args.repeat)
     res.update(normal_s=t, normal_cpu_s=c)
     if args.B > 0:
-        t, c, df = _time(lambda: evaluate(data, ad, ESTIMATORS, estimated_rewards=q, interval="bootstrap",
+        t, c, df = best_of(lambda: evaluate(data, ad, ESTIMATORS, estimated_rewards=q, interval="bootstrap",
                                           n_bootstrap=args.B, random_state=0), max(1, args.repeat - 1))
         res.update(bootstrap_B=args.B, bootstrap_s=t, bootstrap_cpu_s=c,
                    bootstrap_ci={r.estimator: [r.ci_low, r.ci_high] for r in df.itertuples()})
@@ -178,9 +170,9 @@ def _ext_ours(z: dict, repeat: int) -> dict:
 
     res: dict = {"slate_s": {}, "slate_cpu_s": {}, "slate_values": {}}
     for nm in names:
-        t, c, v = _time(lambda nm=nm: slate([nm]), repeat)
+        t, c, v = best_of(lambda nm=nm: slate([nm]), repeat)
         res["slate_s"][nm], res["slate_cpu_s"][nm], res["slate_values"][nm] = t, c, float(v[0])
-    t, c, _ = _time(lambda: slate(names), repeat)
+    t, c, _ = best_of(lambda: slate(names), repeat)
     res.update(slate_all_s=t, slate_all_cpu_s=c)
 
     def mips(nm):
@@ -190,12 +182,12 @@ def _ext_ours(z: dict, repeat: int) -> dict:
         return evaluate(data, z["m_action_dist"], [nm], interval=None)["estimate"].iloc[0]
 
     for nm in ("mips", "snmips"):
-        t, c, v = _time(lambda nm=nm: mips(nm), repeat)
+        t, c, v = best_of(lambda nm=nm: mips(nm), repeat)
         res[f"{nm}_s"], res[f"{nm}_cpu_s"], res[f"{nm}_value"] = t, c, float(v)
     data = {"reward": z["t_reward"], "action": z["t_action"], "pscore": z["t_pscore"], "n_actions": 10}
     for nm in ("ipw", "dr"):
         q = None if nm == "ipw" else z["t_q"]
-        t, c, r = _time(lambda nm=nm, q=q: slope(data, z["t_action_dist"], nm, list(z["t_lambdas"]),
+        t, c, r = best_of(lambda nm=nm, q=q: slope(data, z["t_action_dist"], nm, list(z["t_lambdas"]),
                                                   estimated_rewards=q), repeat)
         res[f"slope_{nm}_s"], res[f"slope_{nm}_cpu_s"] = t, c
         res[f"slope_{nm}_value"], res[f"slope_{nm}_lambda"] = r.value, r.lambda_

@@ -27,7 +27,6 @@ differences against the reference (disjoint LinUCB; plain Beta TS) with 95% norm
 from __future__ import annotations
 
 import argparse
-import json
 import time
 
 import jax
@@ -36,6 +35,7 @@ import numpy as np
 
 from bandits.engine.rollout import make_rollout
 from bandits.policies import make
+from benchmarks._study import finish, pyplot
 from envs.catalog import make_catalog, with_catalog
 from envs.synthetic import BernoulliArmsParams, LinearGaussianParams, bernoulli_arms, linear_gaussian
 
@@ -152,11 +152,7 @@ def main(argv=None) -> dict:
         regrets[world] = (res, arrive)
     out["seconds"] = round(time.time() - t0, 1)
     if args.figure:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-
+        plt = pyplot()
         fig, axes = plt.subplots(1, 2, figsize=(10, 3.6))
         for ax, (world, (res, arrive)) in zip(axes, regrets.items(), strict=True):
             for name, r in res.items():
@@ -167,11 +163,8 @@ def main(argv=None) -> dict:
             ax.set_ylabel("cumulative regret (mean over members)")
             ax.set_title(f"{world} world ({args.seeds} members)")
             ax.legend(fontsize=7)
-        fig.tight_layout()
-        fig.savefig(args.figure, dpi=120)
-        out["figure"] = args.figure
-    print(json.dumps(out))
-    return out
+        return finish(out, fig, args.figure)
+    return finish(out)
 
 
 if __name__ == "__main__":

@@ -30,7 +30,6 @@ Prints one JSON line (mean regret with 95% CIs, UCB/TS ratio, regret relative to
 from __future__ import annotations
 
 import argparse
-import json
 import time
 from typing import NamedTuple
 
@@ -42,6 +41,7 @@ from bandits.contracts import Decision, Policy
 from bandits.core import split_ties_argmax
 from bandits.policies import make
 from bandits.policies.wrappers import batched
+from benchmarks._study import finish, pyplot
 
 PAPER = {"delays": [1, 3, 10, 32, 100, 316, 1000],
          "UCB": [24145, 24695, 25662, 28148, 37141, 77687, 226220],
@@ -157,11 +157,7 @@ def main(argv=None) -> dict:
     out["ratio_ucb_over_ts"] = (res["UCB"].mean(1) / res["TS"].mean(1)).round(2).tolist()
     out["seconds"] = round(time.time() - t0, 1)
     if args.figure:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-
+        plt = pyplot()
         fig, axes = plt.subplots(1, 2, figsize=(9, 3.4))
         for n, c in (("UCB", "C0"), ("TS", "C1")):
             axes[0].errorbar(args.delays, out[n]["regret"], yerr=out[n]["ci95_halfwidth"], marker="o", color=c,
@@ -179,11 +175,8 @@ def main(argv=None) -> dict:
         axes[1].set_xlabel("delta (paper's delta divided by 10)")
         axes[1].set_ylabel("regret / regret at delta = 1")
         axes[1].legend(fontsize=7)
-        fig.tight_layout()
-        fig.savefig(args.figure, dpi=120)
-        out["figure"] = args.figure
-    print(json.dumps(out))
-    return out
+        return finish(out, fig, args.figure)
+    return finish(out)
 
 
 if __name__ == "__main__":

@@ -21,7 +21,6 @@ at the largest K); ``--figure`` writes the RMSE against K.
 
 from __future__ import annotations
 
-import argparse
 import functools
 import json
 import time
@@ -31,6 +30,7 @@ import numpy as np
 
 from bandits.data import LoggedData
 from bandits.estimators import EmbeddedLog, evaluate
+from benchmarks._study import parser
 
 ESTIMATORS = ("ipw", "snipw", "mips", "mips (no pi_b)", "snmips")
 
@@ -136,16 +136,8 @@ def figure(results: list[dict], path: str) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--ks", default="100,300,1000,3000,5000")
-    ap.add_argument("--categories", type=int, default=20)
-    ap.add_argument("--d", type=int, default=5)
-    ap.add_argument("--n", type=int, default=2000)
-    ap.add_argument("--reps", type=int, default=100)
-    ap.add_argument("--beta-b", type=float, default=1.0)
-    ap.add_argument("--beta-e", type=float, default=6.0)
-    ap.add_argument("--truth-contexts", type=int, default=200_000)
-    ap.add_argument("--seed", type=int, default=0)
+    ap = parser(__doc__, ks="100,300,1000,3000,5000", categories=20, d=5, n=2000, reps=100, beta_b=1.0, beta_e=6.0,
+                truth_contexts=200_000, seed=0)
     ap.add_argument("--figure", default=None)
     ap.add_argument("--from-json", default=None, help="redraw --figure from a saved output line, without rerunning")
     args = ap.parse_args(argv)

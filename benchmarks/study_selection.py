@@ -24,7 +24,6 @@ worst case, not the best estimator in each world).
 
 from __future__ import annotations
 
-import argparse
 import json
 import time
 from collections import Counter
@@ -35,6 +34,7 @@ import numpy as np
 from bandits.data import LoggedData
 from bandits.estimators import evaluate, fit_reward_model
 from bandits.estimators.selection import recommend_estimator, slope
+from benchmarks._study import parser
 
 FIXED = ("dm", "ipw", "snipw", "dr", "switch-dr(lambda=10)")
 OVERLAP = {"good overlap": (0.0, 4.0), "poor overlap": (-4.0, 8.0)}
@@ -96,13 +96,7 @@ def run_world(overlap: str, model: str, args, seed: int) -> dict:
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--K", type=int, default=10)
-    ap.add_argument("--d", type=int, default=5)
-    ap.add_argument("--n", type=int, default=1000)
-    ap.add_argument("--reps", type=int, default=60)
-    ap.add_argument("--truth-contexts", type=int, default=200_000)
-    ap.add_argument("--seed", type=int, default=0)
+    ap = parser(__doc__, K=10, d=5, n=1000, reps=60, truth_contexts=200_000, seed=0)
     args = ap.parse_args(argv)
     t0 = time.perf_counter()
     worlds = [run_world(o, m, args, args.seed + 10 * i + j) for i, o in enumerate(OVERLAP) for j, m in enumerate(MODELS)]

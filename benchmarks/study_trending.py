@@ -21,7 +21,6 @@ curves around the change. Runs in about a minute on 2 cores with the defaults.
 from __future__ import annotations
 
 import argparse
-import json
 import time
 from typing import NamedTuple
 
@@ -32,6 +31,7 @@ import numpy as np
 from bandits.contracts import Env, EnvStep, Observation
 from bandits.engine.rollout import make_rollout
 from bandits.policies import make
+from benchmarks._study import finish, pyplot
 
 
 class EventParams(NamedTuple):
@@ -150,11 +150,7 @@ def main(argv=None) -> dict:
         curves[name] = (e.mean(0), b.mean(0))
     out["seconds"] = round(time.time() - t0, 1)
     if args.figure:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-
+        plt = pyplot()
         fig, ax = plt.subplots(figsize=(7, 3.6))
         lo, hi = args.change - 300, min(args.horizon, args.change + 1200)
         tt = np.arange(lo, hi)
@@ -168,11 +164,8 @@ def main(argv=None) -> dict:
         ax.set_ylabel("expected reward (mean over members)")
         ax.set_title(f"Live event starts at round {args.change} ({args.seeds} members)")
         ax.legend(fontsize=7, loc="lower right")
-        fig.tight_layout()
-        fig.savefig(args.figure, dpi=120)
-        out["figure"] = args.figure
-    print(json.dumps(out))
-    return out
+        return finish(out, fig, args.figure)
+    return finish(out)
 
 
 if __name__ == "__main__":

@@ -61,18 +61,14 @@ register_estimator(
     summary="mean(q_hat(x, pi_e)) + sum(w (r - q_hat)) / sum(w): DR with a self-normalised correction",
 )
 
-register_estimator(
-    "switch-dr", lambda lambda_: (Term("q_pi"), Term(("w_res_switch", lambda_))),
-    aliases=("switch_dr", "switchdr"), needs_reward_model=True,
-    hparams={"lambda_": HParam(100.0, doc="switch to DM on rows whose weight exceeds lambda_")},
-    columns={"w_res_switch": _w_res_switch},
-    summary="DR where w <= lambda, DM elsewhere",
-)
-
-register_estimator(
-    "dr-os", lambda lambda_: (Term("q_pi"), Term(("w_res_os", lambda_))),
-    aliases=("dr_os", "dros"), needs_reward_model=True,
-    hparams={"lambda_": HParam(100.0, doc="shrinkage: weights become lambda w / (w^2 + lambda)")},
-    columns={"w_res_os": _w_res_os},
-    summary="DR with weights shrunk to lambda w / (w^2 + lambda)",
-)
+# DR with the weight of large-weight rows changed: switched to DM, or shrunk
+for _name, _col, _fn, _aliases, _doc, _summary in (
+    ("switch-dr", "w_res_switch", _w_res_switch, ("switch_dr", "switchdr"),
+     "switch to DM on rows whose weight exceeds lambda_", "DR where w <= lambda, DM elsewhere"),
+    ("dr-os", "w_res_os", _w_res_os, ("dr_os", "dros"),
+     "shrinkage: weights become lambda w / (w^2 + lambda)", "DR with weights shrunk to lambda w / (w^2 + lambda)"),
+):
+    register_estimator(
+        _name, lambda lambda_, col=_col: (Term("q_pi"), Term((col, lambda_))), aliases=_aliases,
+        needs_reward_model=True, hparams={"lambda_": HParam(100.0, doc=_doc)}, columns={_col: _fn}, summary=_summary,
+    )

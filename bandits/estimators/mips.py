@@ -38,7 +38,7 @@ from typing import Any
 
 import numpy as np
 
-from bandits.data import LoggedData
+from bandits.data import LoggedData, _readonly
 from bandits.estimators import _checks as ck
 from bandits.estimators.core import Columns, HParam, Term, register_estimator
 from bandits.estimators.intervals import one_blas_thread
@@ -110,10 +110,7 @@ class EmbeddedLog(LoggedData):
                 raise ValueError(f"p_e_a: expected each item's distribution over categories (axis 1) to sum to 1, got "
                                  f"sum {float(sums[a, d])!r} for action {a}, dimension {d}")
         for k, v in (("action_embed", emb), ("pi_b", pib), ("p_e_a", pea)):
-            if v is not None:
-                v = v.view()
-                v.flags.writeable = False
-            set_(k, v)
+            set_(k, _readonly(v))
 
     @classmethod
     def from_logged(cls, data: LoggedData | Mapping, action_embed: Any = None, pi_b: Any = None,

@@ -55,7 +55,7 @@ from typing import Any
 
 import numpy as np
 
-from bandits.data import LoggedData
+from bandits.data import LoggedData, _readonly
 from bandits.estimators import _checks as ck
 from bandits.estimators.registry import COLUMNS, ColumnKey, HParam, Term, register_estimator
 
@@ -132,14 +132,6 @@ def _check_dist(name: str, a: np.ndarray) -> None:
         ck.check_action_dist(a)
     except ValueError as e:
         raise ValueError(str(e).replace("action_dist:", f"{name}:", 1)) from None
-
-
-def _readonly(a: np.ndarray | None) -> np.ndarray | None:
-    if a is None:
-        return None
-    v = a.view()
-    v.flags.writeable = False
-    return v
 
 
 # ------------------------------------------------------------------------------------------------
