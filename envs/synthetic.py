@@ -227,14 +227,19 @@ def _contextual_env(name, num_actions, context_dim, context_dist, dtype, default
 # --------------------------------------------------------------------------- linear-Gaussian
 
 
-def linear_gaussian_params(theta, bias=None, noise_sd=1.0, dtype=jnp.float32) -> LinearGaussianParams:
-    """Params from given arrays. theta: ``(K, d)``; bias: ``(K,)`` or None (zeros); noise_sd >= 0."""
-    dtype = _check_dtype(dtype)
+def _theta_and_bias(theta, bias) -> tuple[np.ndarray, np.ndarray]:
+    """``theta`` as a float64 ``(K, d)`` array (checked) and ``bias`` (zeros ``(K,)`` when None)."""
     th = np.asarray(theta, dtype=np.float64)
     if th.ndim != 2 or th.shape[0] < 1 or th.shape[1] < 1:
         raise ValueError(f"theta: expected shape (num_actions >= 1, context_dim >= 1), got {th.shape}")
+    return th, (np.zeros(th.shape[0]) if bias is None else bias)
+
+
+def linear_gaussian_params(theta, bias=None, noise_sd=1.0, dtype=jnp.float32) -> LinearGaussianParams:
+    """Params from given arrays. theta: ``(K, d)``; bias: ``(K,)`` or None (zeros); noise_sd >= 0."""
+    dtype = _check_dtype(dtype)
+    th, b = _theta_and_bias(theta, bias)
     K = th.shape[0]
-    b = np.zeros(K) if bias is None else bias
     sd = float(noise_sd)
     if not np.isfinite(sd) or sd < 0:
         raise ValueError(f"noise_sd: expected a finite number >= 0, got {noise_sd!r}")
@@ -301,11 +306,8 @@ def linear_gaussian(num_actions: int = 10, context_dim: int = 10, noise_sd: floa
 def logistic_bernoulli_params(theta, bias=None, dtype=jnp.float32) -> LogisticBernoulliParams:
     """Params from given arrays. theta: ``(K, d)``; bias: ``(K,)`` or None (zeros)."""
     dtype = _check_dtype(dtype)
-    th = np.asarray(theta, dtype=np.float64)
-    if th.ndim != 2 or th.shape[0] < 1 or th.shape[1] < 1:
-        raise ValueError(f"theta: expected shape (num_actions >= 1, context_dim >= 1), got {th.shape}")
+    th, b = _theta_and_bias(theta, bias)
     K = th.shape[0]
-    b = np.zeros(K) if bias is None else bias
     return LogisticBernoulliParams(_as_array("theta", th, th.shape, dtype), _as_array("bias", b, (K,), dtype))
 
 

@@ -187,6 +187,17 @@ def _look_counts(n: int, looks: int | None, batch: int | None, min_n: int, name:
     return counts.astype(np.int64)
 
 
+
+def _paired_looks(ya: np.ndarray, yb: np.ndarray, looks: int | None, batch: int | None, min_n: int, metric: str):
+    """Both groups' look counts, cut to the same number of (latest) looks, and the running mean and
+    variance of each at those looks: ``(ka, kb, ma, va, mb, vb)``, each ``(m,)``."""
+    ka = _look_counts(ya.size, looks, batch, min_n, "y_a")
+    kb = _look_counts(yb.size, looks, batch, min_n, "y_b")
+    m = min(ka.size, kb.size)
+    ka, kb = ka[ka.size - m:], kb[kb.size - m:]
+    ma, va = _moments(ya, ka, metric)
+    mb, vb = _moments(yb, kb, metric)
+    return ka, kb, ma, va, mb, vb
 def msprt_test(
     y_a,
     y_b,
@@ -222,19 +233,14 @@ def msprt_test(
     if not (np.isfinite(tau_std) and tau_std > 0):
         raise ValueError(f"tau_std: expected a value > 0, got {tau_std!r}")
     min_n = _check_min_n(min_n, ("y_a", ya), ("y_b", yb))
-    ka = _look_counts(ya.size, looks, batch, min_n, "y_a")
-    kb = _look_counts(yb.size, looks, batch, min_n, "y_b")
-    m = min(ka.size, kb.size)
-    ka, kb = ka[ka.size - m:], kb[kb.size - m:]
-    ma, va = _moments(ya, ka, metric)
-    mb, vb = _moments(yb, kb, metric)
+    ka, kb, ma, va, mb, vb = _paired_looks(ya, yb, looks, batch, min_n, metric)
     V = va / ka + vb / kb
     delta = mb - ma
     if tau is None:
         pooled = np.sqrt(((ka - 1) * va + (kb - 1) * vb) / np.maximum(ka + kb - 2, 1))
         tau_arr = tau_std * np.maximum(pooled, 1e-12)
     else:
-        tau_arr = np.full(m, float(tau))
+        tau_arr = np.full(ka.size, float(tau))
     if np.any(~(V > 0)):
         warnings.warn(f"{int(np.sum(~(V > 0)))} look(s) have zero variance in both groups (constant metric): "
                       f"they carry no evidence", SmallSampleWarning, stacklevel=2)
@@ -323,11 +329,6 @@ def naive_peeking_pvalues(y_a, y_b, *, looks: int | None = None, batch: int | No
     yb = check_sample("y_b", y_b)
     metric = check_metric(metric, ya, yb)
     min_n = _check_min_n(min_n, ("y_a", ya), ("y_b", yb))
-    ka = _look_counts(ya.size, looks, batch, min_n, "y_a")
-    kb = _look_counts(yb.size, looks, batch, min_n, "y_b")
-    m = min(ka.size, kb.size)
-    ka, kb = ka[ka.size - m:], kb[kb.size - m:]
-    ma, va = _moments(ya, ka, metric)
-    mb, vb = _moments(yb, kb, metric)
+    ka, kb, ma, va, mb, vb = _paired_looks(ya, yb, looks, batch, min_n, metric)
     z = (mb - ma) / np.sqrt(np.maximum(va / ka + vb / kb, _TINY))
     return 2 * norm.sf(np.abs(z))
