@@ -206,15 +206,19 @@ class SlateLog:
             unit, first = _units(sid)
         S = first.shape[0]
         flat = unit * L + position
-        counts = np.bincount(flat, minlength=S * L)
-        if counts.max() > 1:
-            j = int(np.flatnonzero(counts > 1)[0])
-            lab = sid[unit == j // L][0] if sid is not None else j // L
-            raise ValueError(f"position: expected each slot at most once per slate, got slot {j % L} "
-                             f"{int(counts[j])} times in slate_id {lab}")
-        present = (counts > 0).reshape(S, L)
         # complete slates whose rows come slot by slot: per-slate arrays are reshapes of per-row ones
-        dense = bool(n == S * L and (n == 1 or np.diff(flat).min() > 0))  # flat is then 0, 1, ..., n - 1
+        # (flat is then 0, 1, ..., n - 1, so no slot repeats and every slot is present)
+        dense = bool(n == S * L and (n == 1 or np.diff(flat).min() > 0))
+        if dense:
+            present = np.ones((S, L), bool)
+        else:
+            counts = np.bincount(flat, minlength=S * L)
+            if counts.max() > 1:
+                j = int(np.flatnonzero(counts > 1)[0])
+                lab = sid[unit == j // L][0] if sid is not None else j // L
+                raise ValueError(f"position: expected each slot at most once per slate, got slot {j % L} "
+                                 f"{int(counts[j])} times in slate_id {lab}")
+            present = (counts > 0).reshape(S, L)
         ps = _probs("pscore", self.pscore, n, True)
         pc = _probs("pscore_cascade", self.pscore_cascade, n, True)
         pi = _probs("pscore_item_position", self.pscore_item_position, n, True)
