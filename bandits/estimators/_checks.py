@@ -79,7 +79,7 @@ def check_action_dist(action_dist: np.ndarray) -> np.ndarray:
     Returns the row sums ``(n, len_list)`` (used to normalise exactly like obp's ``np.average``).
     """
     n, K, L = action_dist.shape
-    fused = L == 1 and action_dist.flags.c_contiguous and action_dist.size > 0
+    fused = L == 1 and action_dist.dtype == np.float64 and action_dist.flags.c_contiguous and action_dist.size > 0
     if fused:
         mn, sums = _min_and_row_sums(action_dist.reshape(n, K))
         sums = sums[:, None]
