@@ -52,8 +52,9 @@ import numpy as np
 from bandits.contracts import Env
 from envs.logged.response import ResponseModel, item_design
 from envs.logged.simulator import expected_reward_matrix, make_member_env
+from envs.registry import register_env
 
-__all__ = ["KnownWorld", "known_world", "obd_world", "toy_world", "WORLDS", "make_world", "unique_rows"]
+__all__ = ["KnownWorld", "known_world", "obd_world", "obd_known_env", "toy_world", "WORLDS", "make_world", "unique_rows"]
 
 OBD_CLICK_RATE = 0.0038  # click rate of the bundled uniform-random OBD sample (38 clicks / 10,000 rows)
 
@@ -308,6 +309,30 @@ def obd_world(
                        position_effect=position_effect, click_rate=click_rate, add_intercept=add_intercept,
                        seed=seed, site_prior_counts=(alpha, beta), catalog=catalog, catalog_kwargs=catalog_kwargs,
                        dtype=dtype, settings={"world": "obd", "campaign": campaign})
+
+
+@register_env("obd_known", sizes={"num_actions": 80, "context_dim": 21, "len_list": "len_list"},
+              cli="obd_known", cli_defaults={"interaction": 0.5, "item_noise": 0.3, "member_effect": 0.3,
+                                             "click_rate": 0.0038, "len_list": 1, "seed": 0})
+def obd_known_env(*, interaction: float = 0.5, item_noise: float = 0.3, member_effect: float = 0.3,
+                  click_rate: float = OBD_CLICK_RATE, len_list: int = 1, seed: int = 0) -> Env:
+    """The OBD-shaped known world of :func:`obd_world` (campaign ``all``) as an environment: the
+    main job's default world (``screentest env=obd_known``).
+
+    The bundled logs hold too few clicks for a simulator fitted on them to tell the items apart;
+    this world keeps their items, item features, slots and member contexts and sets item effects
+    around the site prior (deviations of sd ``item_noise``) and member x item interactions of sd
+    ``interaction`` (logit scale), so policies that learn have something to learn.
+
+    len_list: 1 (the top slot: single-slot policies) or 3 (slates). Returns an
+    :class:`bandits.contracts.Env` with 80 actions and context dimension 21 (20 one-hot member
+    features and an intercept), float32.
+    """
+    if isinstance(len_list, bool) or len_list not in (1, 3):
+        raise ValueError(f"len_list: expected 1 or 3 (the OBD world's slots), got {len_list!r}")
+    world = obd_world("all", interaction=float(interaction), item_noise=float(item_noise),
+                      member_effect=float(member_effect), click_rate=float(click_rate), seed=int(seed))
+    return world.env(int(len_list))
 
 
 def toy_world(

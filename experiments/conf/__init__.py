@@ -188,6 +188,9 @@ class BakeoffConf:
             "bernoulli_ts": candidate("bernoulli_ts", static={"num_samples": 1}),
             "ucb1": candidate("ucb1", alpha=0.1),
             "epsilon_greedy": candidate("epsilon_greedy", epsilon=0.05),
+            # contextual: small exploration scales, since rewards are clicks at well under 1%
+            "linucb": candidate("linucb", alpha=0.1),
+            "lints": candidate("lints", alpha=0.02),
             "random": candidate("random"),
         }
     )
@@ -295,6 +298,18 @@ class OPEConf:
 
 
 @dataclass
+class VerdictConf:
+    """"What your logs can tell": one line after the bake-off, from a fidelity study in the
+    OBD-shaped known world at ``factors`` x the logs' size (:func:`experiments.fidelity.what_logs_can_tell`:
+    the simulator's Kendall tau against the truth, and the rows needed for tau >= 0.9). Cached in
+    ``out_dir/fidelity``, so only the first run pays for it; ``verdict.enabled=false`` skips it.
+    """
+
+    enabled: bool = True
+    factors: list[int] = field(default_factory=lambda: [1, 10])
+
+
+@dataclass
 class ScreentestConf:
     """The root config. ``seeds``: seeds per candidate (and per grid point); ``horizon``: rounds.
 
@@ -306,7 +321,9 @@ class ScreentestConf:
 
     defaults: list[Any] = field(
         default_factory=lambda: [
-            {"env": "simulator"},
+            # the OBD-shaped known world: the bundled logs (38 clicks) cannot tell items apart;
+            # a run on your own logs (data=parquet/csv) fits the simulator on them instead
+            {"env": "obd_known"},
             {"policy": "bakeoff"},
             {"estimator": "standard"},
             {"sweep": "default"},
@@ -320,9 +337,10 @@ class ScreentestConf:
     sweep: SweepConf = MISSING
     data: Any = MISSING
     ope: OPEConf = field(default_factory=OPEConf)
-    seeds: int = 30
+    verdict: VerdictConf = field(default_factory=VerdictConf)
+    seeds: int = 10
     seed_offset: int = 0
-    horizon: int = 10000
+    horizon: int = 30000
     out_dir: str = "screentest-results"
     quiet: bool = False
     report: bool = True
