@@ -63,6 +63,7 @@ __all__ = [
     "fidelity",
     "logs_verdict",
     "VERDICT_PANEL",
+    "VERDICT_MAX_ROWS",
     "what_logs_can_tell",
     "default_world_note",
     "plot_fidelity",
@@ -423,6 +424,10 @@ def logs_verdict(result: FidelityResult, n_user: int | None = None) -> tuple[str
 # single-slot policies (what the main job's bake-off compares), without hybrid LinUCB (slow update)
 VERDICT_PANEL: tuple[PanelPolicy, ...] = tuple(p for p in DEFAULT_PANEL
                                                if p.len_list == 1 and p.label != "hybrid_linucb")
+
+# the largest log size the verdict of the main job and ``screentest calibrate`` studies (its cost
+# grows with the rows: the study logs, refits the simulator and trains the panel at each size)
+VERDICT_MAX_ROWS = 1_000_000
 
 
 def what_logs_can_tell(n_user: int, *, campaign: str = "all", factors: Sequence[int] = (1, 10), seed: int = 0,

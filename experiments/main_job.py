@@ -371,10 +371,6 @@ def _summary_table(df, console) -> None:
     console.print(t)
 
 
-# largest log size the main job's verdict studies (its cost grows with the rows)
-_VERDICT_MAX_ROWS = 1_000_000
-
-
 def _verdict(c: dict[str, Any], data, root: Path, console) -> dict[str, Any] | None:
     """"What your logs can tell" (``verdict`` node): one line from a fidelity study at the size of
     the OBD logs (:func:`experiments.fidelity.what_logs_can_tell`, cached in ``out_dir/fidelity``),
@@ -387,10 +383,10 @@ def _verdict(c: dict[str, Any], data, root: Path, console) -> dict[str, Any] | N
         console.print("what your logs can tell: not computed for logs outside the OBD layout "
                       "(`screentest fidelity` runs the study in a known world)")
         return None
-    from experiments.fidelity import what_logs_can_tell
+    from experiments.fidelity import VERDICT_MAX_ROWS, what_logs_can_tell
 
     n_user = data.n_rounds if data is not None else load_data(c["data"], None).n_rounds
-    factors = [int(f) for f in c["verdict"]["factors"] if n_user * int(f) <= _VERDICT_MAX_ROWS]
+    factors = [int(f) for f in c["verdict"]["factors"] if n_user * int(f) <= VERDICT_MAX_ROWS]
     if not factors:
         console.print(f"what your logs can tell: not computed in the main job for {n_user:,} rows (the study refits "
                       f"the simulator on logs of that size; `screentest fidelity --user-rows {n_user}` runs it)")

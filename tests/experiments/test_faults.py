@@ -148,7 +148,7 @@ def test_changed_log_gives_new_rows_and_force_recomputes(tmp_path):
 
 
 def test_identity_covers_code_and_data_fingerprints():
-    c = main_job.plain(main_job.compose(["policy=random"]))  # env=simulator: fitted on the data
+    c = main_job.plain(main_job.compose(["env=simulator", "policy=random"]))  # fitted on the data
     h = main_job.config_hash(c, "data-a", "code-a")
     assert h != main_job.config_hash(c, "data-b", "code-a")
     assert h != main_job.config_hash(c, "data-a", "code-b")

@@ -17,7 +17,7 @@ from envs.known import toy_world
 from experiments import cli
 from experiments.fidelity import FidelityError, panel_from_labels, what_logs_can_tell
 
-PANEL = panel_from_labels(["random", "top_site", "epsilon_greedy", "bernoulli_ts"])
+PANEL = panel_from_labels(["random", "top_site", "epsilon_greedy", "random_slate", "top_site_slate"])
 KW = {"factors": (1, 20), "panel": PANEL, "penalties": (3.0, 3.0)}
 
 
@@ -58,7 +58,7 @@ def test_verdict_follows_the_studys_kendall_tau(verdict_and_study):
     assert v["rows_needed_for_tau_0.9"] == need
     assert v["verdict"].startswith(f"at 1,000 logged rows the simulator ranks the {len(PANEL)} policies")
     assert f"tau {taus[0]:.2f}" in v["verdict"] and v["verdict"].endswith("(one log draw per size)")
-    # 20,000 rows hold ~1,000 clicks in the 5% world: the simulator ranks these 4 policies right
+    # 20,000 rows hold ~1,000 clicks in the 5% world: the simulator ranks these 5 policies right
     assert taus[1] >= 0.9
 
 
@@ -139,3 +139,36 @@ def test_main_job_summary_names_the_world_and_prints_the_verdict(tmp_path, capsy
     assert "world: the OBD-shaped known world (env=obd_known)" in text
     assert "(10,000 rows, 38 clicks)" in text
     assert "what your logs can tell: VERDICT-LINE" in text
+
+
+def test_calibrate_prints_the_verdict_and_writes_it(tmp_path, capsys, monkeypatch):
+    """``screentest calibrate`` asks for the verdict at the logs' size (the sim-to-real check and
+    the study are replaced by recorded calls; both are tested on their own)."""
+    import json
+    from types import SimpleNamespace
+
+    import experiments.sim2real as s2r
+
+    report = SimpleNamespace(to_text=lambda: "report", to_dict=lambda: {"auc": 0.5})
+    res = SimpleNamespace(ok=True, to_text=lambda: "check", to_dict=lambda: {"ok": True})
+    monkeypatch.setattr(s2r, "sim_to_real", lambda *a, **k: (res, SimpleNamespace(report=report)))
+    calls = []
+
+    def fake(n_user, **k):
+        calls.append((n_user, k["factors"], k["campaign"], k["cache_dir"]))
+        return {"verdict": "VERDICT-LINE", "rows_needed_for_tau_0.9": 100_000, "cached": True, "seconds": 0.0}
+
+    monkeypatch.setattr(fid, "what_logs_can_tell", fake)
+    assert cli.main(["calibrate", "--no-plot", "--out", str(tmp_path), "--verdict-factors", "1,10,200"]) == 0
+    out = capsys.readouterr().out
+    # 200 x 10,000 rows exceed the verdict's largest study size, so that size is left out
+    assert calls == [(10_000, [1, 10], "all", tmp_path / "fidelity")]
+    assert "what your logs can tell: VERDICT-LINE (cached)" in out
+    doc = json.loads((tmp_path / "calibrate.json").read_text())
+    assert doc["verdict"]["rows_needed_for_tau_0.9"] == 100_000
+
+
+def test_calibrate_bad_verdict_factors(tmp_path, capsys):
+    assert cli.main(["calibrate", "--out", str(tmp_path), "--verdict-factors", "1,x"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "--verdict-factors" in err and "'1,x'" in err
