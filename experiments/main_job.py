@@ -15,7 +15,14 @@ What one job does (:func:`run_job`):
    ``ope.rounds`` rounds with the behaviour policy in the simulator, estimate every candidate's
    value off-policy with the ``estimator`` group, and store each estimate beside the simulator's
    ground truth (see :mod:`experiments.ope_stage`).
-4. Print a summary table and write the report (:mod:`experiments.report`) into ``out_dir/report``.
+4. Print a summary table (naming the world, and for the default ``env=obd_known`` why it is used)
+   and the "what your logs can tell" line (``verdict``: :func:`experiments.fidelity.what_logs_can_tell`),
+   and write the report (:mod:`experiments.report`) into ``out_dir/report``.
+
+The default ``env`` is the OBD-shaped known world (:func:`envs.known.obd_known_env`): the bundled
+logs hold too few clicks for a simulator fitted on them to tell the items apart. A command line
+that reads the user's own logs (``data=parquet``, ``data=csv``, ``data.data_path=...``) and names
+no env runs in the simulator fitted on them (``env=simulator``).
 
 Exit codes: 0 success; 2 usage or config error (unknown key, wrong type, missing, unreadable or
 malformed logs, unknown policy or hyperparameter, an unusable ``out_dir``), detected before

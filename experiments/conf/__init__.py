@@ -6,8 +6,10 @@ Config groups and their options (choose with ``group=option``, override fields w
     one option per world that declares a ``cli`` name in :mod:`envs.registry`: ``linear``
     (:func:`envs.synthetic.linear_gaussian`), ``logistic`` (:func:`envs.synthetic.logistic_bernoulli`),
     ``bernoulli`` (:func:`envs.synthetic.bernoulli_arms`), ``simulator`` (the member simulator
-    calibrated on the ``data`` logs, see :func:`experiments.builders.member_simulator`). The
-    node's fields are the declaration's ``cli_defaults``.
+    calibrated on the ``data`` logs, see :func:`experiments.builders.member_simulator`),
+    ``obd_known`` (the default: the OBD-shaped known world, :func:`envs.known.obd_known_env`; the
+    bundled logs are too few for a simulator fitted on them to tell the items apart). The node's
+    fields are the declaration's ``cli_defaults``.
 ``policy``
     one candidate: an option per registered policy (:mod:`bandits.policies.registry`), whose
     fields are its hyperparameters by configuration name (``policy=linucb policy.alpha=0.5``,
@@ -316,7 +318,7 @@ class ScreentestConf:
     out_dir: the result store (shared by all jobs of a multirun; relative paths are taken from the
     directory ``screentest`` was started in). quiet: no progress bars or tables (CI).
     report: write ``out_dir/report`` at the end of the job. force: recompute every cell of the job
-    even when the store has it (``--force``).
+    even when the store has it (``--force``). verdict: the "what your logs can tell" line.
     """
 
     defaults: list[Any] = field(
