@@ -890,6 +890,9 @@ def main(argv: list[str] | None = None) -> int:
         if world.site_prior is None and a.logger == "bts":
             return fail(f"--logger: 'bts' starts from a site prior; world {a.world!r} has none")
         panel = None if a.panel is None else panel_from_labels(a.panel.split(","))
+        if panel is None and world.site_prior is None and world.len_list == 1:
+            # a labelled world: one slot and no site prior, so no fixed ranker and no slate policy
+            panel = [p for p in VERDICT_PANEL if p.name != "top_site"]
         if panel is not None:
             for p in panel:
                 build_policy(p, world)
@@ -908,8 +911,9 @@ def main(argv: list[str] | None = None) -> int:
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
     t0 = time.perf_counter()
+    shape = "labelled examples" if world.model is None else f"interaction {a.interaction}"
     console.print(f"fidelity: world {a.world!r} ({world.n_actions} items, {world.len_list} slots, "
-                  f"interaction {a.interaction}), log sizes {', '.join(f'{r:,}' for r in rows)}, "
+                  f"{shape}), log sizes {', '.join(f'{r:,}' for r in rows)}, "
                   f"{len(panel or DEFAULT_PANEL)} policies")
     prog = Progress(TextColumn("[bold]fidelity"), BarColumn(), TextColumn("{task.percentage:>3.0f}%"),
                     TextColumn("{task.fields[msg]}"), TimeElapsedColumn(), console=console, transient=False,
