@@ -31,7 +31,7 @@ TARGETS = {"rows": 1_000_000, "kendall_tau": 0.9, "median_abs_rel_error": 0.05, 
 
 def main(argv: list[str] | None = None) -> dict:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--world", default="obd", choices=("obd", "toy"))
+    ap.add_argument("--world", default="obd", choices=("obd", "toy", "digits", "wine", "breast_cancer", "iris"))
     ap.add_argument("--rows", default="10000,100000,1000000")
     ap.add_argument("--penalties", default=None, help="MAIN,INTERACTION: skip the simulator's penalty search")
     ap.add_argument("--replicates", type=int, default=1)
@@ -57,6 +57,10 @@ def main(argv: list[str] | None = None) -> dict:
     world = make_world(a.world, interaction=a.interaction, item_noise=a.item_noise, seed=a.seed)
     pen = None if a.penalties is None else [float(v) for v in a.penalties.split(",")]
     panel = None if a.panel is None else panel_from_labels(a.panel.split(","))
+    if panel is None and world.site_prior is None and world.len_list == 1:  # a labelled world
+        from experiments.fidelity import VERDICT_PANEL
+
+        panel = [p for p in VERDICT_PANEL if p.name != "top_site"]
     t0 = time.perf_counter()
     res = fidelity(world, rows, logger=a.logger, replicates=a.replicates, item_prior=a.item_prior, seed=a.seed,
                    panel=panel, penalties=pen,

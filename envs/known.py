@@ -42,6 +42,7 @@ the static truth of :meth:`KnownWorld.value` no longer applies to it.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -52,8 +53,9 @@ import numpy as np
 from bandits.contracts import Env
 from envs.logged.response import ResponseModel, item_design
 from envs.logged.simulator import expected_reward_matrix, make_member_env
+from envs.registry import register_env
 
-__all__ = ["KnownWorld", "known_world", "obd_world", "toy_world", "WORLDS", "make_world", "unique_rows"]
+__all__ = ["KnownWorld", "LabelWorld", "supervised_world", "known_world", "obd_world", "obd_known_env", "toy_world", "WORLDS", "make_world", "unique_rows"]
 
 OBD_CLICK_RATE = 0.0038  # click rate of the bundled uniform-random OBD sample (38 clicks / 10,000 rows)
 
@@ -310,6 +312,30 @@ def obd_world(
                        dtype=dtype, settings={"world": "obd", "campaign": campaign})
 
 
+@register_env("obd_known", sizes={"num_actions": 80, "context_dim": 21, "len_list": "len_list"},
+              cli="obd_known", cli_defaults={"interaction": 0.5, "item_noise": 0.3, "member_effect": 0.3,
+                                             "click_rate": 0.0038, "len_list": 1, "seed": 0})
+def obd_known_env(*, interaction: float = 0.5, item_noise: float = 0.3, member_effect: float = 0.3,
+                  click_rate: float = OBD_CLICK_RATE, len_list: int = 1, seed: int = 0) -> Env:
+    """The OBD-shaped known world of :func:`obd_world` (campaign ``all``) as an environment: the
+    main job's default world (``screentest env=obd_known``).
+
+    The bundled logs hold too few clicks for a simulator fitted on them to tell the items apart;
+    this world keeps their items, item features, slots and member contexts and sets item effects
+    around the site prior (deviations of sd ``item_noise``) and member x item interactions of sd
+    ``interaction`` (logit scale), so policies that learn have something to learn.
+
+    len_list: 1 (the top slot: single-slot policies) or 3 (slates). Returns an
+    :class:`bandits.contracts.Env` with 80 actions and context dimension 21 (20 one-hot member
+    features and an intercept), float32.
+    """
+    if isinstance(len_list, bool) or len_list not in (1, 3):
+        raise ValueError(f"len_list: expected 1 or 3 (the OBD world's slots), got {len_list!r}")
+    world = obd_world("all", interaction=float(interaction), item_noise=float(item_noise),
+                      member_effect=float(member_effect), click_rate=float(click_rate), seed=int(seed))
+    return world.env(int(len_list))
+
+
 def toy_world(
     n_items: int = 10,
     *,
@@ -352,10 +378,74 @@ def toy_world(
                        settings={"world": "toy", "n_features": int(n_features), "item_spread": float(item_spread)})
 
 
+
+@dataclass
+class LabelWorld(KnownWorld):
+    """A known world from a labelled dataset (the supervised-to-bandit reduction of
+    :mod:`envs.supervised`): the arms are the classes, playing the true class earns a reward
+    (``noise`` flips it), so the truth is the label table, not a click model (``model`` is None).
+
+    table: ``(m, K)`` float64 exact expected reward of each arm at each distinct context (the mean
+        over the examples sharing that context). One slot; no site prior.
+    """
+
+    table: np.ndarray | None = None
+    base_env: Any = None
+
+    @property
+    def n_actions(self) -> int:
+        return int(self.table.shape[1])
+
+    def env(self, len_list: int | None = None) -> Env:
+        """The dataset's bandit environment (:func:`envs.supervised.supervised_env_from_arrays`); one slot."""
+        if len_list not in (None, 1):
+            raise ValueError(f"len_list: expected 1 (a labelled world shows one slot), got {len_list!r}")
+        return self.base_env
+
+    def click_matrix(self) -> np.ndarray:
+        """Exact expected rewards ``(m, K, 1)`` float64."""
+        return self.table[:, :, None]
+
+    def env_value_check(self, len_list: int | None = None) -> float:
+        """The uniform policy's value from the environment's own reward table, over its examples."""
+        from envs.supervised import expected_reward_table
+
+        return float(expected_reward_table(self.base_env.default_params).mean())
+
+
+def supervised_world(name: str = "digits", *, noise: float = 0.0, max_rows: int | None = None, seed: int = 0,
+                     dtype: Any = jnp.float32, **ignored: Any) -> LabelWorld:
+    """The scikit-learn dataset ``name`` (:data:`envs.supervised.DATASETS`) as a known world.
+
+    Contexts are the standardised features (as the environment shows them, float32 values) with a
+    constant 1 appended for the policies; members are the examples, drawn uniformly. ``noise``,
+    ``max_rows``, ``seed``: as in :func:`envs.supervised.supervised_env`. Other keyword arguments
+    (the OBD world's ``interaction``, ``item_noise``) do not apply to a labelled world and are
+    ignored, so ``screentest fidelity --world digits`` accepts the same options.
+    """
+    from envs.supervised import expected_reward_table, supervised_env
+
+    env = supervised_env(name, noise=noise, intercept=True, max_rows=max_rows, seed=seed, dtype=dtype)
+    prm = env.default_params
+    x = np.asarray(prm.contexts, np.float64)[:, :-1]  # the logged context: the features without the 1
+    q = expected_reward_table(prm)
+    ctx, counts, inv = unique_rows(x)
+    table = np.zeros((ctx.shape[0], q.shape[1]))
+    np.add.at(table, inv, q)
+    table /= counts[:, None]
+    st = {"world": "supervised", "dataset": name, "noise": float(noise), "n_examples": int(x.shape[0]),
+          "n_items": int(q.shape[1]), "len_list": 1, "context_dim": int(x.shape[1]),
+          "n_member_contexts": int(ctx.shape[0]), "max_rows": max_rows, "seed": int(seed)}
+    return LabelWorld(name=f"supervised_{name}", model=None, contexts=ctx, weights=counts / counts.sum(),
+                      action_context=None, len_list=1, add_intercept=True, settings=st, dtype=dtype,
+                      table=table, base_env=env)
+
+
 # Known worlds by name (``screentest fidelity --world NAME``): name -> constructor(**options).
 WORLDS: dict[str, Callable[..., KnownWorld]] = {
     "obd": obd_world,
     "toy": toy_world,
+    **{ds: functools.partial(supervised_world, ds) for ds in ("digits", "wine", "breast_cancer", "iris")},
 }
 
 

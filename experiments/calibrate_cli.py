@@ -16,6 +16,12 @@ JSON).
                          [--bts-seeds 16] [--bts-rounds N] [--bts-sim 100000] [--seed 0]
                          [--policy-check none|single|slate|both] [--policy-seeds 100]
                          [--policy-horizon 1500] [--out screentest-results/calibrate] [--no-plot]
+                         [--verdict-factors 1,10] [--no-verdict]
+
+After the check it prints "what your logs can tell": the verdict of a fidelity study in the
+OBD-shaped known world at 1x and 10x the logs' size (:func:`experiments.fidelity.what_logs_can_tell`:
+the simulator's Kendall tau against the truth and the rows needed for tau >= 0.9), cached in
+``<out>/fidelity``; ``--no-verdict`` skips it.
 """
 
 from __future__ import annotations
@@ -126,6 +132,9 @@ def main(argv: list[str] | None = None) -> int:
                          "item prior (single-slot: linucb/lints; slate: slate_linucb/slate_lints)")
     ap.add_argument("--policy-seeds", type=int, default=100)
     ap.add_argument("--policy-horizon", type=int, default=1500)
+    ap.add_argument("--verdict-factors", default="1,10",
+                    help="log sizes of the 'what your logs can tell' study, as multiples of the logs' rows")
+    ap.add_argument("--no-verdict", action="store_true", help="skip the 'what your logs can tell' study")
     try:
         a = ap.parse_args(argv)
     except SystemExit as e:  # argparse exits 2 on errors, 0 on --help
@@ -162,7 +171,31 @@ def _check_args(a) -> None:
             if not any((folder / f"{a.campaign}{ext}").is_file() for ext in (".csv", ".csv.gz")):
                 raise UsageError(f"--data-path: expected {str(folder / (a.campaign + '.csv'))!r} (or .csv.gz) in the "
                                  f"OBD layout, not found")
+    try:
+        factors = [int(f) for f in str(a.verdict_factors).split(",")]
+    except ValueError:
+        factors = []
+    if not factors or any(f < 1 for f in factors):
+        raise UsageError(f"--verdict-factors: expected comma-separated integers >= 1, got {a.verdict_factors!r}")
+    a.verdict_factors = factors
     check_output_dir("--out", a.out)
+
+
+def _verdict(n_user: int, a, out: Path) -> dict | None:
+    """Print "what your logs can tell" for ``n_user`` logged rows; the study's summary, or None when
+    every studied size would exceed :data:`experiments.fidelity.VERDICT_MAX_ROWS`."""
+    from experiments.fidelity import VERDICT_MAX_ROWS, what_logs_can_tell
+
+    factors = [f for f in a.verdict_factors if n_user * f <= VERDICT_MAX_ROWS]
+    print()
+    if not factors:
+        print(f"what your logs can tell: not computed for {n_user:,} rows here (above {VERDICT_MAX_ROWS:,} rows per "
+              f"study; `screentest fidelity --user-rows {n_user}` runs it)")
+        return None
+    v = what_logs_can_tell(n_user, campaign=a.campaign, factors=factors, seed=a.seed, cache_dir=out / "fidelity")
+    cost = "cached" if v["cached"] else f"computed in {v['seconds']:.0f} s"
+    print(f"what your logs can tell: {v['verdict']} ({cost})")
+    return v
 
 
 def _run(a) -> int:
@@ -192,6 +225,10 @@ def _run(a) -> int:
     if not a.no_plot:
         plot_sim_to_real(res, sim.report, out / "calibrate.png")
         written.append(out / "calibrate.png")
+    if not a.no_verdict:
+        payload["verdict"] = _verdict(dr.n_rounds, a, out)
+        (out / "calibrate.json").write_text(json.dumps(json_safe(payload), indent=1, allow_nan=False,
+                                                              default=lambda o: json_safe(float(o))))
     if a.policy_check != "none":
         margins = _policy_check(dr, a)
         print()

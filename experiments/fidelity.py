@@ -62,6 +62,10 @@ __all__ = [
     "FidelityResult",
     "fidelity",
     "logs_verdict",
+    "VERDICT_PANEL",
+    "VERDICT_MAX_ROWS",
+    "what_logs_can_tell",
+    "default_world_note",
     "plot_fidelity",
     "main",
 ]
@@ -413,6 +417,103 @@ def logs_verdict(result: FidelityResult, n_user: int | None = None) -> tuple[str
     else:
         tail = f"; tau >= {TAU_TARGET} needs about {need:,} rows (the smallest studied size that reaches it)"
     return head + tail, need
+
+
+
+# the panel behind the one-line verdict of the main job and ``screentest calibrate``: the
+# single-slot policies (what the main job's bake-off compares), without hybrid LinUCB (slow update)
+VERDICT_PANEL: tuple[PanelPolicy, ...] = tuple(p for p in DEFAULT_PANEL
+                                               if p.len_list == 1 and p.label != "hybrid_linucb")
+
+# the largest log size the verdict of the main job and ``screentest calibrate`` studies (its cost
+# grows with the rows: the study logs, refits the simulator and trains the panel at each size)
+VERDICT_MAX_ROWS = 1_000_000
+
+
+def what_logs_can_tell(n_user: int, *, campaign: str = "all", factors: Sequence[int] = (1, 10), seed: int = 0,
+                       cache_dir: str | Path | None = None, progress: Callable[[str, float], None] | None = None,
+                       world=None, panel: Sequence[PanelPolicy] = VERDICT_PANEL,
+                       penalties: Sequence[float] | None = None) -> dict[str, Any]:
+    """The one-line verdict "what your logs can tell" for OBD-shaped logs of ``n_user`` rows.
+
+    Runs :func:`fidelity` in the OBD-shaped known world (:func:`envs.known.obd_world` of
+    ``campaign``, default settings, uniform logging) at ``n_user * f`` rows for each ``f`` of
+    ``factors``, with :data:`VERDICT_PANEL` and IPW only (the verdict is about the simulator's
+    ranking), and summarises it with :func:`logs_verdict`: the simulator's Kendall tau at the
+    user's size and the smallest studied size reaching tau >= 0.9 (none if no studied size does:
+    no extrapolation).
+
+    world, panel: another known world (its ``settings`` go into the cache key; the site item prior
+        is used for OBD worlds only) and panel, for smaller studies; penalties: fixed simulator
+        penalties instead of the cross-validated search (:func:`fidelity`).
+    cache_dir: folder for a JSON cache keyed by the arguments and the code fingerprint
+        (:func:`experiments.store.code_fingerprint`); a rerun with the same key reads it instead of
+        recomputing. None: no cache.
+    Returns ``{"verdict": str, "rows_needed_for_tau_0.9": int | None, "rows": [int],
+    "kendall_tau_simulator": [float | None], "decision_regret_simulator": [float | None],
+    "clicks": [float], "seconds": float, "cached": bool}``.
+    """
+    from envs.known import obd_world
+    from experiments.store import code_fingerprint, stable_hash
+
+    n_user = _check_rows(n_user)
+    fs = [int(f) for f in factors]
+    if not fs or any(f < 1 for f in fs):
+        raise FidelityError(f"factors: expected integers >= 1, got {list(factors)!r}")
+    if world is None:
+        world = obd_world(campaign)
+    panel = list(panel)
+    key = stable_hash({"n_user": n_user, "world": world.settings, "name": world.name, "factors": fs,
+                       "seed": int(seed), "panel": [repr(p) for p in panel], "code": code_fingerprint(),
+                       "penalties": None if penalties is None else [float(v) for v in penalties]}, 16)
+    path = None if cache_dir is None else Path(cache_dir) / f"verdict-{key}.json"
+    if path is not None and path.is_file():
+        try:
+            doc = json.loads(path.read_text())
+            return {**doc, "cached": True}
+        except (OSError, ValueError):
+            pass  # an unreadable cache entry is recomputed
+    import warnings
+
+    from bandits.estimators.diagnostics import SmallSampleWarning
+
+    t0 = time.perf_counter()
+    with warnings.catch_warnings():  # IPW runs only because the study needs an estimator; its warnings are noise here
+        warnings.simplefilter("ignore", SmallSampleWarning)
+        res = fidelity(world, [n_user * f for f in fs], estimators=("ipw",), panel=panel, seed=seed, penalties=penalties,
+                       item_prior="site" if world.settings.get("world") == "obd" else "none", progress=progress)
+    line, need = logs_verdict(res, n_user if n_user in res.rows else None)
+    line += " (one log draw per size)"
+
+    def clean(v):
+        return [None if not np.isfinite(x) else float(x) for x in v]
+
+    doc = {"verdict": line, "rows_needed_for_tau_0.9": need, "rows": res.rows,
+           "kendall_tau_simulator": clean(res.curve("simulator", "kendall_tau")),
+           "decision_regret_simulator": clean(res.curve("simulator", "decision_regret")),
+           "clicks": clean(res.curve("simulator", "clicks")), "failures": list(res.failures),
+           "seconds": time.perf_counter() - t0}
+    if path is not None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(doc, indent=1))
+    return {**doc, "cached": False}
+
+
+def default_world_note(env_cfg: dict[str, Any]) -> list[str]:
+    """Lines for the main job's summary naming the known world it runs in and why (``env_cfg``:
+    the ``env`` node of an ``obd_known`` run): the bundled logs' size and clicks, read from them."""
+    from bandits.datasets import load_obd
+
+    logs = load_obd("random", "all")
+    clicks = int(np.asarray(logs.reward).sum())
+    return [
+        f"world: the OBD-shaped known world (env=obd_known): the bundled sample's 80 items, their features and "
+        f"its member contexts, with item effects around the site prior (sd {env_cfg.get('item_noise')}) and "
+        f"member x item interactions (sd {env_cfg.get('interaction')}) on the logit scale; exact regret",
+        f"why: the bundled logs ({logs.n_rounds:,} rows, {clicks} clicks) are too few for a simulator fitted on "
+        f"them to tell the items apart (env=simulator runs in it; `screentest fidelity` measures how far to "
+        f"trust it)",
+    ]
 
 
 # --------------------------------------------------------------------------------------- the study
@@ -789,6 +890,9 @@ def main(argv: list[str] | None = None) -> int:
         if world.site_prior is None and a.logger == "bts":
             return fail(f"--logger: 'bts' starts from a site prior; world {a.world!r} has none")
         panel = None if a.panel is None else panel_from_labels(a.panel.split(","))
+        if panel is None and world.site_prior is None and world.len_list == 1:
+            # a labelled world: one slot and no site prior, so no fixed ranker and no slate policy
+            panel = [p for p in VERDICT_PANEL if p.name != "top_site"]
         if panel is not None:
             for p in panel:
                 build_policy(p, world)
@@ -807,8 +911,9 @@ def main(argv: list[str] | None = None) -> int:
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
     t0 = time.perf_counter()
+    shape = "labelled examples" if world.model is None else f"interaction {a.interaction}"
     console.print(f"fidelity: world {a.world!r} ({world.n_actions} items, {world.len_list} slots, "
-                  f"interaction {a.interaction}), log sizes {', '.join(f'{r:,}' for r in rows)}, "
+                  f"{shape}), log sizes {', '.join(f'{r:,}' for r in rows)}, "
                   f"{len(panel or DEFAULT_PANEL)} policies")
     prog = Progress(TextColumn("[bold]fidelity"), BarColumn(), TextColumn("{task.percentage:>3.0f}%"),
                     TextColumn("{task.fields[msg]}"), TimeElapsedColumn(), console=console, transient=False,

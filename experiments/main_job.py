@@ -15,7 +15,14 @@ What one job does (:func:`run_job`):
    ``ope.rounds`` rounds with the behaviour policy in the simulator, estimate every candidate's
    value off-policy with the ``estimator`` group, and store each estimate beside the simulator's
    ground truth (see :mod:`experiments.ope_stage`).
-4. Print a summary table and write the report (:mod:`experiments.report`) into ``out_dir/report``.
+4. Print a summary table (naming the world, and for the default ``env=obd_known`` why it is used)
+   and the "what your logs can tell" line (``verdict``: :func:`experiments.fidelity.what_logs_can_tell`),
+   and write the report (:mod:`experiments.report`) into ``out_dir/report``.
+
+The default ``env`` is the OBD-shaped known world (:func:`envs.known.obd_known_env`): the bundled
+logs hold too few clicks for a simulator fitted on them to tell the items apart. A command line
+that reads the user's own logs (``data=parquet``, ``data=csv``, ``data.data_path=...``) and names
+no env runs in the simulator fitted on them (``env=simulator``).
 
 Exit codes: 0 success; 2 usage or config error (unknown key, wrong type, missing, unreadable or
 malformed logs, unknown policy or hyperparameter, an unusable ``out_dir``), detected before
@@ -189,6 +196,9 @@ def validate(cfg: DictConfig, base_dir: str | os.PathLike) -> None:
     env_cfg = c["env"]
     data = c["data"]
     decl = env_declaration(env_cfg)
+    if decl.name == "obd_known" and (data.get("source") in ("parquet", "csv") or data.get("data_path") is not None):
+        raise ConfigError("env: obd_known is the OBD-shaped known world built from the bundled sample and reads "
+                          "no logs; use env=simulator to fit the member simulator on data.path / data.data_path")
     if decl.fit_on_data or data.get("source") in ("parquet", "csv"):
         check_data_path(data, base_dir)
     logs = _load_data(c, base_dir)[0] if decl.fit_on_data else None
@@ -368,6 +378,35 @@ def _summary_table(df, console) -> None:
     console.print(t)
 
 
+def _verdict(c: dict[str, Any], data, root: Path, console) -> dict[str, Any] | None:
+    """"What your logs can tell" (``verdict`` node): one line from a fidelity study at the size of
+    the OBD logs (:func:`experiments.fidelity.what_logs_can_tell`, cached in ``out_dir/fidelity``),
+    for the worlds made from logs (the simulator) or standing in for them (``obd_known``); None
+    when disabled, for other worlds, or when the logs are not OBD-shaped (a line then says so)."""
+    decl = env_declaration(c["env"])
+    if not c["verdict"]["enabled"] or not (decl.fit_on_data or decl.name == "obd_known"):
+        return None  # disabled, or a world that does not come from (or stand in for) logs
+    if c["data"].get("source") != "obd":
+        console.print("what your logs can tell: not computed for logs outside the OBD layout "
+                      "(`screentest fidelity` runs the study in a known world)")
+        return None
+    from experiments.fidelity import VERDICT_MAX_ROWS, what_logs_can_tell
+
+    n_user = data.n_rounds if data is not None else load_data(c["data"], None).n_rounds
+    factors = [int(f) for f in c["verdict"]["factors"] if n_user * int(f) <= VERDICT_MAX_ROWS]
+    if not factors:
+        console.print(f"what your logs can tell: not computed in the main job for {n_user:,} rows (the study refits "
+                      f"the simulator on logs of that size; `screentest fidelity --user-rows {n_user}` runs it)")
+        return None
+    console.print(f"what your logs can tell: fidelity study at {', '.join(f'{n_user * f:,}' for f in factors)} rows "
+                  f"in the OBD-shaped world (cached in {root / 'fidelity'}; verdict.enabled=false skips it) ...")
+    v = what_logs_can_tell(n_user, campaign=c["data"].get("campaign", "all"), factors=factors,
+                           cache_dir=root / "fidelity")
+    cost = "cached" if v["cached"] else f"computed in {v['seconds']:.0f} s"
+    console.print(f"what your logs can tell: {v['verdict']} ({cost})", markup=False)
+    return v
+
+
 def run_job(cfg: DictConfig, base_dir: str | os.PathLike | None = None, multirun: bool = False,
             overrides: list[str] | None = None) -> dict[str, Any]:
     """Run one job (see the module docstring). Returns a dict with the store dir, config hash, counts."""
@@ -445,6 +484,9 @@ def run_job(cfg: DictConfig, base_dir: str | os.PathLike | None = None, multirun
     result = {"out_dir": str(root), "config_hash": chash, "job_hash": job_hash, **counts, "seconds": elapsed}
 
     ope_result = None
+    if c["ope"]["enabled"] and simulator is None and env_declaration(c["env"]).name == "obd_known":
+        console.print("off-policy evaluation: runs in the simulator fitted on the logs (env=simulator), "
+                      "not in the known world")
     if c["ope"]["enabled"] and simulator is not None and env.len_list > 1:
         console.print(f"off-policy evaluation: skipped (the OPE stage evaluates single-slot policies; "
                       f"env.len_list={env.len_list})")
@@ -470,6 +512,12 @@ def run_job(cfg: DictConfig, base_dir: str | os.PathLike | None = None, multirun
             f"{counts['computed']} cell(s) computed, {counts['skipped']} already in the store; "
             f"{counts['rounds']:,} rounds in {elapsed:.1f} s -> {root}"
         )
+        if env_declaration(c["env"]).name == "obd_known":
+            from experiments.fidelity import default_world_note
+
+            for line in default_world_note(c["env"]):
+                console.print(line, markup=False)
+        result["verdict"] = _verdict(c, data, root, console)
     if c["report"] and not multirun:
         from experiments.report import write_report
 
@@ -641,6 +689,20 @@ def _with_quiet_logging(argv: list[str]) -> list[str]:
     return argv[:first] + extra + argv[first:]
 
 
+def _default_env(argv: list[str]) -> list[str]:
+    """``argv`` with ``env=simulator`` added when it reads the user's own logs (``data=parquet``,
+    ``data=csv`` or ``data.data_path=...``) and chooses no env: the default env, the OBD-shaped
+    known world, reads no logs, so your logs mean the simulator fitted on them."""
+    keys = [a.lstrip("+").split("=", 1) for a in argv if "=" in a and not a.startswith("-")]
+    if any(k == "env" for k, _ in keys):
+        return argv
+    own = any((k == "data" and v.split(",")[0] in ("parquet", "csv")) or k == "data.data_path" for k, v in keys)
+    if not own:
+        return argv
+    first = next((i for i, a in enumerate(argv) if not a.startswith("-") and "=" in a), len(argv))
+    return argv[:first] + ["env=simulator"] + argv[first:]
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point used by ``screentest`` (see :mod:`experiments.cli`). Returns the exit code.
 
@@ -652,7 +714,7 @@ def main(argv: list[str] | None = None) -> int:
     _STATE["checked"] = False
     _STATE["prechecked"] = None
     os.environ["SCREENTEST_MAIN_PID"] = str(os.getpid())  # joblib workers exit when this process dies
-    full = _with_quiet_logging(argv)
+    full = _default_env(_with_quiet_logging(argv))
     if all(a in ("-m", "--multirun") or not a.startswith("-") for a in full):
         # a plain command line: check it here, so a refusal is one line (Hydra's own are several)
         overrides = [a for a in full if not a.startswith("-")]

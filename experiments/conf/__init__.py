@@ -6,8 +6,10 @@ Config groups and their options (choose with ``group=option``, override fields w
     one option per world that declares a ``cli`` name in :mod:`envs.registry`: ``linear``
     (:func:`envs.synthetic.linear_gaussian`), ``logistic`` (:func:`envs.synthetic.logistic_bernoulli`),
     ``bernoulli`` (:func:`envs.synthetic.bernoulli_arms`), ``simulator`` (the member simulator
-    calibrated on the ``data`` logs, see :func:`experiments.builders.member_simulator`). The
-    node's fields are the declaration's ``cli_defaults``.
+    calibrated on the ``data`` logs, see :func:`experiments.builders.member_simulator`),
+    ``obd_known`` (the default: the OBD-shaped known world, :func:`envs.known.obd_known_env`; the
+    bundled logs are too few for a simulator fitted on them to tell the items apart). The node's
+    fields are the declaration's ``cli_defaults``.
 ``policy``
     one candidate: an option per registered policy (:mod:`bandits.policies.registry`), whose
     fields are its hyperparameters by configuration name (``policy=linucb policy.alpha=0.5``,
@@ -188,6 +190,9 @@ class BakeoffConf:
             "bernoulli_ts": candidate("bernoulli_ts", static={"num_samples": 1}),
             "ucb1": candidate("ucb1", alpha=0.1),
             "epsilon_greedy": candidate("epsilon_greedy", epsilon=0.05),
+            # contextual: small exploration scales, since rewards are clicks at well under 1%
+            "linucb": candidate("linucb", alpha=0.1),
+            "lints": candidate("lints", alpha=0.02),
             "random": candidate("random"),
         }
     )
@@ -295,18 +300,32 @@ class OPEConf:
 
 
 @dataclass
+class VerdictConf:
+    """"What your logs can tell": one line after the bake-off, from a fidelity study in the
+    OBD-shaped known world at ``factors`` x the logs' size (:func:`experiments.fidelity.what_logs_can_tell`:
+    the simulator's Kendall tau against the truth, and the rows needed for tau >= 0.9). Cached in
+    ``out_dir/fidelity``, so only the first run pays for it; ``verdict.enabled=false`` skips it.
+    """
+
+    enabled: bool = True
+    factors: list[int] = field(default_factory=lambda: [1, 10])
+
+
+@dataclass
 class ScreentestConf:
     """The root config. ``seeds``: seeds per candidate (and per grid point); ``horizon``: rounds.
 
     out_dir: the result store (shared by all jobs of a multirun; relative paths are taken from the
     directory ``screentest`` was started in). quiet: no progress bars or tables (CI).
     report: write ``out_dir/report`` at the end of the job. force: recompute every cell of the job
-    even when the store has it (``--force``).
+    even when the store has it (``--force``). verdict: the "what your logs can tell" line.
     """
 
     defaults: list[Any] = field(
         default_factory=lambda: [
-            {"env": "simulator"},
+            # the OBD-shaped known world: the bundled logs (38 clicks) cannot tell items apart;
+            # a run on your own logs (data=parquet/csv) fits the simulator on them instead
+            {"env": "obd_known"},
             {"policy": "bakeoff"},
             {"estimator": "standard"},
             {"sweep": "default"},
@@ -320,9 +339,10 @@ class ScreentestConf:
     sweep: SweepConf = MISSING
     data: Any = MISSING
     ope: OPEConf = field(default_factory=OPEConf)
-    seeds: int = 30
+    verdict: VerdictConf = field(default_factory=VerdictConf)
+    seeds: int = 10
     seed_offset: int = 0
-    horizon: int = 10000
+    horizon: int = 30000
     out_dir: str = "screentest-results"
     quiet: bool = False
     report: bool = True

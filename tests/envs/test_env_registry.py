@@ -20,7 +20,8 @@ def test_source_reading_matches_the_decorators():
     static = R._scan()
     for decl in static.values():
         importlib.import_module(decl.module)  # runs the @register_env decorators
-    assert set(static) == {"linear_gaussian", "logistic_bernoulli", "bernoulli_arms", "member_simulator", "catalog"}
+    assert set(static) == {"linear_gaussian", "logistic_bernoulli", "bernoulli_arms", "member_simulator", "catalog",
+                           "obd_known"}
     for name, decl in static.items():
         assert R._RUNTIME[name] == decl, name
         assert callable(decl.load())

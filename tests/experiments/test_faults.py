@@ -99,7 +99,8 @@ def test_labels_with_different_constructor_options_are_not_pooled(tmp_path):
     root = tmp_path / "s"
     base = ["env=bernoulli", "env.num_actions=3", "horizon=6", "seeds=3", "quiet=true", "report=false",
             f"out_dir={root}", "policy=bakeoff", *[f"~policy.candidates.{c}" for c in
-                                                   ("bernoulli_ts", "ucb1", "epsilon_greedy", "random")]]
+                                                   ("bernoulli_ts", "ucb1", "epsilon_greedy", "linucb", "lints",
+                                                    "random")]]
     assert cli.main([*base, "+policy.candidates.ts={name: bernoulli_ts, static: {alpha0: 1, beta0: 1}}"]) == 0
     assert cli.main([*base, "+policy.candidates.ts={name: bernoulli_ts, static: {alpha0: 1, beta0: 30}}"]) == 0
     s = summarize(store.load(root))
@@ -147,7 +148,7 @@ def test_changed_log_gives_new_rows_and_force_recomputes(tmp_path):
 
 
 def test_identity_covers_code_and_data_fingerprints():
-    c = main_job.plain(main_job.compose(["policy=random"]))  # env=simulator: fitted on the data
+    c = main_job.plain(main_job.compose(["env=simulator", "policy=random"]))  # fitted on the data
     h = main_job.config_hash(c, "data-a", "code-a")
     assert h != main_job.config_hash(c, "data-b", "code-a")
     assert h != main_job.config_hash(c, "data-a", "code-b")

@@ -107,7 +107,7 @@ def test_calibrate_tells_a_failed_check_from_a_crash_and_writes_valid_json(tmp_p
     report = SimpleNamespace(to_text=lambda: "report", to_dict=lambda: {"auc": float("nan"), "bins": [1.0, np.inf]})
     res = SimpleNamespace(ok=False, to_text=lambda: "check", to_dict=lambda: {"ok": False, "z": np.float64("nan")})
     monkeypatch.setattr(s2r, "sim_to_real", lambda *a, **k: (res, SimpleNamespace(report=report)))
-    argv = ["calibrate", "--no-plot", "--out", str(tmp_path)]
+    argv = ["calibrate", "--no-plot", "--no-verdict", "--out", str(tmp_path)]
     assert cli.main(argv) == 3
     payload = json.loads((tmp_path / "calibrate.json").read_text())  # strict JSON: no NaN tokens
     assert payload["sim_to_real"]["z"] is None and payload["calibration"]["bins"] == [1.0, None]
