@@ -137,12 +137,22 @@ def logs_world(data: LoggedData) -> World:
 
 
 def _mc_overrides(spec: PolicySpec, mc_samples: int) -> dict[str, Any]:
-    """Monte Carlo draws of a context-free Thompson candidate (computed once, so use many)."""
+    """Monte Carlo draws of a context-free Thompson candidate: its distribution is computed once,
+    so ``mc_samples`` replaces its own count (the bake-off's ``num_samples=1``, say)."""
     decl = spec.declaration()
     traits, _ = decl.effective(spec.static)
     if "context_free" not in traits:
         return {}
-    return {k: int(mc_samples) for k in ("num_samples", "n_mc") if decl.takes(k) and k not in spec.static}
+    return {k: int(mc_samples) for k in ("num_samples", "n_mc") if decl.takes(k)}
+
+
+def world_for(spec: PolicySpec, world: World) -> World:
+    """The world a candidate is built against on a log: the log's slots for a slate policy, one
+    slot otherwise (a single-slot policy's distribution is then used for every slot)."""
+    traits, _ = spec.declaration().effective(spec.static)
+    if world.len_list > 1 and "slate" not in traits:
+        return World(world.name, world.num_actions, world.context_dim, 1, world.provides)
+    return world
 
 
 def build_for_logs(spec: PolicySpec, world: World, mc_samples: int = 10_000):
@@ -152,6 +162,7 @@ def build_for_logs(spec: PolicySpec, world: World, mc_samples: int = 10_000):
     their single-slot build (same state); ``ValueError`` naming the candidate when the log cannot
     train it (a slate policy that cannot serve one slot)."""
     over = _mc_overrides(spec, mc_samples)
+    world = world_for(spec, world)
     policy = spec.build(world, **over)
     if policy.len_list == 1:
         return policy, policy
@@ -249,7 +260,7 @@ def train_candidates(specs: Sequence[PolicySpec], train: LoggedData | None, worl
     for spec in specs:
         t0 = time.perf_counter()
         policy, trainer = build_for_logs(spec, world, mc_samples)
-        static, _ = spec.check(world)
+        static, _ = spec.check(world_for(spec, world))
         context_free = "context_free" in spec.declaration().effective(spec.static)[0]
         static.update(_mc_overrides(spec, mc_samples))
         points = spec.points()
@@ -447,6 +458,13 @@ def evaluate_logs(data: LoggedData, specs: Sequence[PolicySpec], *, estimators: 
                 f"{d.loc['dr', 'ci_high']:.4g}] disagree beyond their intervals: the reward model "
                 f"({choice.name if choice else '?'}) does not fit this policy's choices; trust DR/IPW, or try "
                 "another reward_model")
+        for r in res.itertuples():
+            if r.interval != "none" and r.std_err == 0 and np.isfinite(r.estimate) and r.estimator != "dm":
+                warnings.append(
+                    f"{c.label}{' ' + _short(c.point) if c.point else ''}: the {r.estimator} interval "
+                    f"[{r.ci_low:.4g}, {r.ci_high:.4g}] has zero width because every row it weighs has the same "
+                    f"reward; the data do not pin the value down (effective sample size {r.ess:.0f}: by the rule "
+                    f"of three a rate up to about {3 / max(r.ess, 1e-12):.2g} is as consistent with it)")
         frames.append(res)
         progress(f"  [{i + 1}/{len(cands)}] {c.label} {_short(c.point)}")
     table = pd.concat(frames, ignore_index=True)

@@ -123,8 +123,17 @@ def test_the_format_is_json_and_plain_npz(tmp_path):
         np.testing.assert_array_equal(z["state/theta"], np.asarray(state.theta))
 
 
+def _x64():
+    """float64 on, as a context (``jax.enable_x64`` in recent JAX, ``jax.experimental`` before)."""
+    if hasattr(jax, "enable_x64"):
+        return jax.enable_x64(True)
+    from jax.experimental import enable_x64
+
+    return enable_x64(True)
+
+
 def test_array_options_and_float64(tmp_path):
-    with jax.enable_x64(True):
+    with _x64():
         prior_a = np.linspace(1.0, 3.0, K)
         pol = make("bernoulli_ts", num_actions=K, dtype=jnp.float64, alpha0=prior_a, beta0=2.0, num_samples=16)
         state = pol.init(jax.random.key(0), pol.default_hparams)

@@ -73,3 +73,18 @@ def test_errors_name_the_argument(frame):
         st.train("linucb", st.load_logs(frame, **COLS), alpha=[0.1, 1.0])
     with pytest.warns(UserWarning, match=r"n_actions: 2 of 5 items never appear"):
         st.load_logs(frame, n_actions=5, **COLS)
+
+
+def test_a_zero_width_interval_is_reported_as_no_information():
+    """A greedy policy whose item never pays in the evaluation rows gets IPW 0 with a zero-width
+    normal interval: the result says the data cannot bound it (rule of three) instead."""
+    rng = np.random.default_rng(0)
+    n = 800
+    a = rng.integers(0, 4, n)
+    r = np.where((a == 1) & (np.arange(n) < 400), rng.random(n) < 0.5, 0.0).astype(float)
+    logs = st.load_logs(pd.DataFrame({"context_0": rng.normal(size=n), "action": a, "reward": r, "pscore": 0.25}))
+    res = st.evaluate(logs, [("epsilon_greedy", {"epsilon": 0.0})], estimators=["ipw"])
+    row = res.table.iloc[0]
+    assert row.estimate == 0.0 and row.ci_low == row.ci_high == 0.0
+    (w,) = res.warnings
+    assert w.startswith("epsilon_greedy (epsilon=0): the ipw interval [0, 0] has zero width") and "rule of three" in w
