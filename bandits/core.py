@@ -54,3 +54,22 @@ def sample_from_probs(key: PRNGKey, probs: Array) -> Array:
     # guard against round-off pushing idx past the last action with positive mass
     last = probs.shape[0] - 1 - jnp.argmax((probs > 0)[::-1])
     return jnp.minimum(idx, last).astype(jnp.int32)
+
+
+def argmax_random_ties(key: PRNGKey, scores: Array, mask: Array) -> Array:
+    """Index of the best available score, ties broken uniformly at random; ``() int32``.
+
+    scores: ``(K,)`` float; mask: ``(K,)`` bool. Among the maximisers, the one with the smallest
+    of ``K`` independent uniforms wins (every maximiser equally likely). Built from max/min
+    reductions only: no ``argmax`` (a variadic reduction that XLA:CPU does not vectorise) and no
+    cumulative sum, the two costly parts of :func:`split_ties_argmax` under ``vmap``. With no
+    available action it returns ``K - 1``, as :func:`sample_from_probs` does on all-zero ``probs``.
+    """
+    K = scores.shape[-1]
+    neg_inf = jnp.asarray(-jnp.inf, scores.dtype)
+    masked = jnp.where(mask, scores, neg_inf)
+    is_best = mask & (masked >= jnp.max(masked))
+    u = jax.random.uniform(key, (K,), scores.dtype)
+    umin = jnp.min(jnp.where(is_best, u, 2))
+    iota = jnp.arange(K, dtype=jnp.int32)
+    return jnp.min(jnp.where(is_best & (u <= umin), iota, K - 1)).astype(jnp.int32)

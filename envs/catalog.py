@@ -194,10 +194,15 @@ def best_slate_value(values: Array, mask: Array) -> Array:
 
 
 def chosen_value(values: Array, action: Array) -> Array:
-    """Expected reward of ``action`` (``()`` or ``(L,)``) under ``values`` (``(K,)`` or ``(K, L)``)."""
+    """Expected reward of ``action`` (``()`` or ``(L,)``) under ``values`` (``(K,)`` or ``(K, L)``).
+
+    A slate that repeats an item earns nothing for the repeats (a member sees a title once), so
+    a slate is never worth more than the best slate of distinct items and regret stays >= 0."""
     if values.ndim == 1:
         return values[action]
-    return jnp.sum(values[action, jnp.arange(values.shape[1])])
+    L = values.shape[1]
+    repeat = jnp.any((action[:, None] == action[None, :]) & jnp.tril(jnp.ones((L, L), bool), -1), axis=1)
+    return jnp.sum(jnp.where(repeat, 0, values[action, jnp.arange(L)]))
 
 
 def best_value(values: Array, mask: Array) -> Array:
@@ -307,13 +312,16 @@ def make_catalog(
     return cat
 
 
-def validate_catalog(catalog: Catalog, num_actions: int | None = None, horizon: int | None = None) -> None:
+def validate_catalog(catalog: Catalog, num_actions: int | None = None, horizon: int | None = None, *,
+                     unbounded: bool = False, min_available: int = 1) -> None:
     """Check a catalog eagerly; raise ``ValueError`` naming the field on the first problem.
 
     Checks shapes agree, types are 0..3, ``depart > arrive`` for present titles, live events have a
     finite window, ``peak > 0``, ``sharpness > 0``, ``amplitude == 0`` for non-live titles. With
     ``num_actions``, the size must equal it; with ``horizon``, every round ``0 .. horizon - 1``
-    must have at least one available title (else policies would face an empty mask).
+    must have at least ``min_available`` available titles (else policies would face an empty
+    mask, or a slate of ``min_available`` slots could not be filled); with ``unbounded`` (and no
+    horizon), every round from 0 on, for ever.
     """
     if not isinstance(catalog, Catalog):
         raise TypeError(f"catalog: expected an envs.catalog.Catalog, got {type(catalog).__name__}")
@@ -356,21 +364,47 @@ def validate_catalog(catalog: Catalog, num_actions: int | None = None, horizon: 
             f"catalog.amplitude[{i}]: the trend applies to live events only; title {i} is a "
             f"{TITLE_TYPES[int(c.item_type[i])]} with amplitude {c.amplitude[i]}"
         )
+    if horizon is None and unbounded:
+        # availability changes only at the finite arrivals and departures: past the last of them
+        # it stays as it is for ever, so checking up to one round after it covers every round
+        ends = np.concatenate([c.arrive[pres], c.depart[pres][c.depart[pres] < NEVER]])
+        last = int(ends.max()) + 1 if ends.size else 1
+        counts = _available_counts(c, pres, last + 1)
+        short = np.flatnonzero(counts < min_available)
+        if short.size:
+            r = int(short[0])
+            when = f"from round {r} on" if np.all(counts[r:] < min_available) else f"in round {r}"
+            raise ValueError(
+                f"catalog: {_fewer(counts[r], min_available)} {when}; a catalog wrapper without a horizon may run "
+                f"any number of rounds, so it would simulate an empty catalog: pass horizon=T (the rounds you will "
+                f"simulate) to check only those, or keep titles available for good (depart=NEVER)"
+            )
     if horizon is not None:
         horizon = int(horizon)
-        # count available titles per round with a difference array over the windows
-        lo = np.clip(c.arrive[pres], 0, horizon)
-        hi = np.clip(c.depart[pres], 0, horizon)
-        diff = np.zeros(horizon + 1, np.int64)
-        np.add.at(diff, lo, 1)
-        np.add.at(diff, hi, -1)
-        counts = np.cumsum(diff)[:horizon]
-        empty = np.flatnonzero(counts == 0)
+        counts = _available_counts(c, pres, horizon)
+        empty = np.flatnonzero(counts < min_available)
         if empty.size:
             raise ValueError(
-                f"catalog: no title is available in round {int(empty[0])} (of horizon {horizon}); "
-                "keep at least one title available every round (e.g. one with arrive=0, depart=NEVER)"
+                f"catalog: {_fewer(counts[int(empty[0])], min_available)} in round {int(empty[0])} (of horizon "
+                f"{horizon}); keep at least {min_available} title(s) available every round (e.g. with arrive=0, "
+                f"depart=NEVER)"
             )
+
+
+def _available_counts(c, pres: np.ndarray, horizon: int) -> np.ndarray:
+    """Available titles per round ``0 .. horizon - 1`` (a difference array over the windows)."""
+    lo = np.clip(c.arrive[pres], 0, horizon)
+    hi = np.clip(c.depart[pres], 0, horizon)
+    diff = np.zeros(horizon + 1, np.int64)
+    np.add.at(diff, lo, 1)
+    np.add.at(diff, hi, -1)
+    return np.cumsum(diff)[:horizon]
+
+
+def _fewer(count: int, need: int) -> str:
+    if count == 0:
+        return "no title is available"
+    return f"only {int(count)} title(s) are available, fewer than the {need} slots of a slate"
 
 
 def random_catalog(
@@ -505,8 +539,10 @@ def with_catalog(
 
     link: ``"logit"`` (binary rewards; default) or ``"additive"`` (any rewards), static; see the
     module docstring. drift_sigma, drift_rho: defaults of the appeal random walk, stored in the
-    params (traced: a new value does not recompile). horizon: if given, checks that every round
-    ``0 .. horizon - 1`` has an available title.
+    params (traced: a new value does not recompile). horizon: the rounds the wrapper will run;
+    every round ``0 .. horizon - 1`` must have ``env.len_list`` available titles. Without it the
+    wrapper may run any number of rounds, so every round from 0 on must have them (a catalog
+    that empties is refused, rather than simulated as an empty catalog with zero regret).
 
     Returns an :class:`Env` with params :class:`CatalogParams` and state :class:`CatalogState`.
     ``step`` info adds ``catalog_t`` (round played, () int32), ``catalog_available`` ((K,) bool
@@ -516,7 +552,8 @@ def with_catalog(
         raise TypeError(f"env: expected an bandits.contracts.Env, got {type(env).__name__}")
     if link not in LINKS:
         raise ValueError(f"link: expected one of {LINKS}, got {link!r}")
-    validate_catalog(catalog, num_actions=env.num_actions, horizon=horizon)
+    validate_catalog(catalog, num_actions=env.num_actions, horizon=horizon, unbounded=horizon is None,
+                     min_available=env.len_list)
     if not drift_sigma >= 0:
         raise ValueError(f"drift_sigma: expected >= 0, got {drift_sigma}")
     num_actions = env.num_actions
@@ -569,6 +606,10 @@ def with_catalog(
         else:
             new_r = (r + (nmu_a - mu_a)).astype(r.dtype)
         new_r = jnp.where(av_a, new_r, jnp.zeros_like(new_r))
+        if mu.ndim == 2:  # a repeated item in a slate earns nothing (see chosen_value)
+            L = mu.shape[1]
+            repeat = jnp.any((action[:, None] == action[None, :]) & jnp.tril(jnp.ones((L, L), bool), -1), axis=1)
+            new_r = jnp.where(repeat, jnp.zeros_like(new_r), new_r)
         t1 = state.t + 1
         walk = params.drift_rho * state.drift + params.drift_sigma * jax.random.normal(
             k_walk, (num_actions,), state.drift.dtype

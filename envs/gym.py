@@ -4,7 +4,10 @@
 
 - observation: ``Dict({"context": Box(-inf, inf, (d,), float32), "action_mask": MultiBinary(K)})``;
   ``action_mask[k] == 1`` iff item ``k`` is available this round (catalog windows, item masks).
-- action: ``Discrete(K)`` (single-action envs) or ``MultiDiscrete([K] * L)`` (slate envs).
+- action: ``Discrete(K)`` (single-action envs) or :class:`SlateSpace` (slate envs:
+  ``MultiDiscrete([K] * L)`` without repeated items). Actions must be integers (a float or bool is
+  refused, not truncated) and a slate must show distinct items; anything else raises
+  ``ValueError`` naming the action.
 - reward: a python float; for slates the sum of the per-slot rewards (``info["slot_reward"]``).
 - info: ``expected_reward``, ``best_expected_reward``, ``regret`` (floats, exact),
   ``expected_rewards`` (``(K,)`` or ``(K, L)``), ``action_mask`` (of the next observation) and
@@ -84,8 +87,45 @@ def _spaces(env: Env, params: Any, context_bounds: tuple[float, float]) -> tuple
     if env.len_list == 1:
         act_space: spaces.Space = spaces.Discrete(env.num_actions)
     else:
-        act_space = spaces.MultiDiscrete(np.full(env.len_list, env.num_actions, np.int64))
+        act_space = SlateSpace(np.full(env.len_list, env.num_actions, np.int64))
     return obs_space, act_space, ctx_dtype
+
+
+class SlateSpace(spaces.MultiDiscrete):
+    """Slates of distinct items: ``MultiDiscrete([K] * L)`` (or ``(n, L)`` for a vector env) whose
+    rows never repeat an item. ``sample`` draws each row without replacement; ``contains`` refuses
+    a row with a repeat, so every element of the space is a slate the world can score."""
+
+    def sample(self, mask=None, probability=None) -> np.ndarray:
+        if mask is not None or probability is not None:
+            for _ in range(1000):
+                a = super().sample(mask=mask, probability=probability)
+                if self.contains(a):
+                    return a
+            raise ValueError("mask/probability: no slate of distinct items found in 1000 draws")
+        rows = self.nvec.reshape(-1, self.nvec.shape[-1])
+        out = np.stack([self.np_random.permutation(int(r[0]))[: r.size] if np.all(r == r[0])
+                        else self._distinct_row(r) for r in rows])
+        return (out.reshape(self.nvec.shape) + self.start).astype(self.dtype)
+
+    def _distinct_row(self, nvec_row: np.ndarray) -> np.ndarray:
+        for _ in range(1000):
+            row = np.array([self.np_random.integers(int(k)) for k in nvec_row])
+            if np.unique(row).size == row.size:
+                return row
+        raise ValueError(f"nvec: no row of distinct items in {nvec_row.tolist()}")
+
+    def contains(self, x) -> bool:
+        if not super().contains(x):
+            return False
+        rows = np.sort(np.asarray(x).reshape(-1, self.nvec.shape[-1]), axis=1)
+        return not np.any(rows[:, 1:] == rows[:, :-1])
+
+    def __repr__(self) -> str:
+        return f"SlateSpace({self.nvec.tolist()})"
+
+    def __eq__(self, other) -> bool:
+        return isinstance(other, SlateSpace) and super().__eq__(other)
 
 
 def _episode_fns(env: Env):
@@ -119,6 +159,38 @@ def _jitted(env: Env):
         )
 
     return _JIT_CACHE.get(build, env)
+
+
+def _check_action(action: Any, env: Env, name: str, num_envs: int | None = None, space: Any = None) -> np.ndarray:
+    """The action(s) as an int array, or a ``ValueError`` naming ``name``.
+
+    Item indices must be integers (a float or bool is refused, never truncated: ``1.7`` is not
+    item 1), in ``[0, K)``, of shape ``()`` (``(L,)`` for a slate; ``num_envs`` in front for a
+    vector env), and a slate must not repeat an item (its reward would not be a real slate's).
+    """
+    a = np.asarray(action)
+    if a.dtype == np.bool_ or not np.issubdtype(a.dtype, np.integer):
+        raise ValueError(f"{name}: expected integer item indices in [0, {env.num_actions}), got {action!r} "
+                         f"(dtype {a.dtype}); a float or bool action is not rounded to an item")
+    L = env.len_list
+    want = (() if L == 1 else (L,)) if num_envs is None else ((num_envs,) if L == 1 else (num_envs, L))
+    if a.shape != want:
+        raise ValueError(f"{name}: expected shape {want} ({'one item' if L == 1 else f'a slate of {L} items'}"
+                         f"{' per sub-env' if num_envs is not None else ''}), got shape {a.shape}: {action!r}")
+    if not np.all((a >= 0) & (a < env.num_actions)):
+        what = (f"an element of {space} (integers in [0, {env.num_actions}))" if space is not None
+                else f"integers in [0, {env.num_actions}) (item indices)")
+        raise ValueError(f"{name}: expected {what}, got {action!r}")
+    if L > 1:
+        srt = np.sort(a.reshape(-1, L), axis=1)
+        rep = np.flatnonzero(np.any(srt[:, 1:] == srt[:, :-1], axis=1))
+        if rep.size:
+            row = a.reshape(-1, L)[rep[0]]
+            vals, cnt = np.unique(row, return_counts=True)
+            where = f" (sub-env {int(rep[0])})" if num_envs is not None else ""
+            raise ValueError(f"{name}: a slate shows {L} distinct items, got {row.tolist()}{where} with item "
+                             f"{int(vals[cnt > 1][0])} repeated")
+    return a.astype(np.int64)
 
 
 def _np_info(out, reward_shape_slate: bool) -> dict[str, Any]:
@@ -179,9 +251,7 @@ class ScreentestEnv(gymnasium.Env):
     def step(self, action):
         if self._needs_reset:
             raise RuntimeError("step: call reset() first (the episode has not started or was truncated)")
-        a = np.asarray(action)
-        if not self.action_space.contains(a.astype(np.int64) if a.ndim else np.int64(a)):
-            raise ValueError(f"action: expected an element of {self.action_space}, got {action!r}")
+        a = _check_action(action, self.env, "action", space=self.action_space)
         out = self._step_fn(self._round_key, np.uint32(self._t), self._state, jnp.asarray(a, jnp.int32), self.params)
         self._state = out.state
         self._t += 1
@@ -216,7 +286,10 @@ class ScreentestVectorEnv(VectorEnv):
         self.single_observation_space, self.single_action_space, self._ctx_dtype = _spaces(
             env, self.params, context_bounds)
         self.observation_space = batch_space(self.single_observation_space, self.num_envs)
-        self.action_space = batch_space(self.single_action_space, self.num_envs)
+        if isinstance(self.single_action_space, SlateSpace):  # each sub-env's slate of distinct items
+            self.action_space = SlateSpace(np.tile(self.single_action_space.nvec, (self.num_envs, 1)))
+        else:
+            self.action_space = batch_space(self.single_action_space, self.num_envs)
         _, _, self._vreset, self._vstep = _jitted(env)
         self._gens: list[np.random.Generator] | None = None
         self._state = None
@@ -279,10 +352,7 @@ class ScreentestVectorEnv(VectorEnv):
     def step(self, actions):
         if self._state is None:
             raise RuntimeError("step: call reset() first")
-        a = np.asarray(actions)
-        want = (self.num_envs,) if self.env.len_list == 1 else (self.num_envs, self.env.len_list)
-        if a.shape != want or not np.all((a >= 0) & (a < self.env.num_actions)):
-            raise ValueError(f"actions: expected integers in [0, {self.env.num_actions}) of shape {want}, got {a!r}")
+        a = _check_action(actions, self.env, "actions", self.num_envs)
         out = self._vstep(self._round_keys, self._t.astype(np.uint32), self._state, jnp.asarray(a, jnp.int32),
                           self.params)
         obs, state, rkeys = out.obs, out.state, self._round_keys

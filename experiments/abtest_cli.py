@@ -10,16 +10,36 @@
 
 Every subcommand prints a short table and, with ``--json``, one JSON line. ``--plot PATH`` writes
 a figure (PNG/PDF/SVG by extension).
+
+Exit codes (:mod:`experiments.clierrors`): 0 done; 2 a bad option or file, or a sample too small
+for the method (one line naming the option, before any work); 130 interrupted.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
-from pathlib import Path
+import warnings
 
 import numpy as np
+
+from experiments.clierrors import (
+    OneLineParser,
+    UsageError,
+    check_input_file,
+    check_output_file,
+    fail,
+    print_warnings,
+)
+
+# the library's argument names -> this command's options (errors name what the user typed)
+_FLAGS = {"sd": "--sd", "baseline": "--baseline", "mde": "--mde", "tau": "--tau", "batch": "--batch",
+          "alpha": "--alpha", "power": "--power", "traffic": "--traffic", "n_per_group": "--n", "n_tests": "--tests",
+          "looks": "--looks", "rate": "--rate", "metric": "--metric", "B": "--bootstrap", "sessions": "--sessions",
+          "reps": "--reps", "temperature": "--temperature", "activity_sigma": "--activity-sigma",
+          "max_members": "--max-members", "campaign": "--campaign"}
 
 
 def _plot_path(p: str | None):
@@ -28,7 +48,6 @@ def _plot_path(p: str | None):
     import matplotlib
 
     matplotlib.use("Agg")
-    Path(p).parent.mkdir(parents=True, exist_ok=True)
     return p
 
 
@@ -160,10 +179,13 @@ def cmd_power(a) -> int:
 def _read_table(path: str):
     import pandas as pd
 
-    p = Path(path)
-    if not p.is_file():
-        raise FileNotFoundError(f"path: expected an existing CSV or parquet file, got {path!r}")
-    return pd.read_parquet(p) if p.suffix in (".parquet", ".pq") else pd.read_csv(p)
+    p = check_input_file("path", path)
+    parquet = p.suffix in (".parquet", ".pq")
+    try:
+        return pd.read_parquet(p) if parquet else pd.read_csv(p)
+    except Exception as e:  # pyarrow/pandas parse errors have many types; all mean a bad file
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise UsageError(f"path: cannot read {path!r} as {'parquet' if parquet else 'CSV'}: {first}") from None
 
 
 def cmd_analyze(a) -> int:
@@ -175,7 +197,10 @@ def cmd_analyze(a) -> int:
     for arg, col in (("--group-col", a.group_col), ("--metric-col", a.metric_col), ("--covariate-col", a.covariate_col),
                      ("--order-col", a.order_col)):
         if col is not None and col not in df.columns:
-            raise KeyError(f"{arg}: column {col!r} not found; columns are {list(df.columns)[:20]}")
+            raise UsageError(f"{arg}: column {col!r} not found; columns are {list(df.columns)[:20]}")
+    for arg, col in (("--metric-col", a.metric_col), ("--covariate-col", a.covariate_col)):
+        if col is not None and not (np.issubdtype(df[col].dtype, np.number) or df[col].dtype == bool):
+            raise UsageError(f"{arg}: expected a numeric column, column {col!r} has dtype {df[col].dtype}")
     if a.order_col:
         df = df.sort_values(a.order_col, kind="stable")
     groups = list(pd_unique(df[a.group_col]))
@@ -270,9 +295,9 @@ def cmd_rehearse(a) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    ap = argparse.ArgumentParser(prog="screentest abtest", description=__doc__,
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    sub = ap.add_subparsers(dest="cmd", required=True)
+    ap = OneLineParser(prog="screentest abtest", description=__doc__,
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = ap.add_subparsers(dest="cmd", required=True, parser_class=OneLineParser)
 
     def common(p):
         p.add_argument("--alpha", type=float, default=0.05)
@@ -328,17 +353,40 @@ def build_parser() -> argparse.ArgumentParser:
     return ap
 
 
+def _as_option(message: str) -> str:
+    """A library message ``name: ...`` with ``name`` replaced by the option that sets it."""
+    m = re.match(r"^([A-Za-z_]+)(:|,)", message)
+    if m and m.group(1) in _FLAGS:
+        return _FLAGS[m.group(1)] + message[len(m.group(1)):]
+    return message
+
+
 def main(argv: list[str] | None = None) -> int:
+    """Exit 0 done, 2 a bad option, file or too small a sample (one line), 130 interrupted."""
     ap = build_parser()
-    a = ap.parse_args(list(sys.argv[1:] if argv is None else argv))
+    try:
+        a = ap.parse_args(list(sys.argv[1:] if argv is None else argv))
+    except SystemExit as e:
+        return 0 if e.code in (0, None) else 2
+    prog = f"screentest abtest {a.cmd}"
     if getattr(a, "metric", None) is None and a.cmd in ("plan", "power"):
         a.metric = "binary" if a.baseline is not None else "continuous"
-    try:
-        return {"plan": cmd_plan, "aa": cmd_aa, "power": cmd_power, "analyze": cmd_analyze,
-                "rehearse": cmd_rehearse}[a.cmd](a)
-    except (ValueError, KeyError, FileNotFoundError, TypeError) as e:
-        print(f"screentest abtest {a.cmd}: error: {e}", file=sys.stderr)
-        return 2
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", UserWarning)
+        try:
+            if getattr(a, "plot", None):
+                check_output_file("--plot", a.plot)
+            for name in ("tests", "n", "looks", "reps", "bootstrap"):
+                v = getattr(a, name, None)
+                if v is not None and v < (0 if name == "bootstrap" else 1):
+                    raise UsageError(f"--{name}: expected an integer >= {0 if name == 'bootstrap' else 1}, got {v}")
+            code = {"plan": cmd_plan, "aa": cmd_aa, "power": cmd_power, "analyze": cmd_analyze,
+                    "rehearse": cmd_rehearse}[a.cmd](a)
+        except (ValueError, KeyError, FileNotFoundError, TypeError) as e:
+            print_warnings(prog, caught)
+            return fail(prog, _as_option(str(e.args[0]) if isinstance(e, KeyError) and e.args else str(e)))
+    print_warnings(prog, caught)
+    return code
 
 
 if __name__ == "__main__":

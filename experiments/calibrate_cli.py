@@ -6,7 +6,10 @@ reliability bins) and the sim-to-real check (simulated vs logged click rates of 
 of Bernoulli TS with the site prior, whose logs the simulator never saw), and writes a two-panel
 PNG (rates with intervals; reliability curve) plus a JSON file of the numbers.
 
-Exit status: 0 when the check passes, 1 when it fails (so CI can gate on it), 2 on bad arguments.
+Exit status: 0 when the check passes, 3 when it fails (so CI can gate on it), 2 on a bad
+argument or file (one line naming it, before any work), 1 when the run itself fails, 130 when
+interrupted. The JSON file holds ``null`` where a number is undefined (never ``NaN``, which is not
+JSON).
 
     screentest calibrate [--campaign all] [--item-prior none|site] [--calibration platt|isotonic]
                          [--penalties MAIN,INTERACTION] [--members 200] [--horizon 1000]
@@ -19,11 +22,36 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 import time
+import warnings
 from pathlib import Path
 
-__all__ = ["main"]
+from experiments.clierrors import OneLineParser, UsageError, check_output_dir, fail, print_warnings
+
+__all__ = ["main", "EXIT_CHECK_FAILED", "json_safe"]
+
+#: exit code when the sim-to-real check ran and failed (distinct from a crash, 1, and bad usage, 2)
+EXIT_CHECK_FAILED = 3
+
+
+def json_safe(obj):
+    """``obj`` with every non-finite float (NaN, inf) replaced by None, numpy scalars and arrays
+    made plain, so ``json.dumps(..., allow_nan=False)`` writes valid JSON."""
+    import numpy as np
+
+    if isinstance(obj, dict):
+        return {str(k): json_safe(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [json_safe(v) for v in obj]
+    if isinstance(obj, np.ndarray):
+        return json_safe(obj.tolist())
+    if isinstance(obj, np.generic):
+        obj = obj.item()
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return None
+    return obj
 
 
 def _penalties(s: str | None):
@@ -74,8 +102,8 @@ def _policy_check(data, a):
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="screentest calibrate",
-                                 description="Fit the OBD member simulator and run the sim-to-real check.")
+    ap = OneLineParser(prog="screentest calibrate",
+                       description="Fit the OBD member simulator and run the sim-to-real check.")
     ap.add_argument("--campaign", default="all", choices=("all", "men", "women"))
     ap.add_argument("--data-path", default=None, help="root of the full OBD layout (default: bundled sample)")
     ap.add_argument("--item-prior", default="none", choices=("none", "site"),
@@ -102,17 +130,52 @@ def main(argv: list[str] | None = None) -> int:
         a = ap.parse_args(argv)
     except SystemExit as e:  # argparse exits 2 on errors, 0 on --help
         return int(e.code or 0)
-    for name in ("members", "horizon", "bts_seeds", "bts_rounds", "bts_sim"):
-        if getattr(a, name) is not None and getattr(a, name) < 1:
-            print(f"--{name.replace('_', '-')}: expected an integer >= 1, got {getattr(a, name)}", file=sys.stderr)
-            return 2
+    prog = "screentest calibrate"
+    try:
+        _check_args(a)
+    except UsageError as e:
+        return fail(prog, str(e))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", UserWarning)
+        try:
+            code = _run(a)
+        except UsageError as e:
+            print_warnings(prog, caught)
+            return fail(prog, str(e))
+    print_warnings(prog, caught)
+    return code
 
+
+def _check_args(a) -> None:
+    """Every option and file, before any work; :class:`UsageError` naming the option."""
+    for name in ("members", "horizon", "bts_seeds", "bts_rounds", "bts_sim", "policy_seeds", "policy_horizon"):
+        if getattr(a, name) is not None and getattr(a, name) < 1:
+            raise UsageError(f"--{name.replace('_', '-')}: expected an integer >= 1, got {getattr(a, name)}")
+    if a.data_path is not None:
+        root = Path(a.data_path)
+        if not root.is_dir():
+            what = "no such directory" if not root.exists() else "expected a directory, got a file"
+            raise UsageError(f"--data-path: {what}: {a.data_path!r} (the OBD layout "
+                             f"<data-path>/<behavior_policy>/<campaign>/<campaign>.csv)")
+        for behavior in ("random", "bts"):
+            folder = root / behavior / a.campaign
+            if not any((folder / f"{a.campaign}{ext}").is_file() for ext in (".csv", ".csv.gz")):
+                raise UsageError(f"--data-path: expected {str(folder / (a.campaign + '.csv'))!r} (or .csv.gz) in the "
+                                 f"OBD layout, not found")
+    check_output_dir("--out", a.out)
+
+
+def _run(a) -> int:
     from bandits.datasets import load_obd
     from experiments.sim2real import plot_sim_to_real, sim_to_real
 
     t0 = time.perf_counter()
-    dr = load_obd("random", a.campaign, a.data_path)
-    db = load_obd("bts", a.campaign, a.data_path)
+    try:
+        dr = load_obd("random", a.campaign, a.data_path)
+        db = load_obd("bts", a.campaign, a.data_path)
+    except (OSError, ValueError, KeyError) as e:  # a malformed file in the layout (pyarrow's errors among these)
+        msg = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise UsageError(f"--data-path: cannot read the OBD logs: {msg}") from None
     res, sim = sim_to_real(a.campaign, item_prior=a.item_prior, n_members=a.members, horizon=a.horizon,
                            n_bts_seeds=a.bts_seeds, bts_rounds=a.bts_rounds, n_bts_sim=a.bts_sim, seed=a.seed, data_random=dr, data_bts=db,
                            calibration=a.calibration, penalties=a.penalties)
@@ -123,7 +186,8 @@ def main(argv: list[str] | None = None) -> int:
     out.mkdir(parents=True, exist_ok=True)
     payload = {"sim_to_real": res.to_dict(), "calibration": sim.report.to_dict(),
                "elapsed_s": time.perf_counter() - t0}
-    (out / "calibrate.json").write_text(json.dumps(payload, indent=1, default=float))
+    (out / "calibrate.json").write_text(json.dumps(json_safe(payload), indent=1, allow_nan=False,
+                                                          default=lambda o: json_safe(float(o))))
     written = [out / "calibrate.json"]
     if not a.no_plot:
         plot_sim_to_real(res, sim.report, out / "calibrate.png")
@@ -135,7 +199,9 @@ def main(argv: list[str] | None = None) -> int:
         margins.to_csv(out / "policy_margins.csv", index=False)
         written.append(out / "policy_margins.csv")
     print("wrote " + ", ".join(str(p) for p in written) + f" ({time.perf_counter() - t0:.1f}s)")
-    return 0 if res.ok else 1
+    if not res.ok:
+        print("screentest calibrate: the sim-to-real check failed (exit 3)", file=sys.stderr)
+    return 0 if res.ok else EXIT_CHECK_FAILED
 
 
 if __name__ == "__main__":

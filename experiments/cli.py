@@ -5,6 +5,9 @@
 :data:`SUBCOMMANDS`, the one table of them (``screentest --help`` prints it). Each subcommand
 module exposes ``main(argv: list[str]) -> int``; adding one is one line in the table.
 ``screentest --version`` prints the versions that decide the numbers.
+
+Ctrl-C (SIGINT) ends any command with the one line ``screentest: interrupted`` and exit code 130,
+whatever ``--quiet`` says; finished result cells stay in the store (a rerun resumes).
 """
 
 from __future__ import annotations
@@ -19,6 +22,8 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "results": ("experiments.results_cli", "load a result store as a table (summary, csv, parquet)"),
     "report": ("experiments.report", "write a markdown/HTML report with plots from a result store"),
     "abtest": ("experiments.abtest_cli", "plan, rehearse and analyse A/B and interleaving tests"),
+    "quasi": ("experiments.quasi_cli", "difference-in-differences, synthetic control, rehearsed regional rollouts"),
+    "fidelity": ("experiments.fidelity", "check the offline pipeline's policy ranking against a known world"),
 }
 
 #: the main job's config groups, in the order ``--help`` lists them
@@ -78,7 +83,27 @@ def version() -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    argv = list(sys.argv[1:] if argv is None else argv)
+    try:
+        return _dispatch(list(sys.argv[1:] if argv is None else argv))
+    except KeyboardInterrupt:
+        return _interrupted()
+
+
+def _interrupted() -> int:
+    """One line, exit code 130; a second Ctrl-C during the shutdown exits at once, silently."""
+    import os
+    import signal
+
+    signal.signal(signal.SIGINT, lambda *_: os._exit(130))
+    try:
+        sys.stderr.write("screentest: interrupted\n")
+        sys.stderr.flush()
+    except (OSError, ValueError):
+        pass
+    return 130
+
+
+def _dispatch(argv: list[str]) -> int:
     if argv and argv[0] in SUBCOMMANDS:
         mod = importlib.import_module(SUBCOMMANDS[argv[0]][0])
         return int(mod.main(argv[1:]) or 0)

@@ -17,8 +17,12 @@ What one job does (:func:`run_job`):
    ground truth (see :mod:`experiments.ope_stage`).
 4. Print a summary table and write the report (:mod:`experiments.report`) into ``out_dir/report``.
 
-Exit codes: 0 success; 2 usage or config error (unknown key, wrong type, missing data path,
-unknown policy or hyperparameter), detected before anything runs; 1 runtime failure.
+Exit codes: 0 success; 2 usage or config error (unknown key, wrong type, missing, unreadable or
+malformed logs, unknown policy or hyperparameter, an unusable ``out_dir``), detected before
+anything runs and reported in one line naming the key; 1 runtime failure; 130 interrupted
+(Ctrl-C, :mod:`experiments.cli`). Warnings about what the data cannot support are printed one
+line each, even when quiet. Workers of a parallel (joblib) multirun end with the process that
+launched them, even when it is killed with ``kill -9``.
 Config values are converted to plain Python (``OmegaConf.to_container`` / ``instantiate(...,
 _convert_="all")``) before anything is built, so no DictConfig reaches jitted code.
 """
@@ -28,6 +32,7 @@ from __future__ import annotations
 import os
 import sys
 import time
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -54,7 +59,7 @@ from experiments.builders import (
 CONFIG_NAME = "screentest"
 
 _QUIET_VALUES = {"true", "True", "1", "yes"}
-_OUTPUT_KEYS = ("out_dir", "quiet", "report")
+_OUTPUT_KEYS = ("out_dir", "quiet", "report", "force")
 # whether this process's command line got past the pre-check (then a failure is a runtime failure)
 _STATE = {"checked": False}
 
@@ -171,6 +176,12 @@ def validate(cfg: DictConfig, base_dir: str | os.PathLike) -> None:
         raise ConfigError(f"ope.rounds / ope.seeds: expected integers >= 1, got {c['ope']['rounds']!r} / {c['ope']['seeds']!r}")
     if not 0.0 < c["estimator"]["alpha"] < 1.0:
         raise ConfigError(f"estimator.alpha: expected a number in (0, 1), got {c['estimator']['alpha']!r}")
+    from experiments.clierrors import UsageError, check_output_dir
+
+    try:
+        check_output_dir("out_dir", resolve_path(c["out_dir"], base_dir))
+    except UsageError as e:
+        raise ConfigError(str(e)) from None
     from experiments.ope_stage import estimators_from_config
 
     estimators_from_config(c["estimator"])  # names and hyperparameters, through the estimator registry
@@ -179,20 +190,74 @@ def validate(cfg: DictConfig, base_dir: str | os.PathLike) -> None:
     data = c["data"]
     decl = env_declaration(env_cfg)
     if decl.fit_on_data or data.get("source") in ("parquet", "csv"):
-        key = "path" if data.get("source") in ("parquet", "csv") else "data_path"
-        if data.get(key) is not None and not resolve_path(data[key], base_dir).exists():
-            raise ConfigError(f"data.{key}: no such file or directory: {str(resolve_path(data[key], base_dir))!r}")
-    logs = _load_data(c, base_dir) if decl.fit_on_data else None
+        check_data_path(data, base_dir)
+    logs = _load_data(c, base_dir)[0] if decl.fit_on_data else None
     world = world_of(env_cfg, logs)
     for s in specs:
         s.build(world)
 
 
+def check_data_path(data: dict[str, Any], base_dir) -> None:
+    """The ``data`` node names a readable file (``data.path``) or OBD directory (``data.data_path``);
+    :class:`ConfigError` naming the key otherwise."""
+    source = data.get("source")
+    if source in ("parquet", "csv"):
+        key, want_dir = "path", False
+    elif data.get("data_path") is not None:
+        key, want_dir = "data_path", True
+    else:
+        return
+    p = resolve_path(data[key], base_dir)
+    if not p.exists():
+        raise ConfigError(f"data.{key}: no such file or directory: {str(p)!r}")
+    if want_dir and not p.is_dir():
+        raise ConfigError(f"data.{key}: expected a directory in the OBD layout "
+                          f"(<data_path>/<behavior_policy>/<campaign>/<campaign>.csv), got a file: {str(p)!r}")
+    if not want_dir and not p.is_file():
+        raise ConfigError(f"data.{key}: expected a {source} file, got a directory: {str(p)!r}")
+    if not os.access(p, os.R_OK):
+        raise ConfigError(f"data.{key}: not readable (permission denied): {str(p)!r}")
+
+
 def _load_data(c: dict[str, Any], base_dir: str | os.PathLike):
-    """The ``data`` group's logs, loaded once per process (the pre-check and the job share them)."""
+    """``(logs, fingerprint)``: the ``data`` group's logs, loaded once per process and content
+    (the pre-check and the job share them), and the content fingerprint they were read under.
+
+    The fingerprint is taken before and after reading: a file that changes meanwhile is refused.
+    Unreadable or malformed logs raise :class:`ConfigError` naming the data key.
+    """
     from experiments import store
 
-    return cached("data:" + store.stable_hash([c["data"], str(base_dir)], 24), lambda: load_data(c["data"], base_dir))
+    data = c["data"]
+    key = "path" if data.get("source") in ("parquet", "csv") else "data_path"
+    check_data_path(data, base_dir)
+    try:
+        fp = data_fingerprint(c, base_dir)
+    except OSError as e:
+        raise ConfigError(f"data.{key}: cannot read the logs: {e}") from None
+
+    def load():
+        try:
+            return load_data(data, base_dir)
+        except ConfigError as e:
+            if str(e).startswith(f"data.{key}"):
+                raise
+            raise ConfigError(f"data.{key}: cannot read the logs: {e}") from None
+        except (OSError, ValueError, KeyError, TypeError, IndexError) as e:  # pyarrow's errors are among these
+            msg = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+            raise ConfigError(f"data.{key}: cannot read the logs: {msg}") from None
+
+    logs = cached("data:" + store.stable_hash([data, str(base_dir), fp], 24), load)
+    if data_fingerprint(c, base_dir) != fp:
+        raise ConfigError(f"data.{key}: the logs changed while they were being read; run again")
+    if data.get("source") in ("parquet", "csv"):
+        from bandits.estimators.diagnostics import id_problems
+
+        problems = id_problems(logs.action, logs.n_actions, logs.position,
+                               n_actions_given=data.get("n_actions") is not None)
+        if problems:
+            raise ConfigError(f"data.{key}: {problems[0]} (file {str(data_source_path(data, base_dir))!r})")
+    return logs, fp
 
 
 def precheck(overrides: list[str], base_dir: str | os.PathLike) -> str | None:
@@ -223,28 +288,56 @@ def _job_note(jobs: list[list[str]], key: tuple[str, ...]) -> str:
 # ----------------------------------------------------------------------------- the job
 
 
-def config_hash(c: dict[str, Any]) -> str:
-    """Hash of what decides a bake-off row besides the candidate and the seed.
+def data_source_path(data: dict[str, Any], base_dir: str | os.PathLike | None) -> Path:
+    """The file or directory the ``data`` node reads: ``data.path`` (parquet/csv), or the OBD
+    folder ``<data_path or the bundled sample>/<behavior_policy>/<campaign>``."""
+    if data.get("source") in ("parquet", "csv"):
+        return resolve_path(data["path"], base_dir)
+    from bandits.datasets.obd import SAMPLE_PATH
 
-    Covers env, horizon, sweep (chunking, curve points) and, when the env is built from logs, the
-    data; excludes ``policy`` (the candidate is in the cell id), ``seeds``/``seed_offset`` (rows are
-    per seed, so growing ``seeds`` reuses finished cells), the OPE stage's settings and output
-    options (``out_dir``, ``quiet``, ``report``).
+    root = SAMPLE_PATH if data.get("data_path") is None else resolve_path(data["data_path"], base_dir)
+    return root / str(data.get("behavior_policy", "random")) / str(data.get("campaign", "all"))
+
+
+def data_fingerprint(c: dict[str, Any], base_dir, store_root: str | os.PathLike | None = None) -> str:
+    """Content fingerprint of the logs the ``data`` node reads (:func:`experiments.store.fingerprint_path`:
+    every byte, cached by file stat in ``<store>/runs/fingerprints.json``)."""
+    from experiments import store
+
+    cache = Path(store_root) / "runs" / "fingerprints.json" if store_root is not None else None
+    return store.fingerprint_path(data_source_path(c["data"], base_dir), cache=cache)
+
+
+def config_hash(c: dict[str, Any], data_fp: str | None = None, code_fp: str | None = None) -> str:
+    """Hash of what decides a bake-off row besides its key (candidate, hyperparameters, seed).
+
+    Covers env, horizon, sweep (chunking, curve points), the code and package versions
+    (``code_fp``, default :func:`experiments.store.code_fingerprint`) and, when the env is built
+    from logs, the data node and the content fingerprint of the logs (``data_fp``, required then);
+    excludes ``policy`` (the candidate is in the row key), ``seeds``/``seed_offset`` (rows are per
+    seed), the OPE stage's settings and output options (``out_dir``, ``quiet``, ``report``, ``force``).
     """
-    from experiments.store import stable_hash
+    from experiments.store import code_fingerprint, stable_hash
 
     keep = {k: c[k] for k in ("env", "horizon", "sweep") if k in c}
+    keep["code"] = code_fp or code_fingerprint()
     if env_declaration(c["env"]).fit_on_data:
+        if data_fp is None:
+            raise ValueError("data_fp: the env is fitted on the logs, so their fingerprint is part of the identity")
         keep["data"] = c["data"]
+        keep["data_fingerprint"] = data_fp
     return stable_hash(keep)
 
 
-def ope_config_hash(c: dict[str, Any]) -> str:
-    """Hash of what decides an ``ope`` row besides the candidate, estimator and logging seed:
-    the simulator (env + data) and the OPE and estimator settings."""
-    from experiments.store import stable_hash
+def ope_config_hash(c: dict[str, Any], data_fp: str, code_fp: str | None = None) -> str:
+    """Hash of what decides an ``ope`` row besides its key (candidate, hyperparameters, estimator,
+    logging seed): the simulator (env, data node and the logs' content fingerprint), the OPE and
+    estimator settings, and the code and package versions."""
+    from experiments.store import code_fingerprint, stable_hash
 
-    return stable_hash({k: c[k] for k in ("env", "data", "ope", "estimator")})
+    keep = {k: c[k] for k in ("env", "data", "ope", "estimator")}
+    keep.update(data_fingerprint=data_fp, code=code_fp or code_fingerprint())
+    return stable_hash(keep)
 
 
 def _console(quiet: bool, results: bool = False):
@@ -280,7 +373,7 @@ def run_job(cfg: DictConfig, base_dir: str | os.PathLike | None = None, multirun
             overrides: list[str] | None = None) -> dict[str, Any]:
     """Run one job (see the module docstring). Returns a dict with the store dir, config hash, counts."""
     from experiments import store
-    from experiments.bakeoff import plan_cells, run_bakeoff
+    from experiments.bakeoff import run_bakeoff
     from experiments.progress import BakeoffProgress
 
     t_job = time.perf_counter()
@@ -290,12 +383,15 @@ def run_job(cfg: DictConfig, base_dir: str | os.PathLike | None = None, multirun
     console = _console(quiet)
     root = resolve_path(c["out_dir"], base_dir)
     specs = instantiate_policies(cfg.policy)
+    force = bool(c.get("force", False))
 
     data = None
+    data_fp = ""
     env_cfg = dict(c["env"])
     simulator = None
     if env_declaration(env_cfg).fit_on_data:
-        data = _load_data(c, base_dir)
+        data, data_fp = _load_data(c, base_dir)
+        data_fingerprint(c, base_dir, root)  # remember the fingerprint in the store's cache
         from experiments.builders import member_simulator
 
         env_cfg.pop("_target_")
@@ -304,7 +400,7 @@ def run_job(cfg: DictConfig, base_dir: str | os.PathLike | None = None, multirun
         console.print(f"fitting the member simulator on {data.n_rounds:,} logged rows ...")
         t_fit = time.perf_counter()
         simulator = cached(
-            "sim:" + store.stable_hash({"env": c["env"], "data": c["data"]}, 24),
+            "sim:" + store.stable_hash({"env": c["env"], "data": c["data"], "fp": data_fp}, 24),
             lambda: member_simulator(data, campaign=c["data"].get("campaign", "all"), **env_cfg),
         )
         env = simulator.env
@@ -324,24 +420,27 @@ def run_job(cfg: DictConfig, base_dir: str | os.PathLike | None = None, multirun
     env_label = c["env"].get("label", env.name)
     world = world_of_env(env, c["env"], data)
 
-    chash = config_hash(c)
+    code_fp = store.code_fingerprint()
+    chash = config_hash(c, data_fp or None, code_fp)
     # the resolved config minus output-only keys, so the same sweep into two stores gives equal rows
     result_cfg = {k: v for k, v in c.items() if k not in _OUTPUT_KEYS}
     yaml_text = OmegaConf.to_yaml(OmegaConf.create(result_cfg))
-    job_hash = store.stable_hash({"config": result_cfg}, 16)
-    prov = {"config_yaml": yaml_text, "versions": store.package_versions(), "git_commit": store.git_commit()}
+    job_hash = store.stable_hash({"config": result_cfg, "data": data_fp, "code": code_fp}, 16)
+    prov = {"config_yaml": yaml_text, "versions": store.package_versions(), "git_commit": store.git_commit(),
+            "data_fingerprint": data_fp, "code_fingerprint": code_fp}
     store.write_run_meta(root, job_hash, {
         "config_hash": chash, "job_hash": job_hash, "config": c, "overrides": overrides or [],
-        "versions": prov["versions"], "git_commit": prov["git_commit"],
+        "versions": prov["versions"], "git_commit": prov["git_commit"], "data_fingerprint": data_fp,
+        "code_fingerprint": code_fp,
     })
 
     t0 = time.perf_counter()
     with BakeoffProgress(console, enabled=not quiet) as prog:
-        prog.start(len(plan_cells(specs, c["seeds"], c["seed_offset"], c["sweep"]["chunk_seeds"])))
         counts = run_bakeoff(
             env, specs, root=str(root), config_hash=chash, seeds=c["seeds"], seed_offset=c["seed_offset"],
             horizon=c["horizon"], chunk_seeds=c["sweep"]["chunk_seeds"], curve_points=c["sweep"]["curve_points"],
             env_label=env_label, provenance=prov, on_cell=prog.on_cell, on_rounds=prog.on_rounds, world=world,
+            force=force, on_start=prog.start,
         )
     elapsed = time.perf_counter() - t0
     result = {"out_dir": str(root), "config_hash": chash, "job_hash": job_hash, **counts, "seconds": elapsed}
@@ -355,8 +454,9 @@ def run_job(cfg: DictConfig, base_dir: str | os.PathLike | None = None, multirun
 
         console.print(f"off-policy evaluation: {c['ope']['seeds']} logs of {c['ope']['rounds']:,} rounds "
                       f"by {c['ope']['behavior']!r}, estimators {list(c['estimator']['names'])} ...")
-        ope_result = ope_stage.run(simulator, data, specs, c, root=str(root), config_hash=ope_config_hash(c),
-                                   provenance=prov, console=console, world=world)
+        ope_result = ope_stage.run(simulator, data, specs, c, root=str(root),
+                                   config_hash=ope_config_hash(c, data_fp, code_fp), provenance=prov,
+                                   console=console, world=world, force=force)
         result["ope"] = ope_result
         console.print(f"OPE: {ope_result['ope_computed']} log(s) evaluated, {ope_result['ope_skipped']} already "
                       f"in the store, {ope_result['ope_seconds']:.1f} s")
@@ -401,10 +501,12 @@ class ScreentestCallback:
 
     def _check(self, config: DictConfig) -> None:
         overrides = list(config.hydra.overrides.task)
+        if _STATE.get("prechecked") == _task_key(overrides):  # main() checked this command line already
+            _STATE["checked"] = True
+            return
         msg = precheck(overrides, config.hydra.runtime.cwd or os.getcwd())
         if msg is not None:
-            _err(msg)
-            print(_HINT, file=sys.stderr)
+            _err(_one_line(msg))
             raise SystemExit(2)
         _STATE["checked"] = True
 
@@ -438,6 +540,19 @@ class ScreentestCallback:
 
 
 _HINT = "Run 'screentest --help' for the config groups, 'screentest --cfg job' to print the config."
+# Hydra's detail lines that add nothing for a user (object types, the stack-trace hint)
+_NOISE = ("full_key:", "reference_type", "object_type", "Set the environment variable HYDRA_FULL_ERROR")
+
+
+def _one_line(msg: str) -> str:
+    """A (Hydra) error message on one line: its lines joined, Hydra's internal details dropped."""
+    parts = [ln.strip() for ln in str(msg).splitlines()]
+    parts = [p for p in parts if p and not p.startswith(_NOISE)]
+    return " ".join(parts)
+
+
+def _task_key(overrides: list[str]) -> tuple[str, ...]:
+    return tuple(o for o in overrides if not _is_hydra_override(o))
 
 
 def _task(cfg: DictConfig) -> dict[str, Any]:
@@ -447,29 +562,81 @@ def _task(cfg: DictConfig) -> dict[str, Any]:
     logging.getLogger("jax").setLevel(logging.WARNING)
     hc = HydraConfig.get()
     multirun = hc.mode == RunMode.MULTIRUN
-    try:
-        return run_job(cfg, base_dir=hc.runtime.cwd, multirun=multirun, overrides=list(hc.overrides.task))
-    except ConfigError as e:
-        # a config problem only visible once data/simulator are loaded: usage error, exit 2
-        _err(f"invalid config: {e}")
-        raise SystemExit(2) from None
+    if multirun:
+        _exit_with_parent()
+    in_worker = os.environ.get("SCREENTEST_MAIN_PID") not in (None, str(os.getpid()))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", UserWarning)
+        try:
+            return run_job(cfg, base_dir=hc.runtime.cwd, multirun=multirun, overrides=list(hc.overrides.task))
+        except ConfigError as e:
+            # a config problem only visible once data/simulator are loaded: usage error, exit 2
+            _err(f"invalid config: {e}")
+            raise SystemExit(2) from None
+        except KeyboardInterrupt:
+            if in_worker:  # a worker of a parallel multirun: the launching process says "interrupted"
+                os._exit(130)
+            raise
+        finally:
+            _print_warnings(caught)
+
+
+def _print_warnings(caught) -> None:
+    """What the data could not support, one line per distinct message, with how often it came
+    (printed even when quiet: a warning is part of the answer)."""
+    counts: dict[str, int] = {}
+    for w in caught:
+        if not issubclass(w.category, UserWarning) or issubclass(w.category, DeprecationWarning):
+            continue
+        text = f"{w.category.__name__}: {str(w.message).strip().splitlines()[0]}"
+        counts[text] = counts.get(text, 0) + 1
+    for text, k in counts.items():
+        print(f"screentest: warning: {text}" + (f" ({k} times)" if k > 1 else ""), file=sys.stderr)
+
+
+def _exit_with_parent() -> None:
+    """In a worker process of a parallel multirun (joblib), end this process when the process that
+    launched the multirun dies (even by ``kill -9``), instead of computing on as an orphan.
+
+    A daemon thread polls the parent pid; the main process's pid is recorded by :func:`main` in
+    ``SCREENTEST_MAIN_PID``, and only its direct workers watch it.
+    """
+    main_pid = os.environ.get("SCREENTEST_MAIN_PID")
+    if not main_pid or os.getpid() == int(main_pid) or os.getppid() != int(main_pid) or _STATE.get("watching"):
+        return
+    import threading
+
+    parent = os.getppid()
+
+    def watch():
+        while True:
+            time.sleep(0.5)
+            if os.getppid() != parent:
+                os._exit(1)
+
+    threading.Thread(target=watch, name="screentest-parent-watch", daemon=True).start()
+    _STATE["watching"] = True
 
 
 _hydra_main = hydra.main(version_base="1.3", config_path=None, config_name=CONFIG_NAME)(_task)
 
 def _with_quiet_logging(argv: list[str]) -> list[str]:
-    """``argv`` with Hydra's logging disabled when the run is quiet (``quiet=true``, ``--quiet``/``-q``).
+    """``argv`` with the flags turned into overrides: ``--force`` into ``force=true``, and Hydra's
+    logging disabled when the run is quiet (``quiet=true``, ``--quiet``/``-q``).
 
-    The two group overrides join the command line's overrides (next to the first of them, or at
-    the end), so they form one block of positional arguments, as Hydra's parser requires.
+    The added overrides join the command line's overrides (next to the first of them, or at the
+    end), so they form one block of positional arguments, as Hydra's parser requires.
     """
     flag = any(a in ("--quiet", "-q") for a in argv)
-    argv = [a for a in argv if a not in ("--quiet", "-q")]
+    force = "--force" in argv
+    argv = [a for a in argv if a not in ("--quiet", "-q", "--force")]
     quiet = flag or any(a.split("=", 1)[0] == "quiet" and a.split("=", 1)[1] in _QUIET_VALUES
                         for a in argv if "=" in a and not a.startswith("-"))
-    if not quiet:
+    extra = ["force=true"] if force else []
+    if quiet:
+        extra += ["hydra/hydra_logging=disabled", "hydra/job_logging=disabled"] + (["quiet=true"] if flag else [])
+    if not extra:
         return argv
-    extra = ["hydra/hydra_logging=disabled", "hydra/job_logging=disabled"] + (["quiet=true"] if flag else [])
     first = next((i for i, a in enumerate(argv) if not a.startswith("-") and ("=" in a or a.startswith("~"))),
                  len(argv))
     return argv[:first] + extra + argv[first:]
@@ -484,8 +651,19 @@ def main(argv: list[str] | None = None) -> int:
     """
     argv = list(sys.argv[1:] if argv is None else argv)
     _STATE["checked"] = False
+    _STATE["prechecked"] = None
+    os.environ["SCREENTEST_MAIN_PID"] = str(os.getpid())  # joblib workers exit when this process dies
+    full = _with_quiet_logging(argv)
+    if all(a in ("-m", "--multirun") or not a.startswith("-") for a in full):
+        # a plain command line: check it here, so a refusal is one line (Hydra's own are several)
+        overrides = [a for a in full if not a.startswith("-")]
+        msg = precheck(overrides, os.getcwd())
+        if msg is not None:
+            _err(_one_line(msg))
+            return 2
+        _STATE["prechecked"] = _task_key(overrides)
     old_argv = sys.argv
-    sys.argv = ["screentest", *_with_quiet_logging(argv)]
+    sys.argv = ["screentest", *full]
     try:
         _hydra_main()
     except SystemExit as e:

@@ -12,18 +12,17 @@ The evaluation policies. OPE evaluates a *fixed* policy, so each candidate is fi
 (``policy.update`` folded over one ``lax.scan``) on a separate training log of ``ope.rounds``
 rounds drawn from the simulator with the behaviour policy (key stream ``TRAIN_SEED``), then frozen.
 Its truth is ``policy_value`` over the simulator's whole member pool; its estimates come from
-``ope.seeds`` independent evaluation logs (seeds ``0 .. ope.seeds - 1``), one stored cell per log,
-so ``covered`` (the share of logs whose interval contains the truth) measures the intervals'
-real coverage.
+``ope.seeds`` independent evaluation logs (seeds ``0 .. ope.seeds - 1``), one stored cell per
+(candidate, hyperparameter point, log), so ``covered`` (the share of logs whose interval contains
+the truth) measures the intervals' real coverage.
 
 Tables written: ``calibration`` (the simulator's held-out reliability bins) and ``ope`` (one row
-per (config, candidate, estimator, logging seed): ``estimate, ci_lo, ci_hi, truth`` plus the
+per (config, candidate, hyperparameters, estimator, logging seed): ``estimate, ci_lo, ci_hi, truth`` plus the
 estimator's diagnostics).
 """
 
 from __future__ import annotations
 
-import json
 import time
 from typing import Any
 
@@ -33,6 +32,7 @@ import pandas as pd
 from bandits.caching import IdentityLRU
 from bandits.data import LoggedData
 from experiments import store
+from experiments.bakeoff import candidate_columns, candidate_id, points_of
 from experiments.builders import ConfigError, PolicySpec, World, traits_of
 
 TRAIN_SEED = 1_000_003  # key stream of the training log (disjoint from the evaluation logs' seeds)
@@ -130,11 +130,17 @@ def frozen_action_dist(policy, state, hparams, context) -> np.ndarray:
 # ----------------------------------------------------------------------------- the stage
 
 
+def ope_cell_id(spec: PolicySpec, point, seed: int) -> str:
+    """Name of the ``ope`` cell of one candidate's hyperparameter point on logging seed ``seed``."""
+    return f"ope-{store.safe_name(spec.label)}-{candidate_id(spec)[:8]}-{point.hash}-seed{seed:05d}"
+
+
 def run(sim, data, specs, c: dict[str, Any], *, root: str, config_hash: str, provenance: dict[str, str],
-        console=None, world: World | None = None) -> dict[str, Any]:
+        console=None, world: World | None = None, force: bool = False) -> dict[str, Any]:
     """Run (or resume) the OPE stage; writes the ``calibration`` and ``ope`` tables. Returns counts.
 
     world: what the candidates are built against (default: the simulator's sizes, nothing provided).
+    force: recompute (and overwrite) every cell of this run.
     """
     from bandits.estimators import evaluate, fit_reward_model
     from envs.logged import policy_value
@@ -162,22 +168,24 @@ def run(sim, data, specs, c: dict[str, Any], *, root: str, config_hash: str, pro
             policy = spec.build(world, num_samples=int(ope["mc_samples"]))
         else:
             policy = spec.build(world)
-        for point in spec.points():
-            hp = policy.hparams(**point)
+        for point in points_of(spec, policy):  # distinct points: one row per key
+            hp = policy.hparams(**point.as_dict())
             state = train_on_log(policy, hp, train_log, seed=TRAIN_SEED)
             pool_dist = frozen_action_dist(policy, state, hp, np.asarray(env.default_params.contexts))
             truth = policy_value(env, pool_dist[:, :, 0])
-            hp_json = json.dumps({k: float(v) for k, v in hp._asdict().items()}, sort_keys=True)
             # a context-free frozen policy has one distribution for every row: computed once here
             fixed = pool_dist[:1] if policy.context_dim == 1 and env.context_dim != 1 else None
-            frozen.append((spec, policy, hp, state, hp_json, truth, fixed))
+            frozen.append((spec, policy, hp, state, point, truth, fixed))
 
     estimators = estimators_from_config(est)
     model_based = any(e.needs_reward_model for e in estimators)
     computed = skipped = 0
     for seed in range(n_seeds):
-        cell_id = f"ope-{store.stable_hash([f[0].identity() for f in frozen], 8)}-seed{seed:05d}"
-        if store.cell_done(root, "ope", config_hash, cell_id):
+        # one cell per (candidate, hyperparameter point, logging seed): its key is its identity,
+        # so a rerun with other candidates adds cells and never duplicates a row
+        todo = [f for f in frozen
+                if force or not store.cell_done(root, "ope", config_hash, ope_cell_id(f[0], f[4], seed))]
+        if not todo:
             skipped += 1
             continue
         logged = log_with(env, behavior, b_hp, seed, rounds)
@@ -185,8 +193,7 @@ def run(sim, data, specs, c: dict[str, Any], *, root: str, config_hash: str, pro
         q_hat = None
         if model_based:
             q_hat = fit_reward_model(logged, n_folds=int(est["reward_model_folds"]), random_state=seed)
-        rows = []
-        for spec, policy, hp, state, hp_json, truth, fixed in frozen:
+        for spec, policy, hp, state, point, truth, fixed in todo:
             if fixed is not None:
                 ad = np.broadcast_to(fixed, (logged.n_rounds,) + fixed.shape[1:])
             else:
@@ -194,15 +201,18 @@ def run(sim, data, specs, c: dict[str, Any], *, root: str, config_hash: str, pro
             res = evaluate(logged, ad, estimators=estimators, estimated_rewards=q_hat,
                            interval=est.get("interval", "normal"), alpha=float(est["alpha"]),
                            n_bootstrap=int(est["n_bootstrap"]), random_state=seed)
+            rows = []
             for r in res.itertuples(index=False):
                 rows.append({
-                    "env": label, "policy": spec.label, "policy_name": spec.name, "hparams": hp_json,
+                    "env": label, **candidate_columns(spec, point),
                     "estimator": r.estimator, "seed": seed, "rounds": rounds, "behavior": ope["behavior"],
                     "estimate": float(r.estimate), "ci_lo": float(r.ci_low), "ci_hi": float(r.ci_high),
-                    "std_err": float(r.std_err), "ess_ratio": float(r.ess_ratio), "truth": float(truth),
+                    "std_err": float(r.std_err), "ess_ratio": float(r.ess_ratio),
+                    "unsupported_mass": float(r.unsupported_mass), "truth": float(truth),
                     "logged_mean_reward": float(np.mean(logged.reward)),
                 })
-        store.write_cell(root, "ope", config_hash, cell_id, pd.DataFrame(rows), provenance)
+            store.write_cell(root, "ope", config_hash, ope_cell_id(spec, point, seed), pd.DataFrame(rows),
+                             provenance)
         computed += 1
     return {"ope_cells": n_seeds, "ope_computed": computed, "ope_skipped": skipped,
             "ope_seconds": time.perf_counter() - t0}

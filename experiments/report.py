@@ -27,13 +27,12 @@ Usage: ``screentest report DIR [--out OUTDIR] [--html]``. ``OUTDIR`` defaults to
 
 from __future__ import annotations
 
-import argparse
 import base64
 import html
 import json
 import os
 import re
-import sys
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -44,11 +43,12 @@ from experiments import store
 
 
 def _t_interval(x: np.ndarray, level: float = 0.95) -> tuple[float, float, float]:
-    """``(mean, lo, hi)``: Student-t interval of the mean of ``x`` (degenerate for n < 2)."""
+    """``(mean, lo, hi)``: Student-t interval of the mean of ``x`` (``lo = hi = NaN`` for n < 2:
+    one seed says nothing about the spread)."""
     x = np.asarray(x, np.float64)
     m = float(np.mean(x))
     if x.size < 2:
-        return m, m, m
+        return m, float("nan"), float("nan")
     half = float(stats.t.ppf(0.5 + level / 2, x.size - 1) * np.std(x, ddof=1) / np.sqrt(x.size))
     return m, m - half, m + half
 
@@ -58,31 +58,59 @@ def _short_hparams(hp_json: str) -> str:
     return ", ".join(f"{k}={v:g}" for k, v in sorted(d.items())) or "-"
 
 
-def group_label(policy: str, hp_json: str, multi: bool) -> str:
-    """``policy`` or ``policy (alpha=0.1)`` when a candidate has several hyperparameter points."""
-    return f"{policy} ({_short_hparams(hp_json)})" if multi else policy
+def group_label(policy: str, hp_json: str, multi: bool, candidate: str | None = None) -> str:
+    """``policy`` or ``policy (alpha=0.1)`` when a candidate has several hyperparameter points;
+    ``policy [<candidate id>]`` when one label names several policies (constructor options)."""
+    name = f"{policy} [{candidate[:6]}]" if candidate else policy
+    return f"{name} ({_short_hparams(hp_json)})" if multi else name
+
+
+def _group_keys(df: pd.DataFrame) -> list[str]:
+    """The columns that identify a candidate's hyperparameter point (``candidate`` when stored)."""
+    return ["policy", "candidate", "hparams"] if "candidate" in df else ["policy", "hparams"]
+
+
+def _labels(g: pd.DataFrame) -> dict[tuple, str]:
+    """Display label of every (policy, [candidate,] hparams) group of one config's rows."""
+    keys = _group_keys(g)
+    combos = g[keys].drop_duplicates()
+    n_points = combos.groupby(keys[:-1]).size()
+    n_cands = combos.drop_duplicates(keys[:-1]).groupby("policy").size() if len(keys) == 3 else None
+    out = {}
+    for r in combos.itertuples(index=False):
+        k = tuple(r)
+        cand = k[1] if n_cands is not None and n_cands[k[0]] > 1 else None
+        out[k] = group_label(k[0], k[-1], n_points[k[:-1] if len(keys) == 3 else k[0]] > 1, cand)
+    return out
 
 
 def summarize(df: pd.DataFrame, level: float = 0.95) -> pd.DataFrame:
-    """Per (config_hash, policy, hparams): seeds, mean final regret with CI, reward per round,
-    and the paired difference to the best group of the same config (on the seeds both have).
+    """Per (config_hash, policy, candidate, hparams): seeds, mean final regret with CI, reward per
+    round, and the paired difference to the best group of the same config (on the seeds both have).
 
-    df: rows of the ``bakeoff`` table. Returns one row per group, sorted by config then regret.
-    Columns: ``config_hash, env, horizon, policy, hparams, hparams_short, label, n, regret_mean,
-    regret_lo, regret_hi, reward_per_round, diff_mean, diff_lo, diff_hi, vs_best`` (text).
+    df: rows of the ``bakeoff`` table (one per key; :func:`experiments.store.load` guarantees it).
+    Returns one row per group, sorted by config then regret. Columns: ``config_hash, env, horizon,
+    policy, hparams, hparams_short, label, n, regret_mean, regret_lo, regret_hi, reward_per_round,
+    diff_mean, diff_lo, diff_hi, vs_best`` (text). Intervals are NaN for a single seed.
     """
     if df.empty:
         raise store.StoreError("no bake-off rows to summarise")
+    keys = _group_keys(df)
+    dup = df.duplicated(["config_hash", *keys, "seed"])
+    if dup.any():
+        raise store.StoreError(f"{int(dup.sum())} bake-off rows repeat a (config, candidate, hyperparameters, seed) "
+                               f"key; refusing to count them twice")
     out = []
     for chash, g in df.groupby("config_hash", sort=True):
-        multi = g.groupby("policy")["hparams"].nunique()
+        labels = _labels(g)
         rows = []
-        for (pol, hp), gg in g.groupby(["policy", "hparams"], sort=True):
+        for k, gg in g.groupby(keys, sort=True):
+            pol, hp = k[0], k[-1]
             m, lo, hi = _t_interval(gg["cum_regret"].to_numpy(), level)
             horizon = int(gg["horizon"].iloc[0])
             rows.append({
                 "config_hash": chash, "env": str(gg["env"].iloc[0]), "horizon": horizon, "policy": pol,
-                "hparams": hp, "hparams_short": _short_hparams(hp), "label": group_label(pol, hp, multi[pol] > 1),
+                "hparams": hp, "hparams_short": _short_hparams(hp), "label": labels[tuple(k)],
                 "n": len(gg), "regret_mean": m, "regret_lo": lo, "regret_hi": hi,
                 "reward_per_round": float(gg["cum_reward"].mean() / horizon),
                 "_by_seed": gg.set_index("seed")["cum_regret"],
@@ -98,7 +126,8 @@ def summarize(df: pd.DataFrame, level: float = 0.95) -> pd.DataFrame:
                 r.update(diff_mean=np.nan, diff_lo=np.nan, diff_hi=np.nan, vs_best="no common seeds")
                 continue
             m, lo, hi = _t_interval(d, level)
-            r.update(diff_mean=m, diff_lo=lo, diff_hi=hi, vs_best=f"+{m:.2f} [{lo:.2f}, {hi:.2f}]")
+            text = f"+{m:.2f} [{lo:.2f}, {hi:.2f}]" if d.size > 1 else f"+{m:.2f} (one common seed: no interval)"
+            r.update(diff_mean=m, diff_lo=lo, diff_hi=hi, vs_best=text)
         out.extend(rows)
     res = pd.DataFrame(out).drop(columns="_by_seed")
     return res.sort_values(["config_hash", "regret_mean"], kind="stable").reset_index(drop=True)
@@ -120,8 +149,8 @@ def plot_regret_curves(g: pd.DataFrame, path: Path, level: float = 0.95) -> Path
     """Mean cumulative regret vs rounds per candidate (one config), 95% band of the mean over seeds."""
     plt = _plt()
     fig, ax = plt.subplots(figsize=(7, 4.2), dpi=110)
-    multi = g.groupby("policy")["hparams"].nunique()
-    for (pol, hp), gg in g.groupby(["policy", "hparams"], sort=True):
+    labels = _labels(g)
+    for k, gg in g.groupby(_group_keys(g), sort=True):
         # every curve starts at (0, 0): no regret before the first round
         rounds = np.concatenate([[0.0], np.asarray(gg["curve_rounds"].iloc[0], np.float64)])
         curves = np.stack([np.concatenate([[0.0], np.asarray(c, np.float64)]) for c in gg["regret_curve"]])
@@ -130,8 +159,8 @@ def plot_regret_curves(g: pd.DataFrame, path: Path, level: float = 0.95) -> Path
         if n > 1:
             half = stats.t.ppf(0.5 + level / 2, n - 1) * curves.std(axis=0, ddof=1) / np.sqrt(n)
         else:
-            half = np.zeros_like(mean)
-        line, = ax.plot(rounds, mean, label=f"{group_label(pol, hp, multi[pol] > 1)} (n={n})")
+            half = np.full_like(mean, np.nan)  # one seed: no band
+        line, = ax.plot(rounds, mean, label=f"{labels[tuple(k)]} (n={n})")
         ax.fill_between(rounds, mean - half, mean + half, color=line.get_color(), alpha=0.25, linewidth=0)
     ax.set_xlabel("round")
     ax.set_ylabel("cumulative regret")
@@ -168,10 +197,13 @@ def plot_paired(s: pd.DataFrame, path: Path) -> Path:
 def plot_ope(o: pd.DataFrame, path: Path) -> Path:
     """OPE estimates with intervals against the simulator's truth, per candidate and estimator.
 
-    o: ``ope`` rows with ``policy, estimator, estimate, ci_lo, ci_hi, truth`` (one row per seed):
-    the plot shows the mean estimate over logging seeds and the mean interval.
+    o: ``ope`` rows with ``policy, estimator, estimate, ci_lo, ci_hi, truth`` (one row per seed)
+    and optionally ``label`` (a candidate's hyperparameter point; default ``policy``): the plot
+    shows the mean estimate over logging seeds and the mean interval.
     """
     plt = _plt()
+    if "label" in o:
+        o = o.drop(columns="policy").rename(columns={"label": "policy"})
     agg = (o.groupby(["policy", "estimator"], sort=True)
            .agg(estimate=("estimate", "mean"), lo=("ci_lo", "mean"), hi=("ci_hi", "mean"), truth=("truth", "mean"))
            .reset_index())
@@ -265,6 +297,17 @@ def plot_calibration(cal: pd.DataFrame, path: Path) -> Path:
 # ----------------------------------------------------------------------------- report
 
 
+def _fingerprints(g: pd.DataFrame) -> str:
+    """``, data <fp>, code <fp>`` for the rows of one config (what their identity covers)."""
+    parts = []
+    for col, name in (("data_fingerprint", "data"), ("code_fingerprint", "code")):
+        if col in g:
+            vals = sorted({str(v) for v in g[col] if v})
+            if vals:
+                parts.append(f"{name} `{', '.join(v[:12] for v in vals)}`")
+    return "".join(f", {p}" for p in parts)
+
+
 def _md_table(df: pd.DataFrame, cols: list[str], headers: list[str] | None = None) -> str:
     headers = headers or cols
     lines = ["| " + " | ".join(headers) + " |", "|" + "|".join("---" for _ in cols) + "|"]
@@ -348,7 +391,7 @@ def write_report(root: str | os.PathLike, out: str | os.PathLike | None = None, 
     root: the result store. out: output directory (default ``root/report``). Raises
     :class:`experiments.store.StoreError` if the store has no results at all.
     """
-    root = Path(root)
+    root = store.check_store_dir(root)
     out = Path(out) if out is not None else root / "report"
     have = store.tables(root)
     if not have:
@@ -367,7 +410,7 @@ def write_report(root: str | os.PathLike, out: str | os.PathLike | None = None, 
         for chash, g in df.groupby("config_hash", sort=True):
             sg = s[s["config_hash"] == chash]
             env, horizon = sg["env"].iloc[0], int(sg["horizon"].iloc[0])
-            md += [f"### `{env}`, horizon {horizon} (config `{chash}`)", ""]
+            md += [f"### `{env}`, horizon {horizon} (config `{chash}`{_fingerprints(g)})", ""]
             md.append(_md_table(sg, ["label", "n", "regret_mean", "regret_lo", "regret_hi", "reward_per_round", "vs_best"],
                                 ["candidate", "seeds", "regret", "CI low", "CI high", "reward/round", "vs best (paired)"]))
             md.append("")
@@ -386,16 +429,20 @@ def write_report(root: str | os.PathLike, out: str | os.PathLike | None = None, 
                "logging seeds; `covered` = share of seeds whose interval contains the truth.", ""]
         many = o_all["config_hash"].nunique() > 1
         for chash, o in o_all.groupby("config_hash", sort=True):
+            labels = _labels(o)
+            keys = _group_keys(o)
             o = o.assign(err=o["estimate"] - o["truth"],
-                         covered=(o["ci_lo"] <= o["truth"]) & (o["truth"] <= o["ci_hi"]))
+                         covered=(o["ci_lo"] <= o["truth"]) & (o["truth"] <= o["ci_hi"]),
+                         label=[labels[tuple(k)] for k in o[keys].itertuples(index=False)])
             r0 = o.iloc[0]
             md += [f"### {int(r0['rounds']):,} logged rounds per seed by `{r0['behavior']}` (config `{chash}`)", ""]
-            agg = (o.groupby(["policy", "estimator"], sort=True)
+            agg = (o.groupby(["label", "estimator"], sort=True)
                    .agg(seeds=("seed", "nunique"), truth=("truth", "mean"), estimate=("estimate", "mean"),
                         bias=("err", "mean"), rmse=("err", lambda e: float(np.sqrt(np.mean(np.square(e))))),
                         covered=("covered", "mean"))
                    .reset_index())
-            md.append(_md_table(agg, ["policy", "estimator", "seeds", "truth", "estimate", "bias", "rmse", "covered"]))
+            md.append(_md_table(agg, ["label", "estimator", "seeds", "truth", "estimate", "bias", "rmse", "covered"],
+                                ["policy", "estimator", "seeds", "truth", "estimate", "bias", "rmse", "covered"]))
             md.append("")
             p = plot_ope(o, out / (f"ope_{store.safe_name(chash)}.png" if many else "ope.png"))
             figures.append(("OPE vs truth", p))
@@ -433,7 +480,9 @@ def write_report(root: str | os.PathLike, out: str | os.PathLike | None = None, 
 
 def main(argv: list[str]) -> int:
     """``screentest report DIR [--out OUT] [--html]``; exit 0 ok, 2 bad usage / no results."""
-    ap = argparse.ArgumentParser(prog="screentest report", description="Write a markdown/HTML report with PNG plots from a result store.")
+    from experiments.clierrors import OneLineParser, UsageError, check_output_dir, fail, print_warnings
+
+    ap = OneLineParser(prog="screentest report", description="Write a markdown/HTML report with PNG plots from a result store.")
     ap.add_argument("dir", help="result store directory (the main job's out_dir, default screentest-results)")
     ap.add_argument("--out", default=None, help="output directory (default DIR/report)")
     ap.add_argument("--html", action="store_true", help="also write report.html")
@@ -441,10 +490,23 @@ def main(argv: list[str]) -> int:
         args = ap.parse_args(argv)
     except SystemExit as e:
         return 0 if e.code == 0 else 2
+    prog = "screentest report"
     try:
-        path = write_report(args.dir, args.out, args.html)
-    except store.StoreError as e:
-        print(f"screentest report: error: {e}", file=sys.stderr)
-        return 2
+        root = store.check_store_dir(args.dir)
+        out = Path(args.out) if args.out is not None else root / "report"
+        check_output_dir("--out", out)
+    except (store.StoreError, UsageError) as e:
+        return fail(prog, str(e))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", store.StoreWarning)
+        try:
+            path = write_report(root, out, args.html)
+        except store.StoreError as e:
+            err = e
+        else:
+            err = None
+    print_warnings(prog, caught)
+    if err is not None:
+        return fail(prog, str(err))
     print(path)
     return 0

@@ -9,27 +9,28 @@ In Python: ``experiments.store.load(DIR, table)``.
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
+import warnings
 
 import numpy as np
 import pandas as pd
 
 from experiments import store
+from experiments.clierrors import OneLineParser, UsageError, check_output_file, fail, print_warnings
 
 
 def _csv_ready(df: pd.DataFrame) -> pd.DataFrame:
     out = df.copy()
     for c in out.columns:
         if out[c].dtype == object and len(out) and isinstance(out[c].iloc[0], (list, np.ndarray)):
-            out[c] = [json.dumps([float(x) for x in v]) for v in out[c]]
+            out[c] = [json.dumps([x.item() if isinstance(x, np.generic) else x for x in v]) for v in out[c]]
     return out
 
 
 def main(argv: list[str]) -> int:
-    """Exit 0 ok, 2 bad usage or no such results."""
-    ap = argparse.ArgumentParser(prog="screentest results", description="Load a screentest result store.")
+    """Exit 0 ok, 2 bad usage, a bad output path or no such results (one line, before any work)."""
+    ap = OneLineParser(prog="screentest results", description="Load a screentest result store.")
     ap.add_argument("dir", help="result store directory (default of the main job: screentest-results)")
     ap.add_argument("--table", default=None, help="table to load (default: bakeoff if present)")
     ap.add_argument("--format", choices=("summary", "csv", "parquet"), default="summary")
@@ -38,15 +39,28 @@ def main(argv: list[str]) -> int:
         args = ap.parse_args(argv)
     except SystemExit as e:
         return 0 if e.code == 0 else 2
+    prog = "screentest results"
     try:
-        have = store.tables(args.dir)
-        if not have:
-            store.load(args.dir, args.table or "bakeoff")  # raises a StoreError with the reason
-        table = args.table or ("bakeoff" if "bakeoff" in have else have[0])
-        df = store.load(args.dir, table)
-    except store.StoreError as e:
-        print(f"screentest results: error: {e}", file=sys.stderr)
-        return 2
+        if args.output is not None:
+            check_output_file("--output", args.output)
+    except UsageError as e:
+        return fail(prog, str(e))
+    if args.format == "parquet" and not args.output:
+        return fail(prog, "--output: --format parquet needs --output FILE")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", store.StoreWarning)
+        try:
+            store.check_store_dir(args.dir)
+            have = store.tables(args.dir)
+            if not have:
+                store.load(args.dir, args.table or "bakeoff")  # raises a StoreError with the reason
+            table = args.table or ("bakeoff" if "bakeoff" in have else have[0])
+            df = store.load(args.dir, table)
+            counts = {t: (len(df) if t == table else len(store.load(args.dir, t, hp_columns=False))) for t in have}
+        except store.StoreError as e:
+            print_warnings(prog, caught)
+            return fail(prog, str(e))
+    print_warnings(prog, caught)
     if args.format == "csv":
         text = _csv_ready(df).to_csv(index=False)
         if args.output:
@@ -55,16 +69,13 @@ def main(argv: list[str]) -> int:
             sys.stdout.write(text)
         return 0
     if args.format == "parquet":
-        if not args.output:
-            print("screentest results: error: --format parquet needs --output FILE", file=sys.stderr)
-            return 2
         import io
 
         buf = io.BytesIO()
         df.to_parquet(buf, index=False)
         store.atomic_write_bytes(args.output, buf.getvalue())
         return 0
-    print(f"{args.dir}: tables {', '.join(f'{t} ({len(store.load(args.dir, t))} rows)' for t in have)}")
+    print(f"{args.dir}: tables {', '.join(f'{t} ({counts[t]} rows)' for t in have)}")
     print(f"table {table!r}: {len(df)} rows x {df.shape[1]} columns; configs: {df['config_hash'].nunique()}")
     if table == "bakeoff":
         from experiments.report import summarize

@@ -14,7 +14,10 @@ How it runs
   array is ever stored, so memory is ``O(chunk x state)`` whatever the horizon or number of seeds.
 * **Chunks.** Members are processed ``chunk_size`` per device per call. The last chunk is padded
   (padding members are computed and dropped), so every call runs the SAME compiled shape: a
-  seed's numbers never depend on how many other seeds are in the sweep or where it sits.
+  seed's numbers never depend on how many other seeds are in the sweep or where it sits. A
+  chunk's members (grid point, seed) are computed from their positions, and a seed count or range
+  is never materialised, so planning costs O(chunk) memory whatever the number of seeds;
+  :func:`sweep_chunks` yields the results chunk by chunk for sweeps whose table would not fit.
 * **Devices.** The member axis of a chunk is sharded over all local JAX devices with
   ``jax.shard_map``; each device runs the very same per-device program (``chunk_size`` members),
   so a sharded sweep is bit-identical to an unsharded one.
@@ -35,8 +38,10 @@ from __future__ import annotations
 
 import itertools
 import math
+import os
 import time
-from collections.abc import Callable, Mapping, Sequence
+import warnings
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any, NamedTuple
 
 import jax
@@ -124,11 +129,36 @@ def _resolve_policies(policies) -> dict[str, Policy]:
     return out
 
 
-def _resolve_seeds(seeds) -> np.ndarray:
+class Seeds(NamedTuple):
+    """The seeds of a sweep without materialising them: ``range(start, start + count)`` when
+    ``arr`` is None (a count or a ``range`` of step 1), else the explicit ``(count,)`` int64 array."""
+
+    count: int
+    start: int = 0
+    arr: np.ndarray | None = None
+
+    def at(self, idx: np.ndarray) -> np.ndarray:
+        """The seeds at positions ``idx`` (int64 array) -> int64 array."""
+        if self.arr is None:
+            return self.start + np.asarray(idx, np.int64)
+        return self.arr[idx]
+
+
+def _resolve_seeds(seeds) -> Seeds:
+    """A count ``n`` (seeds ``0..n-1``), a ``range`` of step 1, or a sequence of distinct ints in
+    ``[0, 2**32)``. Counts and ranges stay lazy: memory does not grow with the number of seeds."""
     if isinstance(seeds, (int, np.integer)) and not isinstance(seeds, bool):
         if int(seeds) < 1:
             raise ValueError(f"seeds: expected a count >= 1 or a sequence of seeds, got {seeds!r}")
-        return np.arange(int(seeds), dtype=np.int64)
+        if int(seeds) > 2**32:
+            raise ValueError(f"seeds: expected at most 2**32 seeds (seeds are uint32), got {seeds!r}")
+        return Seeds(int(seeds))
+    if isinstance(seeds, range):
+        if len(seeds) == 0 or seeds.step != 1:
+            raise ValueError(f"seeds: expected a non-empty range with step 1, got {seeds!r}")
+        if seeds.start < 0 or seeds.stop > 2**32:
+            raise ValueError(f"seeds: expected integers in [0, 2**32), got {seeds!r}")
+        return Seeds(len(seeds), seeds.start)
     arr = np.asarray(seeds)
     if arr.ndim != 1 or arr.size == 0 or not np.issubdtype(arr.dtype, np.integer):
         raise ValueError(f"seeds: expected a non-empty 1-D sequence of integers, got {arr.dtype} shape {arr.shape}")
@@ -136,7 +166,7 @@ def _resolve_seeds(seeds) -> np.ndarray:
         raise ValueError(f"seeds: expected integers in [0, 2**32), got range [{arr.min()}, {arr.max()}]")
     if len(np.unique(arr)) != len(arr):
         raise ValueError("seeds: expected distinct seeds, got duplicates")
-    return arr.astype(np.int64)
+    return Seeds(int(arr.size), 0, arr.astype(np.int64))
 
 
 def expand_grid(policy: Policy, spec) -> list[Any]:
@@ -264,6 +294,13 @@ class CompileStats(NamedTuple):
     cpu_s: float
 
 
+LAPACK_IN_ROUND = (
+    "sweep: the policy or environment calls a LAPACK kernel (jnp.linalg / jax.scipy.linalg) inside a round; "
+    "jaxlib's CPU LAPACK kernels block XLA's intra-op pool threads while they split a batch over the same "
+    "pool, and with several running at once the sweep can hang at 0% CPU. Use the loops in "
+    "bandits.policies._linalg (cholesky, cho_solve, spd_solve) instead.")
+
+
 _EXEC_CACHE: IdentityLRU = IdentityLRU(maxsize=64)
 
 
@@ -284,7 +321,10 @@ def _executable(jf, per_call: int, m_hp, env_arg, sharding) -> tuple[Any, Compil
     def build():
         nonlocal stats
         t0, c0 = time.perf_counter(), time.process_time()
-        exe = jf.lower(seeds_aval, hp_aval, env_aval).compile()
+        lowered = jf.lower(seeds_aval, hp_aval, env_aval)
+        if "lapack_" in lowered.as_text():
+            warnings.warn(LAPACK_IN_ROUND, RuntimeWarning, stacklevel=4)
+        exe = lowered.compile()
         stats = CompileStats(time.perf_counter() - t0, time.process_time() - c0)
         return exe
 
@@ -295,23 +335,145 @@ def _executable(jf, per_call: int, m_hp, env_arg, sharding) -> tuple[Any, Compil
 # --------------------------------------------------------------------------- public entry points
 
 
+# Members per device per call: as many as keep the chunk's policy states within this many bytes
+# (the states are read and written every round; measured in docs/policies.md: chunks whose states
+# stay in cache beat one large chunk streaming its states from memory).
+CHUNK_STATE_BYTES = 8 << 20
+CHUNK_MIN, CHUNK_MAX = 8, 1024
+
+
+def auto_chunk_size(policy: Policy, n_members: int, n_devices: int = 1,
+                    state_bytes: int = CHUNK_STATE_BYTES) -> int:
+    """Chunk size for ``chunk_size="auto"``: members per device whose policy states fill
+    ``state_bytes``, a power of two in ``[CHUNK_MIN, CHUNK_MAX]``, and never more than the members
+    each device has (no padding beyond one chunk)."""
+    shapes = jax.eval_shape(lambda: policy.init(jax.random.key(0), policy.default_hparams))
+    per_member = max(1, sum(int(np.prod(x.shape)) * np.dtype(x.dtype).itemsize for x in jax.tree.leaves(shapes)
+                            if hasattr(x, "dtype") and not jax.dtypes.issubdtype(x.dtype, jax.dtypes.prng_key)))
+    fit = max(CHUNK_MIN, min(CHUNK_MAX, 1 << int(math.log2(max(1, state_bytes // per_member)))))
+    return int(max(1, min(fit, math.ceil(n_members / max(1, n_devices)))))
+
+
 def count_rounds(policies, seeds, grid=None, horizon: int = 1000) -> int:
     """Total member-rounds a :func:`sweep` call will simulate (for a progress bar's total)."""
     pols = _resolve_policies(policies)
-    n_seeds = len(_resolve_seeds(seeds))
+    n_seeds = _resolve_seeds(seeds).count
     grid = grid or {}
     return sum(len(expand_grid(p, grid.get(label))) for label, p in pols.items()) * n_seeds * int(horizon)
 
 
+def _check_args(env, policies, seeds, grid, horizon, checkpoints, chunk_size, progress, unroll, block):
+    if not isinstance(env, Env):
+        raise TypeError(f"env: expected an bandits.contracts.Env, got {type(env).__name__}")
+    pols = _resolve_policies(policies)
+    seeds_ = _resolve_seeds(seeds)
+    horizon = check_horizon(horizon)
+    ckpts = tuple(_resolve_checkpoints(checkpoints, horizon))
+    auto = isinstance(chunk_size, str) and chunk_size == "auto"
+    if not auto and (isinstance(chunk_size, bool) or not isinstance(chunk_size, (int, np.integer)) or chunk_size < 1):
+        raise ValueError(f"chunk_size: expected an integer >= 1 or 'auto', got {chunk_size!r}")
+    if isinstance(unroll, bool) or not isinstance(unroll, (int, np.integer)) or unroll < 1:
+        raise ValueError(f"unroll: expected an integer >= 1, got {unroll!r}")
+    block = check_positive_int(block, "block")
+    grid = dict(grid or {})
+    unknown = sorted(set(grid) - set(pols))
+    if unknown:
+        raise ValueError(f"grid: keys {unknown} are not policy labels; expected some of {sorted(pols)}")
+    if progress is not None and not callable(progress):
+        raise TypeError(f"progress: expected a callable (rounds, seconds) or None, got {type(progress).__name__}")
+    return pols, seeds_, horizon, ckpts, grid, block
+
+
+def sweep_chunks(env: Env, policies, seeds, grid: Mapping[str, Any] | None = None, horizon: int = 1000, *,
+                 env_params=None, checkpoints="log", chunk_size: int | str = "auto", progress: Callable | None = None,
+                 devices: Sequence[Any] | None = None, unroll: int = 1, prng_impl="threefry_fused",
+                 block: int = DEFAULT_BLOCK) -> Iterator[pd.DataFrame]:
+    """:func:`sweep` as a stream: one DataFrame per compiled call, planned lazily.
+
+    Same arguments as :func:`sweep`. Each yielded frame holds the rows of one chunk (at most
+    ``chunk_size x devices`` members of one policy): ``policy``, that policy's hyperparameter
+    columns, ``seed``, ``cum_reward``, ``cum_regret``, ``regret@<t>``, ``horizon``, ``env``;
+    ``attrs["compile_s"]`` / ``attrs["compile_cpu_s"]`` / ``attrs["chunk_size"]`` on a policy's
+    first chunk. Members (grid
+    point x seed) are computed from their position, so memory is ``O(chunk)`` whatever the number
+    of seeds (``seeds=10**9`` plans nothing up front): reduce the frames as they come.
+    """
+    pols, seeds_, horizon, ckpts, grid, block = _check_args(env, policies, seeds, grid, horizon, checkpoints,
+                                                           chunk_size, progress, unroll, block)
+    devices = list(jax.local_devices() if devices is None else devices)
+    auto = isinstance(chunk_size, str)
+    params_fn = env_params if callable(env_params) else None
+    shared_params = None if callable(env_params) else resolve_env_params(env, env_params, None)
+    for label, policy in pols.items():
+        check_compatible(env, policy)
+        hps = expand_grid(policy, grid.get(label))
+        stacked = _stack_hparams(hps)
+        check_hparams(policy, stacked)
+        fields = type(hps[0])._fields
+        given = {f: np.asarray([float(getattr(h, f)) for h in hps], np.float64) for f in fields}
+        S = seeds_.count
+        M = len(hps) * S
+
+        chunk = auto_chunk_size(policy, M, len(devices)) if auto else int(chunk_size)
+        per_call = chunk * len(devices)
+        jf, mesh = _compiled_chunk(env, policy, horizon, ckpts, chunk, devices, int(unroll),
+                                   prng_impl, params_fn, block)
+        sharding = NamedSharding(mesh, PartitionSpec(AXIS))
+        rep = NamedSharding(mesh, PartitionSpec())
+        env_arg = jax.device_put(shared_params, rep)  # None (no params, or a per-member callable) is fine
+        compiled, stats = _executable(jf, per_call, stacked, env_arg, sharding)
+        for lo in range(0, M, per_call):
+            hi = min(lo + per_call, M)
+            idx = np.arange(lo, lo + per_call, dtype=np.int64)
+            idx = np.where(idx < hi, idx, lo)  # pad with the chunk's first member (dropped below)
+            g_idx, s_pos = np.divmod(idx, S)
+            m_seed = seeds_.at(s_pos)
+            s_chunk = jax.device_put(m_seed.astype(np.uint32), sharding)
+            h_chunk = jax.device_put(type(stacked)(*[np.asarray(col)[g_idx] for col in stacked]), sharding)
+            t0 = time.perf_counter()
+            out = jax.block_until_ready(compiled(s_chunk, h_chunk, env_arg))
+            seconds = time.perf_counter() - t0
+            n = hi - lo
+            if progress is not None:
+                progress(n * horizon, seconds)
+            df = pd.DataFrame({"policy": np.repeat(label, n)})
+            for f in fields:  # the values as given (not their float32 round trip)
+                df[f] = given[f][g_idx[:n]]
+            df["seed"] = m_seed[:n]
+            df["cum_reward"] = np.asarray(out[0], np.float64)[:n]
+            df["cum_regret"] = np.asarray(out[1], np.float64)[:n]
+            at = np.asarray(out[2], np.float64)[:n]
+            for j, t in enumerate(ckpts):
+                df[f"regret@{t}"] = at[:, j]
+            df["horizon"] = horizon
+            df["env"] = env.name
+            if lo == 0:
+                df.attrs["compile_s"], df.attrs["compile_cpu_s"] = stats.wall_s, stats.cpu_s
+                df.attrs["chunk_size"] = chunk
+            yield df
+
+
+def _table_bytes(n_rows: int, n_cols: int) -> int:
+    return int(n_rows) * (int(n_cols) * 8 + 64)  # float64 columns plus the label column's overhead
+
+
+def _memory_bytes() -> int | None:
+    try:
+        return int(os.sysconf("SC_PHYS_PAGES")) * int(os.sysconf("SC_PAGE_SIZE"))
+    except (ValueError, OSError, AttributeError):
+        return None
+
+
 def sweep(env: Env, policies, seeds, grid: Mapping[str, Any] | None = None, horizon: int = 1000, *,
-          env_params=None, checkpoints="log", chunk_size: int = 1000, progress: Callable | None = None,
+          env_params=None, checkpoints="log", chunk_size: int | str = "auto", progress: Callable | None = None,
           devices: Sequence[Any] | None = None, unroll: int = 1, prng_impl="threefry_fused",
           block: int = DEFAULT_BLOCK) -> pd.DataFrame:
     """Simulate every (policy, hyperparameters, seed) for ``horizon`` rounds; tidy results.
 
     env: an :class:`bandits.contracts.Env`.
     policies: a Policy, a sequence of Policy (labelled by ``name``) or a dict label -> Policy.
-    seeds: a count n (seeds ``0..n-1``) or a sequence of distinct ints in ``[0, 2**32)``.
+    seeds: a count n (seeds ``0..n-1``), a ``range`` of step 1, or a sequence of distinct ints in
+        ``[0, 2**32)``; counts and ranges are never materialised.
     grid: dict label -> grid spec (see :func:`expand_grid`); policies without an entry run
         their default hyperparameters.
     horizon: rounds per member (static).
@@ -320,7 +482,9 @@ def sweep(env: Env, policies, seeds, grid: Mapping[str, Any] | None = None, hori
         e.g. ``lambda k: envs.synthetic.sample_params(env, k)``).
     checkpoints: ``"log"`` (:func:`log_checkpoints`), None (horizon only) or round counts.
     chunk_size: members per device per compiled call (memory bound and the unit of
-        determinism: results are bit-identical for a fixed ``chunk_size``).
+        determinism: results are bit-identical for a fixed ``chunk_size``), or ``"auto"``
+        (:func:`auto_chunk_size`: sized so the chunk's policy states stay in cache; the sizes
+        used are in ``df.attrs["chunk_size"]``, one per policy label).
     progress: ``progress(rounds, seconds)`` after each chunk: member-rounds simulated in the
         chunk (padding excluded) and the chunk's wall time.
     devices: devices to shard over (default ``jax.local_devices()``).
@@ -331,91 +495,45 @@ def sweep(env: Env, policies, seeds, grid: Mapping[str, Any] | None = None, hori
         JAX's default threefry, fused for speed); None, ``"rbg"``, ... pass through to JAX.
 
     Returns a DataFrame (columns in the module docstring), rows ordered by policy, grid point,
-    seed. Memory: O(chunk_size x (policy state + checkpoints)) per device plus the table.
+    seed. Memory: O(chunk_size x (policy state + checkpoints)) per device plus the returned table;
+    a table that would not fit in half the machine's memory is refused before any work, with a
+    pointer to :func:`sweep_chunks`, which streams it.
     """
-    if not isinstance(env, Env):
-        raise TypeError(f"env: expected an bandits.contracts.Env, got {type(env).__name__}")
-    pols = _resolve_policies(policies)
-    seeds_arr = _resolve_seeds(seeds)
-    horizon = check_horizon(horizon)
-    ckpts = tuple(_resolve_checkpoints(checkpoints, horizon))
-    if isinstance(chunk_size, bool) or not isinstance(chunk_size, (int, np.integer)) or chunk_size < 1:
-        raise ValueError(f"chunk_size: expected an integer >= 1, got {chunk_size!r}")
-    if isinstance(unroll, bool) or not isinstance(unroll, (int, np.integer)) or unroll < 1:
-        raise ValueError(f"unroll: expected an integer >= 1, got {unroll!r}")
-    block = check_positive_int(block, "block")
-    grid = dict(grid or {})
-    unknown = sorted(set(grid) - set(pols))
-    if unknown:
-        raise ValueError(f"grid: keys {unknown} are not policy labels; expected some of {sorted(pols)}")
-    if progress is not None and not callable(progress):
-        raise TypeError(f"progress: expected a callable (rounds, seconds) or None, got {type(progress).__name__}")
-    devices = list(jax.local_devices() if devices is None else devices)
-    n_dev = len(devices)
-    per_call = int(chunk_size) * n_dev
-    params_fn = env_params if callable(env_params) else None
-    shared_params = None if callable(env_params) else resolve_env_params(env, env_params, None)
-
-    frames = []
-    compile_total = compile_cpu = 0.0
-    hp_columns: list[str] = []
+    pols, seeds_, horizon, ckpts, grid, block = _check_args(env, policies, seeds, grid, horizon, checkpoints,
+                                                           chunk_size, progress, unroll, block)
+    n_rows = n_cols = 0
+    chunks_used: dict[str, int] = {}
     for label, policy in pols.items():
-        check_compatible(env, policy)
         hps = expand_grid(policy, grid.get(label))
-        stacked = _stack_hparams(hps)
-        check_hparams(policy, stacked)
-        for f in type(hps[0])._fields:
+        n_rows += len(hps) * seeds_.count
+        n_cols = max(n_cols, len(type(hps[0])._fields) + 4 + len(ckpts))
+    mem = _memory_bytes()
+    need = _table_bytes(n_rows, n_cols)
+    if mem is not None and need > mem // 2:
+        raise MemoryError(
+            f"seeds: {seeds_.count:,} seeds x the grid give a table of {n_rows:,} rows (about {need / 2**30:.1f} GiB), "
+            f"more than half of this machine's {mem / 2**30:.1f} GiB; stream it with "
+            f"bandits.engine.sweep.sweep_chunks(...) and reduce each chunk, or sweep fewer seeds")
+    frames = []
+    hp_columns: list[str] = []
+    compile_total = compile_cpu = 0.0
+    for policy in pols.values():
+        for f in type(policy.default_hparams)._fields:
             if f not in hp_columns:
                 hp_columns.append(f)
-        G, S = len(hps), len(seeds_arr)
-        M = G * S
-        g_idx = np.repeat(np.arange(G), S)
-        m_seed = np.tile(seeds_arr, G)
-        m_hp = type(stacked)(*[np.asarray(col)[g_idx] for col in stacked])
-
-        jf, mesh = _compiled_chunk(env, policy, horizon, ckpts, int(chunk_size), devices, int(unroll),
-                                   prng_impl, params_fn, block)
-        sharding = NamedSharding(mesh, PartitionSpec(AXIS))
-        rep = NamedSharding(mesh, PartitionSpec())
-        env_arg = jax.device_put(shared_params, rep)  # None (no params, or a per-member callable) is fine
-        compiled, stats = _executable(jf, per_call, m_hp, env_arg, sharding)
-        compile_total += stats.wall_s
-        compile_cpu += stats.cpu_s
-        n_calls = math.ceil(M / per_call)
-        cum_r = np.empty(M, np.float64)
-        cum_g = np.empty(M, np.float64)
-        at = np.empty((M, len(ckpts)), np.float64)
-        for c in range(n_calls):
-            lo, hi = c * per_call, min((c + 1) * per_call, M)
-            idx = np.arange(lo, lo + per_call)
-            idx = np.where(idx < hi, idx, lo)  # pad with the chunk's first member (dropped below)
-            s_chunk = jax.device_put(m_seed[idx].astype(np.uint32), sharding)
-            h_chunk = jax.device_put(type(m_hp)(*[col[idx] for col in m_hp]), sharding)
-            t0 = time.perf_counter()
-            out = jax.block_until_ready(compiled(s_chunk, h_chunk, env_arg))
-            seconds = time.perf_counter() - t0
-            n = hi - lo
-            cum_r[lo:hi] = np.asarray(out[0])[:n]
-            cum_g[lo:hi] = np.asarray(out[1])[:n]
-            at[lo:hi] = np.asarray(out[2])[:n]
-            if progress is not None:
-                progress(n * horizon, seconds)
-
-        df = pd.DataFrame({"policy": np.repeat(label, M)})
-        for f in type(hps[0])._fields:  # the values as given (not their float32 round trip)
-            df[f] = np.asarray([float(getattr(h, f)) for h in hps], dtype=np.float64)[g_idx]
-        df["seed"] = m_seed
-        df["cum_reward"] = cum_r
-        df["cum_regret"] = cum_g
-        for j, t in enumerate(ckpts):
-            df[f"regret@{t}"] = at[:, j]
+    for df in sweep_chunks(env, pols, seeds, grid, horizon, env_params=env_params, checkpoints=checkpoints,
+                           chunk_size=chunk_size, progress=progress, devices=devices, unroll=unroll,
+                           prng_impl=prng_impl, block=block):
+        compile_total += df.attrs.get("compile_s", 0.0)
+        compile_cpu += df.attrs.get("compile_cpu_s", 0.0)
+        if "chunk_size" in df.attrs:
+            chunks_used[str(df["policy"].iat[0])] = df.attrs["chunk_size"]
         frames.append(df)
-
     out = pd.concat(frames, ignore_index=True)
-    lead = ["policy", *hp_columns, "seed", "cum_reward", "cum_regret", *[f"regret@{t}" for t in ckpts]]
+    lead = ["policy", *hp_columns, "seed", "cum_reward", "cum_regret", *[f"regret@{t}" for t in ckpts],
+            "horizon", "env"]
     out = out.reindex(columns=lead)
-    out["horizon"] = horizon
-    out["env"] = env.name
     out.attrs["compile_s"] = compile_total
     out.attrs["compile_cpu_s"] = compile_cpu
+    out.attrs["chunk_size"] = chunks_used
     return out

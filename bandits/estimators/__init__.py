@@ -8,13 +8,17 @@ len_list)`` as in obp; make it from any screentest policy with :func:`policy_act
 Each estimator declares itself once in :mod:`bandits.estimators.registry` (name, aliases, terms,
 columns, whether it needs a reward model or uniform logs, hyperparameters); the built-in ones
 live in :mod:`~bandits.estimators.dm`, :mod:`~bandits.estimators.ipw`,
-:mod:`~bandits.estimators.dr` and :mod:`~bandits.estimators.replay`. See ``docs/ope.md``.
+:mod:`~bandits.estimators.dr` and :mod:`~bandits.estimators.replay`; slates (a
+:class:`~bandits.estimators.slate.SlateLog`) in :mod:`~bandits.estimators.slate`, item embeddings
+(``mips``) in :mod:`~bandits.estimators.mips`, hyperparameter and estimator selection in
+:mod:`~bandits.estimators.selection`. See ``docs/ope.md``.
 """
 
-from bandits.estimators import dm, dr, ipw, replay  # noqa: F401  (each registers its estimators)
+from bandits.estimators import dm, dr, ipw, mips, replay, slate  # noqa: F401  (each registers its estimators)
 from bandits.estimators.core import Columns, Estimator, estimate, round_rewards
 from bandits.estimators.evaluate import DEFAULT_ESTIMATORS, RESULT_COLUMNS, evaluate, evaluate_batches
 from bandits.estimators.intervals import bootstrap_means
+from bandits.estimators.mips import EmbeddedLog, item_clusters, learn_item_embedding, mips_weights
 from bandits.estimators.registry import (
     HParam,
     Term,
@@ -23,6 +27,7 @@ from bandits.estimators.registry import (
     register_estimator,
 )
 from bandits.estimators.reward_model import RewardModel, default_model, fit_reward_model, fit_reward_model_on
+from bandits.estimators.slate import SlateLog, SlateTarget, fit_slate_reward_model, plackett_luce_pscores
 
 
 def __getattr__(name: str):
@@ -38,9 +43,12 @@ __all__ = [
     "DEFAULT_ESTIMATORS",
     "RESULT_COLUMNS",
     "Columns",
+    "EmbeddedLog",
     "Estimator",
     "HParam",
     "RewardModel",
+    "SlateLog",
+    "SlateTarget",
     "Term",
     "bootstrap_means",
     "default_model",
@@ -50,7 +58,12 @@ __all__ = [
     "evaluate_batches",
     "fit_reward_model",
     "fit_reward_model_on",
+    "fit_slate_reward_model",
     "get_spec",
+    "item_clusters",
+    "learn_item_embedding",
+    "mips_weights",
+    "plackett_luce_pscores",
     "policy_action_dist",
     "register_estimator",
     "round_rewards",

@@ -8,6 +8,8 @@ in-memory one (bootstraps differ only by their random draws).
 
 from __future__ import annotations
 
+import itertools
+import warnings
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
@@ -16,6 +18,7 @@ import pandas as pd
 
 from bandits.data import LoggedData
 from bandits.estimators import intervals as iv
+from bandits.estimators import slate as sl
 from bandits.estimators.core import (
     Columns,
     Estimator,
@@ -26,9 +29,15 @@ from bandits.estimators.core import (
     term_index,
     values_from_means,
 )
+from bandits.estimators.diagnostics import SmallSampleWarning, SupportWarning, id_problems, support_report
 
 DEFAULT_ESTIMATORS = ("dm", "ipw", "snipw", "dr")
-_INTERVALS = ("normal", "bootstrap", "none")
+_INTERVALS = ("normal", "bootstrap", "bca", "none")
+_ON_UNSUPPORTED = ("warn", "raise", "ignore")
+#: rows below which no interval is computed (a variance needs two)
+MIN_ROWS = 2
+#: a standard error this small next to the estimate's scale (relative) counts as zero
+_REL_ZERO_SE = 1e-12
 
 RESULT_COLUMNS = [
     "estimator", "estimate", "ci_low", "ci_high", "std_err", "relative", "n_rounds", "ess",
@@ -36,13 +45,16 @@ RESULT_COLUMNS = [
 ]
 
 
-def _check_options(interval: str | None, alpha: float, n_bootstrap: int, bootstrap_method: str) -> str:
+def _check_options(interval: str | None, alpha: float, n_bootstrap: int, bootstrap_method: str,
+                   on_unsupported: str = "warn") -> str:
+    if on_unsupported not in _ON_UNSUPPORTED:
+        raise ValueError(f"on_unsupported: expected one of {list(_ON_UNSUPPORTED)}, got {on_unsupported!r}")
     interval = "none" if interval is None else str(interval).lower()
     if interval not in _INTERVALS:
         raise ValueError(f"interval: expected one of {list(_INTERVALS)}, got {interval!r}")
     if not (isinstance(alpha, (int, float)) and 0.0 < float(alpha) < 1.0):
         raise ValueError(f"alpha: expected a number in (0, 1), got {alpha!r}")
-    if interval == "bootstrap":
+    if interval in ("bootstrap", "bca"):
         if not (isinstance(n_bootstrap, (int, np.integer)) and n_bootstrap >= 2):
             raise ValueError(f"n_bootstrap: expected an integer >= 2, got {n_bootstrap!r}")
         if bootstrap_method not in ("poisson", "multinomial"):
@@ -71,8 +83,11 @@ class _Accumulator:
         self.sum_r = 0.0
         self.logged: np.ndarray | None = None  # (L, K) counts of logged (position, action)
         self.target: np.ndarray | None = None  # (L, K) summed target probability at the row's position
+        self.kept: list[np.ndarray] = []  # the column matrices, for the BCa jackknife
 
     def add(self, cols: Columns) -> None:
+        if getattr(cols, "is_slate", False):
+            return self._add_slate(cols)
         log = cols.data
         with iv.one_blas_thread():  # matrix-vector work: a second BLAS thread only adds wake-ups
             C = cols.matrix(self.keys, ones_row=True)  # (m + 1, n), last row ones
@@ -92,7 +107,24 @@ class _Accumulator:
             for p, a in zip(*np.nonzero(cnt == 0), strict=True):
                 sel = slice(None) if L == 1 else (cols.position == p)
                 tgt[p, a] = A[sel, a, p].sum()
-        if self.interval == "bootstrap":
+        self._merge(C, cnt, tgt)
+
+    def _add_slate(self, cols: sl.SlateColumns) -> None:
+        """A slate log: units are slates, diagnostics from :meth:`SlateColumns.diagnostics`."""
+        with iv.one_blas_thread():
+            C = cols.matrix(self.keys, ones_row=True)
+            self.mom.add_with_ones(C)
+            w, r_sum, cnt, tgt = cols.diagnostics()
+            self.sum_w += float(w.sum())
+            self.sum_w2 += float(np.dot(w, w))
+            self.max_w = max(self.max_w, float(w.max()))
+        self.sum_r += r_sum
+        self._merge(C, cnt, tgt)
+
+    def _merge(self, C: np.ndarray, cnt: np.ndarray, tgt: np.ndarray) -> None:
+        if self.interval == "bca":
+            self.kept.append(C)
+        if self.interval in ("bootstrap", "bca"):
             if self.shift is None:
                 self.shift = self.mom.mean.copy()  # after the first batch: its column means
             S = iv.bootstrap_sums(C, self.B, self.rng, self.shift, self.method)
@@ -108,20 +140,57 @@ class _Accumulator:
             self.logged = self.logged + cnt
             self.target = self.target + tgt
 
-    def result(self, alpha: float) -> pd.DataFrame:
+    def result(self, alpha: float, on_unsupported: str = "warn", ids_hint: list[str] | None = None) -> pd.DataFrame:
         n = self.mom.n
         means = self.mom.mean
-        values = values_from_means(self.terms, means)
+        with np.errstate(divide="ignore", invalid="ignore"):  # 0/0 of a ratio estimator is NaN, said below
+            values = values_from_means(self.terms, means)
         E = len(self.est)
-        if self.interval == "normal":
-            lo, hi, se = iv.normal_interval(values, gradients(self.terms, means), self.mom.cov, n, alpha)
+        labels = [e.label for e in self.est]
+        support = support_report(self.logged, self.target, n)
+        if support.unsupported_mass > 0 and on_unsupported != "ignore":
+            msg = support.message(int(self.logged.shape[1])) + "".join(f"; {h}" for h in (ids_hint or []))
+            if on_unsupported == "raise":
+                raise ValueError(msg)
+            warnings.warn(msg, SupportWarning, stacklevel=3)
+        if self.interval != "none" and n < MIN_ROWS:
+            warnings.warn(f"data: {n} logged row(s): an interval needs at least {MIN_ROWS} rows (a variance); "
+                          f"reporting (-inf, inf)", SmallSampleWarning, stacklevel=3)
+            lo, hi, se = np.full(E, -np.inf), np.full(E, np.inf), np.full(E, np.nan)
+        elif self.interval == "normal":
+            with np.errstate(divide="ignore", invalid="ignore"):
+                lo, hi, se = iv.normal_interval(values, gradients(self.terms, means), self.mom.cov, n, alpha)
+            flat = np.isfinite(values) & ~(se > _REL_ZERO_SE * np.maximum(np.abs(values), 1e-300))
+            if flat.any():
+                warnings.warn(f"{', '.join(np.asarray(labels)[flat])}: every row contributes the same value (zero "
+                              f"sample variance over {n} rows), so the sample says nothing about the spread; "
+                              f"reporting (-inf, inf) instead of a zero-width interval", SmallSampleWarning,
+                              stacklevel=3)
+                lo, hi, se = np.where(flat, -np.inf, lo), np.where(flat, np.inf, hi), np.where(flat, np.nan, se)
         elif self.interval == "bootstrap":
-            reps = values_from_means(self.terms, iv.means_from_sums(self.boot, self.shift))
+            with np.errstate(divide="ignore", invalid="ignore"):
+                reps = values_from_means(self.terms, iv.means_from_sums(self.boot, self.shift))
+            bad = np.isnan(reps).mean(axis=0) * np.isfinite(values)
+            if np.any(bad > 0):
+                worst = int(np.argmax(bad))
+                warnings.warn(f"{labels[worst]}: {bad[worst]:.1%} of the {reps.shape[0]} bootstrap replicates are "
+                              f"undefined (no weight on a supported row); they count as extreme, which widens the "
+                              f"interval (to infinity beyond alpha/2 of them)", SmallSampleWarning, stacklevel=3)
             lo, hi, se = iv.percentile_interval(reps, alpha)
+            flat = np.isfinite(values) & ~(hi - lo > _REL_ZERO_SE * np.maximum(np.abs(values), 1e-300))
+            if flat.any():
+                warnings.warn(f"{', '.join(np.asarray(labels)[flat])}: every bootstrap replicate is the same value "
+                              f"(zero sample variance over {n} rows); reporting (-inf, inf) instead of a zero-width "
+                              f"interval", SmallSampleWarning, stacklevel=3)
+                lo, hi, se = np.where(flat, -np.inf, lo), np.where(flat, np.inf, hi), np.where(flat, np.nan, se)
+        elif self.interval == "bca":
+            reps = values_from_means(self.terms, iv.means_from_sums(self.boot, self.shift))
+            jack = values_from_means(self.terms, iv.jackknife_means(np.concatenate(self.kept, axis=1)))
+            lo, hi, se = iv.bca_interval(reps, values, jack, alpha)
         else:
             lo = hi = se = np.full(E, np.nan)
         ess = self.sum_w**2 / self.sum_w2 if self.sum_w2 > 0 else 0.0
-        unsupported = float(self.target[self.logged == 0].sum() / n)
+        unsupported = support.unsupported_mass
         logged_mean = self.sum_r / n
         rows = []
         for e in range(E):
@@ -157,6 +226,7 @@ def evaluate(
     bootstrap_method: str = "poisson",
     reward_model: Any = None,
     n_folds: int = 3,
+    on_unsupported: str = "warn",
 ) -> pd.DataFrame:
     """Estimate an evaluation policy's value with several estimators at once.
 
@@ -176,9 +246,27 @@ def evaluate(
         :func:`bandits.estimators.fit_reward_model` (``reward_model``, ``n_folds``).
     interval: ``"normal"`` (delta method), ``"bootstrap"`` (percentile, vectorised Poisson
         bootstrap with ``n_bootstrap`` replicates; ``bootstrap_method="multinomial"`` for the
-        classic resample), or None.
+        classic resample), ``"bca"`` (bias-corrected and accelerated, from the same replicates
+        and a jackknife over the rows: :func:`bandits.estimators.intervals.bca_interval`), or None.
     alpha: the interval is a ``1 - alpha`` interval.
     random_state: seed or ``numpy.random.Generator`` for the bootstrap and the reward model folds.
+    on_unsupported: what to do when the target puts probability on (slot, item) pairs the log
+        never shows (importance weighting cannot see that mass): ``"warn"`` (a
+        :class:`~bandits.estimators.diagnostics.SupportWarning` with the share), ``"raise"``
+        (``ValueError`` with the share) or ``"ignore"``.
+
+    What the sample cannot support is said, not hidden: with fewer than 2 rows, or when an
+    estimator's per-row terms have zero variance, its interval is ``(-inf, inf)``; undefined
+    bootstrap replicates widen the percentile interval instead of being dropped; each with a
+    :class:`~bandits.estimators.diagnostics.SmallSampleWarning`.
+
+    Slates: with ``data`` a :class:`bandits.estimators.slate.SlateLog`, ``action_dist`` is the
+    evaluation policy's :class:`~bandits.estimators.slate.SlateTarget` (or its item-in-slot
+    distribution ``(n, K, len_list)``), ``estimators`` slate estimators (``sips, iips, rips,
+    snsips, sniips, snrips, cascade-dr, sn-cascade-dr``), ``estimated_rewards`` a slate reward
+    model ``(n, K)`` for cascade DR (cross-fitted by
+    :func:`~bandits.estimators.slate.fit_slate_reward_model` when None); the units of the
+    estimates, intervals and diagnostics are slates (see that module).
 
     Returns a DataFrame, one row per estimator, columns ``estimator, estimate, ci_low, ci_high,
     std_err, relative`` (estimate / mean logged reward), ``n_rounds, ess`` (Kish effective sample
@@ -187,8 +275,15 @@ def evaluate(
     logger never took in this log), ``interval, alpha``. ``df.attrs["logged_mean_reward"]`` holds
     the on-policy mean reward of the log.
     """
-    interval = _check_options(interval, alpha, n_bootstrap, bootstrap_method)
+    interval = _check_options(interval, alpha, n_bootstrap, bootstrap_method, on_unsupported)
     est = as_estimators(estimators)
+    if isinstance(data, sl.SlateLog):
+        rng = np.random.default_rng(random_state)
+        cols, est = _slate_columns(data, action_dist, est, estimated_rewards, rng, reward_model, n_folds)
+        acc = _Accumulator(est, interval, n_bootstrap, bootstrap_method, rng)
+        acc.add(cols)
+        return acc.result(alpha, on_unsupported)
+    _refuse_slate_estimators(est)
     log = LoggedData.coerce(data)
     rng = np.random.default_rng(random_state)
     fits_model = estimated_rewards is None and any(e.needs_reward_model for e in est)
@@ -205,7 +300,8 @@ def evaluate(
     check_requirements(est, cols, from_evaluate=True)
     acc = _Accumulator(est, interval, n_bootstrap, bootstrap_method, rng)
     acc.add(cols)
-    return acc.result(alpha)
+    hints = id_problems(log.action, log.n_actions, log.position, n_actions_given=False)  # appended to a support warning
+    return acc.result(alpha, on_unsupported, hints)
 
 
 def evaluate_batches(
@@ -217,6 +313,7 @@ def evaluate_batches(
     alpha: float = 0.05,
     n_bootstrap: int = 1000,
     random_state: int | np.random.Generator | None = 0,
+    on_unsupported: str = "warn",
 ) -> pd.DataFrame:
     """:func:`evaluate` over a stream of log batches in bounded memory.
 
@@ -229,9 +326,12 @@ def evaluate_batches(
         model-based estimators.
     Only per-estimator sums, a column covariance and ``(n_bootstrap, m)`` bootstrap sums are kept
     between batches (Poisson weights are independent across rows, so bootstrap sums add up).
-    Returns the same table as :func:`evaluate`.
+    Returns the same table as :func:`evaluate` (with the same support and small-sample checks).
     """
-    interval = _check_options(interval, alpha, n_bootstrap, "poisson")
+    interval = _check_options(interval, alpha, n_bootstrap, "poisson", on_unsupported)
+    if interval == "bca":
+        raise ValueError("interval: 'bca' needs the whole log in memory (its jackknife); use evaluate(), or 'normal' "
+                         "or 'bootstrap' for a streamed log")
     est = as_estimators(estimators)
     if any(e.needs_reward_model for e in est) and estimated_rewards is None:
         raise ValueError(
@@ -240,17 +340,57 @@ def evaluate_batches(
     if not callable(action_dist):
         raise ValueError(f"action_dist: expected a callable batch -> (n, K, len_list), got {type(action_dist).__name__}")
     rng = np.random.default_rng(random_state)
+    it = iter(batches)
+    first = next(it, None)
+    if first is None:
+        raise ValueError("batches: expected at least one batch, got an empty iterable")
+    slates = isinstance(first, sl.SlateLog)
+    if slates:
+        est = _bind_slates(est, first.len_list)
+    else:
+        _refuse_slate_estimators(est)
     acc = _Accumulator(est, interval, n_bootstrap, "poisson", rng)
-    n_batches = 0
-    for batch in batches:
-        log = LoggedData.coerce(batch, "batches[i]")
+    for batch in itertools.chain([first], it):
         q = estimated_rewards(batch) if estimated_rewards is not None else None
         ad = action_dist(batch)
-        with iv.one_blas_thread():
-            cols = Columns(log, ad, q)
-        check_requirements(est, cols)
+        if slates:
+            if not isinstance(batch, sl.SlateLog):
+                raise TypeError(f"batches[i]: expected every batch to be a SlateLog like the first, got {type(batch).__name__}")
+            cols = sl.SlateColumns(batch, ad, q)
+        else:
+            log = LoggedData.coerce(batch, "batches[i]")
+            with iv.one_blas_thread():
+                cols = Columns(log, ad, q)
+            check_requirements(est, cols)
         acc.add(cols)
-        n_batches += 1
-    if n_batches == 0:
-        raise ValueError("batches: expected at least one batch, got an empty iterable")
-    return acc.result(alpha)
+    return acc.result(alpha, on_unsupported)
+
+
+def _refuse_slate_estimators(est: list[Estimator]) -> None:
+    names = [e.label for e in est if sl.is_slate_estimator(e.name)]
+    if names:
+        raise ValueError(f"data: estimators {names} are slate estimators, evaluated on a bandits.estimators.slate.SlateLog "
+                         "(SlateLog.from_logged(data) for a LoggedData with positions), got a row log")
+
+
+def _bind_slates(est: list[Estimator], len_list: int) -> list[Estimator]:
+    rows = [e.label for e in est if not sl.is_slate_estimator(e.name)]
+    if rows:
+        raise ValueError(f"estimators: a SlateLog is evaluated with the slate estimators "
+                         f"({', '.join(sorted(sl.SLATE_ESTIMATORS))}), got row estimators {rows}")
+    return sl.bind_len_list(est, len_list)
+
+
+def _slate_columns(log: sl.SlateLog, target: Any, est: list[Estimator], estimated_rewards: Any,
+                   rng: np.random.Generator, reward_model: Any, n_folds: int
+                   ) -> tuple[sl.SlateColumns, list[Estimator]]:
+    """Slate estimators on a SlateLog: bound to its len_list, a slate reward model cross-fitted
+    (:func:`bandits.estimators.slate.fit_slate_reward_model`) when cascade DR asks for one."""
+    est = _bind_slates(est, log.len_list)
+    cols = sl.SlateColumns(log, target, estimated_rewards)
+    if estimated_rewards is None and any(e.needs_reward_model for e in est):
+        seed = int(rng.integers(2**31 - 1))
+        q = sl.fit_slate_reward_model(log, cols.target, model=reward_model, n_folds=max(int(n_folds), 2),
+                                      random_state=seed)
+        cols = sl.SlateColumns(log, cols.target, q)
+    return cols, est

@@ -243,8 +243,65 @@ def bootstrap_means(Ct: np.ndarray, n_bootstrap: int, rng: np.random.Generator, 
 
 
 def percentile_interval(reps: np.ndarray, alpha: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """reps ``(B, E)`` -> ``(low, high, se)`` each ``(E,)`` (NaN replicates are dropped)."""
-    lo = np.nanquantile(reps, alpha / 2.0, axis=0)
-    hi = np.nanquantile(reps, 1.0 - alpha / 2.0, axis=0)
-    se = np.nanstd(reps, axis=0, ddof=1)
+    """reps ``(B, E)`` -> ``(low, high, se)`` each ``(E,)``.
+
+    An undefined (NaN) replicate, e.g. a ratio estimator whose replicate put no weight on any
+    supported row, is not dropped (that would narrow the interval by conditioning on the lucky
+    replicates): it counts as ``-inf`` for the lower end and ``+inf`` for the upper one, so the
+    interval widens, to infinity once such replicates exceed ``alpha / 2`` of them. ``se`` is over
+    the defined replicates (NaN when fewer than 2).
+    """
+    bad = np.isnan(reps)
+    lo = np.quantile(reps, alpha / 2.0, axis=0)
+    hi = np.quantile(reps, 1.0 - alpha / 2.0, axis=0)
+    any_bad = bad.any(axis=0)
+    if any_bad.any():  # the nearest order statistics outward (interpolating towards infinity is undefined)
+        lo = np.where(any_bad, np.quantile(np.where(bad, -np.inf, reps), alpha / 2.0, axis=0, method="lower"), lo)
+        hi = np.where(any_bad, np.quantile(np.where(bad, np.inf, reps), 1.0 - alpha / 2.0, axis=0, method="higher"), hi)
+    ok = (~bad).sum(axis=0)
+    se = np.full(reps.shape[1], np.nan)
+    for e in np.flatnonzero(ok >= 2):
+        se[e] = np.std(reps[~bad[:, e], e], ddof=1)
+    return lo, hi, se
+
+
+def jackknife_means(Ct1: np.ndarray) -> np.ndarray:
+    """Leave-one-out column means ``(n, m)`` from ``Ct1 (m + 1, n)`` (its last row the ones row):
+    row ``i`` is the mean of every column over all units but ``i``."""
+    m, n = Ct1.shape[0] - 1, Ct1.shape[1]
+    if n < 2:
+        raise ValueError(f"interval: 'bca' needs at least 2 units for its jackknife, got {n}")
+    tot = Ct1[:m].sum(axis=1)
+    return (tot[None, :] - Ct1[:m].T) / (n - 1)
+
+
+def bca_interval(reps: np.ndarray, values: np.ndarray, jack: np.ndarray, alpha: float
+                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Bias-corrected and accelerated bootstrap interval (Efron 1987), as ``scipy.stats.bootstrap``
+    computes it.
+
+    reps ``(B, E)`` bootstrap replicates, values ``(E,)`` the estimates, jack ``(n, E)`` the
+    leave-one-out estimates, alpha: a ``1 - alpha`` interval. The bias correction is
+    ``z0 = Phi^-1(share of replicates below the estimate)``, the acceleration
+    ``a = sum(d^3) / (6 (sum d^2)^1.5)`` with ``d = mean(jack) - jack``; the interval is the
+    replicates' ``Phi(z0 + (z0 + z) / (1 - a (z0 + z)))`` quantiles for ``z = z_{alpha/2}, z_{1-alpha/2}``.
+    Returns ``(low, high, se)`` each ``(E,)``, se the replicates' SD (NaN replicates dropped).
+    """
+    E = values.shape[0]
+    lo, hi, se = np.full(E, np.nan), np.full(E, np.nan), np.full(E, np.nan)
+    z = norm.ppf([alpha / 2.0, 1.0 - alpha / 2.0])
+    for e in range(E):
+        r = reps[:, e]
+        r = r[np.isfinite(r)]
+        if r.size < 2:
+            continue
+        z0 = norm.ppf(np.mean(r < values[e]))
+        d = jack[:, e].mean() - jack[:, e]
+        den = 6.0 * np.sum(d * d) ** 1.5
+        a = np.sum(d ** 3) / den if den > 0 else 0.0
+        q = norm.cdf(z0 + (z0 + z) / (1.0 - a * (z0 + z)))
+        if not np.all(np.isfinite(q)):  # all replicates on one side: no bias correction is possible
+            continue
+        lo[e], hi[e] = np.percentile(r, 100.0 * q)
+        se[e] = np.std(r, ddof=1)
     return lo, hi, se

@@ -141,3 +141,86 @@ def uniform_over(mask: Array, dtype) -> Array:
     """``(K,)`` uniform distribution over available actions (all 0 if none is available)."""
     m = mask.astype(dtype)
     return m / jnp.maximum(jnp.sum(m), 1)
+
+
+# --------------------------------------------------------------------------- LAPACK-free solves
+#
+# jaxlib's CPU LAPACK kernels (``jnp.linalg.cholesky``, ``solve``, ``jax.scipy.linalg.cho_solve``,
+# ``solve_triangular``) split a batch of matrices over XLA's intra-op thread pool and block a pool
+# thread until the pieces finish; when the thunk executor runs as many such kernels at once as the
+# pool has threads (two on a 2-core machine), every pool thread waits for work that no thread is
+# free to run and the program hangs at 0% CPU. Inside a simulated round, under ``vmap`` over
+# members, those batches are large and independent kernels run concurrently, so the policies do
+# their small dense linear algebra with the plain ``jnp`` loops below (fused by XLA, no custom
+# call). They are the textbook algorithms (Golub and Van Loan, Algorithm 4.2.1 and forward /
+# back substitution), batched over leading axes.
+
+
+def cholesky(A: Array) -> Array:
+    """Lower Cholesky factor of SPD ``A (..., n, n)`` (no LAPACK call): ``A = L L^T``, ``(..., n, n)``."""
+    n = A.shape[-1]
+    idx = jnp.arange(n)
+
+    def col(j, L):
+        # column j of L: (A[:, j] - L[:, :j] L[j, :j]) / sqrt(pivot), zero above the diagonal
+        v = jnp.take(A, j, axis=-1) - jnp.einsum("...ik,...k->...i", L, jnp.take(L, j, axis=-2))
+        piv = jnp.sqrt(jnp.maximum(jnp.take(v, j, axis=-1), jnp.finfo(A.dtype).tiny))[..., None]
+        v = jnp.where(idx >= j, v / piv, 0)
+        return jnp.where(idx == j, v[..., :, None], L)
+
+    return jax.lax.fori_loop(0, n, col, jnp.zeros_like(A))
+
+
+def tri_solve_lower(L: Array, b: Array) -> Array:
+    """``L^{-1} b`` for lower-triangular ``L (..., n, n)`` and ``b (..., n)`` (forward substitution)."""
+    n = L.shape[-1]
+    idx = jnp.arange(n)
+
+    def step(j, y):
+        yj = (jnp.take(b, j, axis=-1) - jnp.einsum("...k,...k->...", jnp.take(L, j, axis=-2), y)) / L[..., j, j]
+        return jnp.where(idx == j, yj[..., None], y)
+
+    return jax.lax.fori_loop(0, n, step, jnp.zeros_like(b))
+
+
+def tri_solve_upper_t(L: Array, y: Array) -> Array:
+    """``L^{-T} y`` for lower-triangular ``L (..., n, n)`` and ``y (..., n)`` (back substitution)."""
+    n = L.shape[-1]
+    idx = jnp.arange(n)
+
+    def step(i, x):
+        j = n - 1 - i
+        xj = (jnp.take(y, j, axis=-1) - jnp.einsum("...k,...k->...", jnp.take(L, j, axis=-1), x)) / L[..., j, j]
+        return jnp.where(idx == j, xj[..., None], x)
+
+    return jax.lax.fori_loop(0, n, step, jnp.zeros_like(y))
+
+
+def cho_solve(L: Array, b: Array) -> Array:
+    """``A^{-1} b`` from the lower factor ``L`` of ``A``: ``L (..., n, n)``, ``b (..., n)`` -> ``(..., n)``."""
+    return tri_solve_upper_t(L, tri_solve_lower(L, b))
+
+
+def spd_solve(A: Array, b: Array) -> Array:
+    """``A^{-1} b`` for SPD ``A (..., n, n)`` and ``b (..., n)`` through :func:`cholesky`."""
+    return cho_solve(cholesky(A), b)
+
+
+def spd_inverse(A: Array) -> Array:
+    """``A^{-1}`` of SPD ``A (..., n, n)`` (symmetrised) through :func:`cholesky`."""
+    n = A.shape[-1]
+    L = cholesky(A)
+    eye = jnp.broadcast_to(jnp.eye(n, dtype=A.dtype), A.shape)
+    X = jax.vmap(lambda e: cho_solve(L, e), in_axes=-1, out_axes=-1)(eye)
+    return 0.5 * (X + jnp.swapaxes(X, -1, -2))
+
+
+def ridge_update_slots(state: RidgeState, xs: Array, actions: Array, rewards: Array) -> RidgeState:
+    """``len(actions)`` rank-one updates in order: arm ``actions[l]`` with ``(xs[l] (d,), rewards[l])``.
+
+    xs: ``(L, d)``; actions: ``(L,)`` int; rewards: ``(L,)``. Sequential, so a repeated arm is
+    updated twice exactly as two separate rounds would.
+    """
+    for slot in range(actions.shape[0]):
+        state = ridge_update(state, xs[slot], actions[slot], rewards[slot])
+    return state

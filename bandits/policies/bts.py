@@ -9,7 +9,8 @@ to collect the ``bts`` half of the Open Bandit Dataset (obp's ``BernoulliTS``), 
 Probabilities. The chance that item ``a`` lands in slot ``k`` has no closed form, so
 ``select`` estimates ``probs (K, L)`` by Monte Carlo from ``n_mc`` joint draws (static, set at
 construction; the returned action is the ranking of the first of those draws, so it is an exact
-Thompson sample). For off-policy evaluation of the context-free policy the same quantity is
+Thompson sample; that draw has its own key, so when ``probs`` is not used XLA drops the other
+``n_mc - 1`` and a round costs one draw per item). For off-policy evaluation of the context-free policy the same quantity is
 estimated once with many draws by :func:`bts_action_dist` (obp's
 ``compute_batch_action_dist(n_rounds, n_sim)``, vectorised in JAX and chunked to bound memory);
 its Monte Carlo standard error per entry is ``sqrt(p (1 - p) / n_sim)``.
@@ -33,6 +34,7 @@ import numpy as np
 from bandits import validation as V
 from bandits.contracts import Decision, Policy
 from bandits.datasets.obd import obd_site_prior
+from bandits.policies._sampling import beta_logit_sample, beta_sample, gamma_sample
 from bandits.policies.registry import register
 
 __all__ = [
@@ -69,64 +71,9 @@ def _check_prior(name: str, x, num_actions: int) -> np.ndarray:
     return a
 
 
-def _w_minus_log1p(w):
-    """``w - log1p(w)`` without cancellation for small ``|w|`` (series to w^9 below 0.1)."""
-    small = jnp.abs(w) < 0.1
-    ws = jnp.where(small, w, 0.0)
-    series = ws * ws * (1 / 2 - ws * (1 / 3 - ws * (1 / 4 - ws * (1 / 5 - ws * (1 / 6 - ws * (1 / 7 - ws * (1 / 8 - ws / 9)))))))
-    wd = jnp.where(small, 0.0, w)
-    return jnp.where(small, series, wd - jnp.log1p(jnp.maximum(wd, -0.999999)))
-
-
-def gamma_sample(key, a, shape, dtype=jnp.float32):
-    """Exact Gamma(a, 1) draws of ``shape`` (``a`` broadcastable, > 0) by Marsaglia & Tsang (2000).
-
-    Every element proposes ``d (1 + c x)^3`` (``x ~ N(0, 1)``, ``d = a - 1/3``, ``c = 1/sqrt(9 d)``)
-    and accepts with the usual squeeze-free test, written as ``log u < x^2/2 - d (w - log1p w)``
-    with ``w = (1 + c x)^3 - 1`` expanded so float32 stays accurate for shapes up to ~1e6;
-    rejected elements (< 5%, fewer for large ``a``) redraw in a ``lax.while_loop`` until all are
-    accepted, so the draws are exact. ``a < 1`` uses ``Gamma(a + 1) * U^(1/a)``. About 9x faster
-    than ``jax.random.gamma`` on CPU here (one vectorised pass instead of per-element loops).
-    """
-    a = jnp.broadcast_to(jnp.asarray(a, dtype), shape)
-    boost = a < 1
-    d = jnp.where(boost, a + 1, a) - jnp.asarray(1 / 3, dtype)
-    c = jax.lax.rsqrt(9 * d)
-    tiny = jnp.finfo(dtype).tiny
-
-    def propose(k):
-        k1, k2 = jax.random.split(k)
-        x = jax.random.normal(k1, shape, dtype)
-        u = jax.random.uniform(k2, shape, dtype, minval=tiny)
-        cx = c * x
-        w = cx * (3 + cx * (3 + cx))  # (1 + cx)^3 - 1
-        ok = (cx > -1) & (jnp.log(u) < 0.5 * x * x - d * _w_minus_log1p(w))
-        return ok, d * (1 + w)
-
-    k_boost, k_prop = jax.random.split(key)
-    ok, val = propose(jax.random.fold_in(k_prop, 0))
-
-    def body(carry):
-        ok, val, i = carry
-        ok2, val2 = propose(jax.random.fold_in(k_prop, i))
-        return ok | ok2, jnp.where(~ok & ok2, val2, val), i + 1
-
-    ok, val, _ = jax.lax.while_loop(lambda cr: ~jnp.all(cr[0]), body, (ok, val, jnp.ones((), jnp.int32)))
-    ub = jax.random.uniform(k_boost, shape, dtype, minval=tiny)
-    return jnp.where(boost, val * ub ** (1 / jnp.where(boost, a, 1)), val)
-
-
-def beta_sample(key, alpha, beta, shape, dtype=jnp.float32):
-    """Exact Beta(alpha, beta) draws as ``G_a / (G_a + G_b)`` with :func:`gamma_sample`."""
-    ka, kb = jax.random.split(key)
-    ga = gamma_sample(ka, alpha, shape, dtype)
-    gb = gamma_sample(kb, beta, shape, dtype)
-    return ga / (ga + gb)
-
-
 def _topk_draw(key, alpha, beta, mask, len_list, n, dtype):
     """``(n, L)`` int32: the top-L items of ``n`` independent joint Beta draws (masked items last)."""
-    theta = beta_sample(key, alpha, beta, (n, alpha.shape[0]), dtype)
+    theta = beta_logit_sample(key, alpha, beta, (n, alpha.shape[0]), dtype)  # ranks like the draws
     theta = jnp.where(mask, theta, jnp.asarray(-jnp.inf, dtype))
     return jax.lax.top_k(theta, len_list)[1].astype(jnp.int32)
 
@@ -188,8 +135,13 @@ def bernoulli_ts(
                         t=jnp.zeros((), jnp.int32))
 
     def select(key, state, context, mask, hparams):
-        idx = _topk_draw(key, state.alpha, state.beta, mask, L, n_mc, dtype)  # (n_mc, L)
-        counts = _slot_counts(idx, jnp.ones((n_mc,), jnp.int32), K, L)
+        # draw 0 (the shown slate) has its own key: a caller that ignores probs pays one draw
+        idx0 = _topk_draw(jax.random.fold_in(key, 0), state.alpha, state.beta, mask, L, 1, dtype)  # (1, L)
+        counts = _slot_counts(idx0, jnp.ones((1,), jnp.int32), K, L)
+        if n_mc > 1:
+            rest = _topk_draw(jax.random.fold_in(key, 1), state.alpha, state.beta, mask, L, n_mc - 1, dtype)
+            counts = counts + _slot_counts(rest, jnp.ones((n_mc - 1,), jnp.int32), K, L)
+        idx = idx0
         probs = counts.astype(dtype) / jnp.asarray(n_mc, dtype)
         probs = jnp.where(jnp.reshape(mask, (K, 1)), probs, 0)  # exactly 0 when masked (all 0 if none left)
         if L == 1:  # plain single-action protocol: action (), probs (K,)

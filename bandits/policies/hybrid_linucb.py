@@ -15,7 +15,7 @@ The statistics follow Algorithm 2 exactly (``A0 (k,k)``, ``b0 (k,)`` shared; ``A
 with penalty ``lam`` on ``[beta, theta_1..theta_K]``; the score is
 ``z^T beta_hat + x^T theta_hat_a + alpha * sqrt(s_a)`` with ``s_a`` the joint posterior variance
 (tests check both against the joint ridge solution). Linear systems are solved through Cholesky
-factors; no inverse is stored.
+factors (the LAPACK-free loops of :mod:`bandits.policies._linalg`); no inverse is stored.
 
 Item features live in the policy STATE (``state.item_features (K, p)``), initialised from the
 constructor's ``item_features``; replace them (``state._replace(item_features=...)``) when a
@@ -30,11 +30,11 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 import numpy as np
-from jax.scipy.linalg import cho_solve
 
 from bandits import validation as V
 from bandits.contracts import Decision, Policy
-from bandits.core import split_ties_argmax
+from bandits.core import argmax_random_ties
+from bandits.policies._linalg import cho_solve, cholesky, tie_split
 from bandits.policies.nonstationary import check_sizes
 from bandits.policies.registry import register
 
@@ -98,8 +98,7 @@ def hybrid_linucb(num_actions: int, context_dim: int, dtype=jnp.float32, item_fe
     def select(key, state, context, mask, hparams):
         mean, s = hybrid_mean_and_variance(state, context)
         ucb = mean + jnp.asarray(hparams.alpha, dtype) * jnp.sqrt(jnp.maximum(s, 0))
-        action, probs = split_ties_argmax(ucb, mask, key)
-        return Decision(action=action, probs=probs)
+        return Decision(action=argmax_random_ties(key, ucb, mask), probs=tie_split(ucb, mask))
 
     def update(state, context, action, reward, hparams):
         x = jnp.asarray(context, dtype)
@@ -109,9 +108,9 @@ def hybrid_linucb(num_actions: int, context_dim: int, dtype=jnp.float32, item_fe
         Aa, Ba, ba = state.A[a], state.B[a], state.b[a]
 
         def elim(Aa_, Ba_, ba_):
-            La = jnp.linalg.cholesky(Aa_)
-            AiB = cho_solve((La, True), Ba_)  # (d, k)
-            Aib = cho_solve((La, True), ba_)  # (d,)
+            La = cholesky(Aa_)
+            AiB = jax.vmap(lambda col: cho_solve(La, col), in_axes=1, out_axes=1)(Ba_)  # (d, k)
+            Aib = cho_solve(La, ba_)  # (d,)
             return Ba_.T @ AiB, Ba_.T @ Aib
 
         M_old, m_old = elim(Aa, Ba, ba)
@@ -139,13 +138,13 @@ def hybrid_mean_and_variance(state: HybridLinUCBState, context) -> tuple[jax.Arr
     """
     dtype = state.b.dtype
     x = jnp.asarray(context, dtype)
-    L0 = jnp.linalg.cholesky(state.A0)
-    beta = cho_solve((L0, True), state.b0)
-    La = jnp.linalg.cholesky(state.A)
+    L0 = cholesky(state.A0)
+    beta = cho_solve(L0, state.b0)
+    La = cholesky(state.A)
     z = shared_features(x, state.item_features)  # (K, k)
     rhs = state.b - jnp.einsum("kij,j->ki", state.B, beta)
-    theta = jax.vmap(lambda l_, r_: cho_solve((l_, True), r_))(La, rhs)  # (K, d)
-    u = jax.vmap(lambda l_: cho_solve((l_, True), x))(La)  # A_a^-1 x, (K, d)
+    theta = cho_solve(La, rhs)  # (K, d)
+    u = cho_solve(La, jnp.broadcast_to(x, rhs.shape))  # A_a^-1 x, (K, d)
     w = z - jnp.einsum("kij,ki->kj", state.B, u)
-    s = jnp.einsum("ki,ki->k", w, jax.vmap(lambda r_: cho_solve((L0, True), r_))(w)) + u @ x
+    s = jnp.einsum("ki,ki->k", w, cho_solve(jnp.broadcast_to(L0, (w.shape[0],) + L0.shape), w)) + u @ x
     return z @ beta + theta @ x, s

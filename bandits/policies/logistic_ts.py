@@ -32,10 +32,10 @@ from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
-from jax.scipy.linalg import cho_solve
 
 from bandits import validation as V
 from bandits.contracts import Policy
+from bandits.policies._linalg import cho_solve, cholesky
 from bandits.policies.nonstationary import check_sizes, gaussian_ts_decision
 from bandits.policies.registry import register
 
@@ -60,7 +60,7 @@ def laplace_step(m, P, x, y, full: bool, n_newton: int):
 
     Returns the new ``(m, P)``; see the module docstring.
     """
-    Pinv_x = cho_solve((jnp.linalg.cholesky(P), True), x) if full else x / P
+    Pinv_x = cho_solve(cholesky(P), x) if full else x / P
     h = jnp.dot(x, Pinv_x)
     s0 = jnp.dot(x, m)
 
@@ -105,8 +105,7 @@ def logistic_ts(
         x = jnp.asarray(context, dtype)
         mean = state.m @ x
         if full:
-            L = jnp.linalg.cholesky(state.P)
-            var = jnp.einsum("ki,i->k", jax.vmap(lambda l_: cho_solve((l_, True), x))(L), x)
+            var = jnp.einsum("ki,i->k", cho_solve(cholesky(state.P), jnp.broadcast_to(x, mean.shape)), x)
         else:
             var = (x * x) @ (1.0 / state.P).T
         std = jnp.asarray(hparams.alpha, dtype) * jnp.sqrt(jnp.maximum(var, 0))

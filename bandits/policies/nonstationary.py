@@ -33,7 +33,8 @@ argmax of the first draw, so ``probs[action] > 0`` always.
 
 This module also hosts the small numerical helpers shared by the exploration policies
 (``ridge_*``, :func:`mc_argmax_probs`): disjoint per-action ridge statistics solved through
-Cholesky factors (no explicit inverse is stored, so there is no Sherman-Morrison drift).
+Cholesky factors (no explicit inverse is stored, so there is no Sherman-Morrison drift), computed
+with the LAPACK-free loops of :mod:`bandits.policies._linalg`.
 """
 
 from __future__ import annotations
@@ -42,12 +43,14 @@ from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
-from jax.scipy.linalg import cho_solve, solve_triangular
 
 from bandits import validation as V
 from bandits.contracts import Decision, Policy
-from bandits.core import split_ties_argmax
+from bandits.core import argmax_random_ties
+from bandits.policies._linalg import cho_solve, cholesky, tie_split, tri_solve_lower
+from bandits.policies._sampling import beta_logit_sample
 from bandits.policies.registry import register
+from bandits.policies.thompson import ts_decision
 
 _GAMMA = V.Interval(0.0, 1.0, lo_open=True)  # discount factor in (0, 1]
 
@@ -77,8 +80,7 @@ def ridge_init(num_actions: int, context_dim: int, lam, dtype) -> tuple[jax.Arra
 
 def ridge_solve(A: jax.Array, rhs: jax.Array) -> jax.Array:
     """``A_a^-1 rhs_a`` for every action through Cholesky. A: (K, d, d) SPD; rhs: (K, d) -> (K, d)."""
-    L = jnp.linalg.cholesky(A)
-    return jax.vmap(lambda l_, r_: cho_solve((l_, True), r_))(L, rhs)
+    return cho_solve(cholesky(A), rhs)
 
 
 def ridge_mean_var(A: jax.Array, b: jax.Array, x: jax.Array) -> tuple[jax.Array, jax.Array]:
@@ -86,9 +88,9 @@ def ridge_mean_var(A: jax.Array, b: jax.Array, x: jax.Array) -> tuple[jax.Array,
 
     A: (K, d, d); b: (K, d); x: (d,). Returns ``(mean (K,), var (K,))``.
     """
-    L = jnp.linalg.cholesky(A)
-    theta = jax.vmap(lambda l_, b_: cho_solve((l_, True), b_))(L, b)
-    u = jax.vmap(lambda l_: solve_triangular(l_, x, lower=True))(L)
+    L = cholesky(A)
+    theta = cho_solve(L, b)
+    u = tri_solve_lower(L, jnp.broadcast_to(x, b.shape))
     return theta @ x, jnp.sum(u * u, axis=-1)
 
 
@@ -106,16 +108,16 @@ def mc_argmax_probs(key, samples: jax.Array, mask: jax.Array) -> tuple[jax.Array
     is_best = mask[None, :] & (s >= best)
     share = is_best.astype(samples.dtype) / jnp.sum(is_best, axis=1, keepdims=True).astype(samples.dtype)
     probs = jnp.mean(share, axis=0)
-    action, _ = split_ties_argmax(samples[0], mask, key)
-    return action, probs
+    return argmax_random_ties(key, samples[0], mask), probs
 
 
 def gaussian_ts_decision(key, mean, std, mask, n_mc: int, dtype) -> Decision:
-    """Independent Gaussian score draws ``mean + std * eps`` -> MC argmax probabilities."""
-    k_eps, k_tie = jax.random.split(key)
-    eps = jax.random.normal(k_eps, (n_mc, mean.shape[0]), dtype)
-    action, probs = mc_argmax_probs(k_tie, mean[None, :] + std[None, :] * eps, mask)
-    return Decision(action=action, probs=probs)
+    """Independent Gaussian score draws ``mean + std * eps`` -> Thompson decision with Monte Carlo
+    probabilities (:func:`bandits.policies.thompson.ts_decision`: the played draw has its own key,
+    so the other ``n_mc - 1`` draws cost nothing when ``probs`` is unused)."""
+    K = mean.shape[0]
+    return ts_decision(key, lambda k, n: mean[None, :] + std[None, :] * jax.random.normal(k, (n, K), dtype),
+                       mask, n_mc, dtype)
 
 
 # ----------------------------------------------------------------------------- D-LinUCB
@@ -173,13 +175,12 @@ def discounted_linucb(num_actions: int, context_dim: int, dtype=jnp.float32) -> 
 
     def select(key, state, context, mask, hparams):
         x = jnp.asarray(context, dtype)
-        L = jnp.linalg.cholesky(state.V)
-        theta = jax.vmap(lambda l_, b_: cho_solve((l_, True), b_))(L, state.b)
-        w = jax.vmap(lambda l_: cho_solve((l_, True), x))(L)  # V^-1 x, (K, d)
+        L = cholesky(state.V)
+        theta = cho_solve(L, state.b)
+        w = cho_solve(L, jnp.broadcast_to(x, state.b.shape))  # V^-1 x, (K, d)
         width2 = jnp.einsum("ki,kij,kj->k", w, state.Vt, w)
         score = theta @ x + jnp.asarray(hparams.alpha, dtype) * jnp.sqrt(jnp.maximum(width2, 0))
-        action, probs = split_ties_argmax(score, mask, key)
-        return Decision(action=action, probs=probs)
+        return Decision(action=argmax_random_ties(key, score, mask), probs=tie_split(score, mask))
 
     return Policy("discounted_linucb", K, d, DiscountedLinUCBHParams(), _discounted_init(K, d, dtype),
                   select, _discounted_update(K, d, dtype))
@@ -266,8 +267,7 @@ def sliding_window_linucb(num_actions: int, context_dim: int, dtype=jnp.float32,
     def select(key, state, context, mask, hparams):
         mean, var = ridge_mean_var(state.A, state.b, jnp.asarray(context, dtype))
         score = mean + jnp.asarray(hparams.alpha, dtype) * jnp.sqrt(jnp.maximum(var, 0))
-        action, probs = split_ties_argmax(score, mask, key)
-        return Decision(action=action, probs=probs)
+        return Decision(action=argmax_random_ties(key, score, mask), probs=tie_split(score, mask))
 
     def update(state, context, action, reward, hparams):
         x = jnp.asarray(context, dtype)
@@ -326,12 +326,10 @@ def discounted_ts(num_actions: int, context_dim: int = 1, dtype=jnp.float32, n_m
         return DiscountedTSState(S=z, F=z, t=jnp.zeros((), jnp.int32))
 
     def select(key, state, context, mask, hparams):
-        k_s, k_tie = jax.random.split(key)
         a = jnp.asarray(hparams.alpha0, dtype) + state.S
         b = jnp.asarray(hparams.beta0, dtype) + state.F
-        draws = jax.random.beta(k_s, a, b, shape=(int(n_mc), K), dtype=dtype)
-        action, probs = mc_argmax_probs(k_tie, draws, mask)
-        return Decision(action=action, probs=probs)
+        # Beta logits rank like the draws; the played draw has its own key (ts_decision)
+        return ts_decision(key, lambda k, n: beta_logit_sample(k, a, b, (n, K), dtype), mask, int(n_mc), dtype)
 
     def update(state, context, action, reward, hparams):
         g = jnp.asarray(hparams.gamma, dtype)

@@ -37,13 +37,15 @@ from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
-from jax.scipy.linalg import cho_solve
 
 from bandits import validation as V
-from bandits.contracts import Decision, Policy
+from bandits.contracts import Policy
+from bandits.policies._linalg import cho_solve, cholesky, spd_inverse, spd_solve
+from bandits.policies._sampling import beta_logit_sample
 from bandits.policies.hybrid_linucb import validate_item_features
-from bandits.policies.nonstationary import check_sizes, gaussian_ts_decision, mc_argmax_probs
+from bandits.policies.nonstationary import check_sizes, gaussian_ts_decision
 from bandits.policies.registry import register
+from bandits.policies.thompson import ts_decision
 
 
 class LinearItemPrior(NamedTuple):
@@ -68,10 +70,9 @@ def _weighted_ridge(item_features, targets, weights, ridge):
     w = jnp.asarray(weights, phi.dtype)
     p = phi.shape[1]
     G = (phi * w[:, None]).T @ phi + jnp.asarray(ridge, phi.dtype) * jnp.eye(p, dtype=phi.dtype)
-    L = jnp.linalg.cholesky(G)
-    W = cho_solve((L, True), (phi * w[:, None]).T @ targets)
-    Ginv = cho_solve((L, True), jnp.eye(p, dtype=phi.dtype))
-    return W, Ginv
+    L = cholesky(G)
+    W = jax.vmap(lambda col: cho_solve(L, col), in_axes=1, out_axes=1)((phi * w[:, None]).T @ targets)
+    return W, spd_inverse(G)
 
 
 def fit_linear_item_prior(item_features, theta, weights=None, ridge=1.0, fallback_var=1.0,
@@ -165,14 +166,14 @@ def lints_prior_posterior(state: LinTSPriorState, hparams) -> tuple[jax.Array, j
     K, d = state.g.shape
     eye = jnp.eye(d, dtype=dtype)
     lam = jnp.asarray(hparams.lam, dtype)
-    theta_hat = jax.vmap(lambda G_, g_: jnp.linalg.solve(G_ + lam * eye, g_))(state.G, state.g)
+    theta_hat = spd_solve(state.G + lam * eye, state.g)
     w = (state.n >= jnp.asarray(hparams.n_min, dtype)).astype(dtype)
     prior = fit_linear_item_prior(state.item_features, theta_hat, w, hparams.ridge, hparams.prior_var,
                                   hparams.min_var)
     m0, v0 = predict_linear_item_prior(prior, state.item_features)
     nv = jnp.asarray(hparams.noise_var, dtype)
     P = eye[None] / v0[:, None, None] + state.G / nv
-    mean = jax.vmap(lambda P_, r_: jnp.linalg.solve(P_, r_))(P, m0 / v0[:, None] + state.g / nv)
+    mean = spd_solve(P, m0 / v0[:, None] + state.g / nv)
     return mean, P
 
 
@@ -197,8 +198,7 @@ def lints_feature_prior(num_actions: int, context_dim: int, dtype=jnp.float32, i
     def select(key, state, context, mask, hparams):
         x = jnp.asarray(context, dtype)
         mean, P = lints_prior_posterior(state, hparams)
-        L = jnp.linalg.cholesky(P)
-        var = jax.vmap(lambda l_: jnp.dot(x, cho_solve((l_, True), x)))(L)
+        var = jnp.einsum("ki,i->k", cho_solve(cholesky(P), jnp.broadcast_to(x, mean.shape)), x)
         std = jnp.asarray(hparams.nu, dtype) * jnp.sqrt(jnp.maximum(var, 0))
         return gaussian_ts_decision(key, mean @ x, std, mask, int(n_mc), dtype)
 
@@ -263,10 +263,8 @@ def bernoulli_ts_feature_prior(num_actions: int, context_dim: int = 1, dtype=jnp
 
     def select(key, state, context, mask, hparams):
         a0, b0 = beta_prior_from_state(state, hparams)
-        k_s, k_tie = jax.random.split(key)
-        draws = jax.random.beta(k_s, a0 + state.S, b0 + state.N - state.S, shape=(int(n_mc), K), dtype=dtype)
-        action, probs = mc_argmax_probs(k_tie, draws, mask)
-        return Decision(action=action, probs=probs)
+        a, b = a0 + state.S, b0 + state.N - state.S
+        return ts_decision(key, lambda k, n: beta_logit_sample(k, a, b, (n, K), dtype), mask, int(n_mc), dtype)
 
     def update(state, context, action, reward, hparams):
         oh = jax.nn.one_hot(action, K, dtype=dtype)

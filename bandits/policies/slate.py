@@ -32,8 +32,15 @@ exactly: an item tied with ``g - 1`` others just below ``n`` better items is in 
   otherwise a uniformly random ordering of the available items; probs exact
   (``(1 - eps) greedy + eps / n_available``).
 * ``slate_lints``: rank by a posterior draw ``N(x^T theta_a, nu^2 x^T A_a^-1 x)``; probs are the
-  average of the exact tie-aware slot indicators over ``n_mc`` (static) draws; the shown slate is
-  the ranking of the first draw.
+  average of the exact tie-aware slot indicators over ``n_mc`` (static) draws, the first of which
+  is the shown slate's draw (Monte Carlo: standard error ``sqrt(p (1 - p) / n_mc)`` per entry;
+  ``E[probs]`` is the exact marginal).
+
+Cost of a round. The ridge statistics are the packed inverse of :mod:`bandits.policies._linalg`
+(scores of all items in one mat-vec, ``L`` rank-one updates), the slate is ``L`` passes of
+reductions over the items, and the slot marginals (one sort, ``O(K log K)``, per draw) are
+computed only when a caller uses ``probs`` (logging, OPE): a sweep that only needs rewards and
+regret pays about one top-``L`` per round.
 
 At least ``len_list`` items must be available (``mask.sum() >= len_list``); with fewer, the
 trailing slots are filled with unavailable items (this cannot raise inside jit; callers that build
@@ -50,17 +57,38 @@ import numpy as np
 
 from bandits import validation as V
 from bandits.contracts import Decision, Policy
-from bandits.policies.nonstationary import check_sizes, ridge_init, ridge_mean_var
+from bandits.policies._linalg import RidgeState, ridge_init, ridge_scores, ridge_update_slots, spd_inverse
+from bandits.policies.nonstationary import check_sizes
 from bandits.policies.registry import register
 
 
 class SlateState(NamedTuple):
-    """A: (K, d, d) ridge Gram matrices; b: (K, d); position_weights: (L,); t: () int32."""
+    """Per-item ridge statistics (:class:`~bandits.policies._linalg.RidgeState` layout, updated
+    rank-one: no factorisation in a round) plus the position weights.
 
-    A: jax.Array
-    b: jax.Array
+    cov_tri: ``(K, d(d+1)/2)`` packed ``A_a^{-1}``; theta: ``(K, d)`` ridge estimates ``A_a^{-1} b_a``;
+    counts: ``(K,)`` examined-slot updates per item; position_weights: ``(L,)``; t: ``()`` int32.
+    """
+
+    cov_tri: jax.Array
+    theta: jax.Array
+    counts: jax.Array
     position_weights: jax.Array
     t: jax.Array
+
+    @property
+    def ridge(self) -> RidgeState:
+        return RidgeState(self.cov_tri, self.theta, self.counts)
+
+    @property
+    def A(self) -> jax.Array:
+        """``(K, d, d)`` ridge Gram matrices ``lam I + sum (kappa_l x)(kappa_l x)^T`` (computed copy)."""
+        return spd_inverse(self.ridge.cov)
+
+    @property
+    def b(self) -> jax.Array:
+        """``(K, d)`` ``sum kappa_l r_l x`` (computed copy, ``A_a theta_a``)."""
+        return jnp.einsum("kij,kj->ki", self.A, self.theta)
 
 
 class SlateLinUCBHParams(NamedTuple):
@@ -90,23 +118,50 @@ def topk_slot_probs(scores: jax.Array, mask: jax.Array, len_list: int) -> jax.Ar
     scores: (K,); mask: (K,) bool. Returns (K, len_list): ``probs[a, l] = 1/g_a`` for
     ``n_a <= l < n_a + g_a`` where ``n_a`` counts available items strictly better than ``a`` and
     ``g_a`` the available items tied with it (itself included); 0 for unavailable items.
+    ``n_a`` and ``g_a`` come from one sort and two binary searches: ``O(K log K)``, not the
+    ``O(K^2)`` pairwise comparison and never an enumeration of slates.
     """
     dtype = scores.dtype
+    K = scores.shape[0]
     s = jnp.where(mask, scores, jnp.asarray(-jnp.inf, dtype))
-    avail = mask[None, :]
-    better = jnp.sum(avail & (s[None, :] > s[:, None]), axis=1)
-    tied = jnp.sum(avail & (s[None, :] == s[:, None]), axis=1)
+    asc = jnp.sort(s)
+    n_masked = K - jnp.sum(mask)
+    le = jnp.searchsorted(asc, s, side="right")  # items (masked included, at -inf) <= s_a
+    lt = jnp.searchsorted(asc, s, side="left")
+    better = K - le
+    tied = le - jnp.maximum(lt, n_masked)  # available items equal to s_a
     slots = jnp.arange(len_list)[None, :]
     inside = (slots >= better[:, None]) & (slots < (better + tied)[:, None]) & mask[:, None]
     return inside.astype(dtype) / jnp.maximum(tied, 1)[:, None].astype(dtype)
 
 
 def topk_sample(key, scores: jax.Array, mask: jax.Array, len_list: int) -> jax.Array:
-    """Top ``len_list`` available items by score, ties broken uniformly at random; (L,) int32."""
+    """Top ``len_list`` available items by score, ties broken uniformly at random; (L,) int32.
+
+    Available items first, by decreasing score, ties in the order of an independent uniform
+    ``u`` (smallest first); unavailable items last (by ``u``). ``len_list`` passes of reductions
+    over the K items (a full sort is not needed for the first few).
+    """
+    K = scores.shape[0]
     u = jax.random.uniform(key, scores.shape, scores.dtype)
-    s = jnp.where(mask, scores, jnp.asarray(-jnp.inf, scores.dtype))
-    order = jnp.lexsort((u, -s, ~mask))  # last key is primary: available first, then score desc
-    return order[:len_list].astype(jnp.int32)
+    neg = jnp.asarray(-jnp.inf, scores.dtype)
+    s = jnp.where(mask, scores, neg)
+    avail = mask
+    iota = jnp.arange(K, dtype=jnp.int32)
+    out = []
+    taken = jnp.zeros((K,), bool)
+    for _ in range(len_list):
+        live = ~taken
+        pool = live & avail
+        any_avail = jnp.any(pool)
+        pool = jnp.where(any_avail, pool, live)  # fewer available than slots: unavailable ones next
+        best = jnp.max(jnp.where(pool, s, neg))
+        cand = pool & (jnp.where(any_avail, s, neg) >= best)
+        umin = jnp.min(jnp.where(cand, u, 2))
+        j = jnp.min(jnp.where(cand & (u <= umin), iota, K))
+        out.append(j)
+        taken = taken | (iota == j)
+    return jnp.stack(out).astype(jnp.int32)
 
 
 def _validate_slate(name, num_actions, len_list, position_weights):
@@ -127,26 +182,27 @@ def _validate_slate(name, num_actions, len_list, position_weights):
 
 
 def _slate_family(name, K, d, L, dtype, weights, hparams_default, rank):
-    """Build a slate Policy from ``rank(key, mean, var, mask, hparams) -> (action (L,), probs (K, L))``."""
+    """Build a slate Policy from ``rank(key, mean, quad, mask, hparams) -> (action (L,), probs (K, L))``
+    (``quad = x^T A_a^{-1} x``); probs are computed only where a caller uses them."""
 
     def init(key, hparams):
-        A, b = ridge_init(K, d, hparams.lam, dtype)
-        return SlateState(A=A, b=b, position_weights=jnp.asarray(weights, dtype), t=jnp.zeros((), jnp.int32))
+        r = ridge_init(K, d, hparams.lam, dtype)
+        return SlateState(cov_tri=r.cov_tri, theta=r.theta, counts=r.counts,
+                          position_weights=jnp.asarray(weights, dtype), t=jnp.zeros((), jnp.int32))
 
     def select(key, state, context, mask, hparams):
-        mean, var = ridge_mean_var(state.A, state.b, jnp.asarray(context, dtype))
-        action, probs = rank(key, mean, jnp.maximum(var, 0), mask, hparams)
+        mean, quad = ridge_scores(state.ridge, jnp.asarray(context, dtype))
+        action, probs = rank(key, mean, quad, mask, hparams)
         return Decision(action=action, probs=probs)
 
     def update(state, context, action, reward, hparams):
         x = jnp.asarray(context, dtype)
         kap = state.position_weights
-        oh = jax.nn.one_hot(jnp.asarray(action, jnp.int32), K, dtype=dtype)  # (L, K)
-        r = jnp.asarray(reward, dtype)
-        xs = kap[:, None] * x[None, :]  # (L, d) examined features
-        A = state.A + jnp.einsum("lk,li,lj->kij", oh, xs, xs)
-        b = state.b + jnp.einsum("lk,l,li->ki", oh, r, xs)
-        return state._replace(A=A, b=b, t=state.t + 1)
+        act = jnp.reshape(jnp.asarray(action, jnp.int32), (L,))
+        r = jnp.reshape(jnp.asarray(reward, dtype), (L,))
+        xs = kap[:, None] * x[None, :]  # (L, d) examined features, one rank-one update per slot
+        ridge = ridge_update_slots(state.ridge, xs, act, r)
+        return state._replace(cov_tri=ridge.cov_tri, theta=ridge.theta, counts=ridge.counts, t=state.t + 1)
 
     return Policy(name, K, d, hparams_default, init, select, update, len_list=L)
 
@@ -160,8 +216,8 @@ def slate_linucb(num_actions: int, context_dim: int, dtype=jnp.float32, len_list
     w = _validate_slate("slate_linucb", K, len_list, position_weights)
     L = int(len_list)
 
-    def rank(key, mean, var, mask, h):
-        score = mean + jnp.asarray(h.alpha, dtype) * jnp.sqrt(var)
+    def rank(key, mean, quad, mask, h):
+        score = mean + jnp.asarray(h.alpha, dtype) * jnp.sqrt(quad)
         return topk_sample(key, score, mask, L), topk_slot_probs(score, mask, L)
 
     return _slate_family("slate_linucb", K, d, L, dtype, w, SlateLinUCBHParams(), rank)
@@ -176,7 +232,7 @@ def slate_epsilon_greedy(num_actions: int, context_dim: int, dtype=jnp.float32, 
     w = _validate_slate("slate_epsilon_greedy", K, len_list, position_weights)
     L = int(len_list)
 
-    def rank(key, mean, var, mask, h):
+    def rank(key, mean, quad, mask, h):
         eps = jnp.asarray(h.epsilon, dtype)
         k_coin, k_rank = jax.random.split(key)
         explore = jax.random.uniform(k_coin, (), dtype) < eps
@@ -199,11 +255,15 @@ def slate_lints(num_actions: int, context_dim: int, dtype=jnp.float32, len_list:
     w = _validate_slate("slate_lints", K, len_list, position_weights)
     L = int(len_list)
 
-    def rank(key, mean, var, mask, h):
-        k_eps, k_tie = jax.random.split(key)
-        std = jnp.asarray(h.nu, dtype) * jnp.sqrt(var)
-        draws = mean[None, :] + std[None, :] * jax.random.normal(k_eps, (int(n_mc), K), dtype)
-        probs = jnp.mean(jax.vmap(lambda s: topk_slot_probs(s, mask, L))(draws), axis=0)
-        return topk_sample(k_tie, draws[0], mask, L), probs
+    def rank(key, mean, quad, mask, h):
+        std = jnp.asarray(h.nu, dtype) * jnp.sqrt(quad)
+        # draw 0 (the shown slate) has its own key, so a caller that ignores probs pays one draw
+        k0, k_rest, k_tie = (jax.random.fold_in(key, i) for i in range(3))
+        draw0 = mean + std * jax.random.normal(k0, (K,), dtype)
+        probs = topk_slot_probs(draw0, mask, L)
+        if int(n_mc) > 1:
+            rest = mean[None, :] + std[None, :] * jax.random.normal(k_rest, (int(n_mc) - 1, K), dtype)
+            probs = (probs + jnp.sum(jax.vmap(lambda s_: topk_slot_probs(s_, mask, L))(rest), axis=0)) / n_mc
+        return topk_sample(k_tie, draw0, mask, L), probs
 
     return _slate_family("slate_lints", K, d, L, dtype, w, SlateLinTSHParams(), rank)

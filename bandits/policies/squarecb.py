@@ -1,7 +1,7 @@
 """SquareCB (Foster and Rakhlin 2020) on an online ridge-regression oracle.
 
 Each round the oracle predicts the reward of every available action, ``yhat (K,)`` (one ridge
-model per action, solved through Cholesky factors), and the policy plays the inverse-gap-weighted
+model per action, kept as a rank-one-updated inverse: :mod:`bandits.policies._linalg`), and the policy plays the inverse-gap-weighted
 (IGW) distribution over the ``mu`` available actions (``mu = mask.sum()``)::
 
     p_a = 1 / (mu + gamma_t * (yhat_max - yhat_a))        for a not maximising yhat
@@ -24,7 +24,8 @@ import jax.numpy as jnp
 from bandits import validation as V
 from bandits.contracts import Decision, Policy
 from bandits.core import sample_from_probs
-from bandits.policies.nonstationary import check_sizes, ridge_init, ridge_mean_var
+from bandits.policies._linalg import RidgeState, ridge_init, ridge_update
+from bandits.policies.nonstationary import check_sizes
 from bandits.policies.registry import register
 
 
@@ -37,10 +38,10 @@ class SquareCBHParams(NamedTuple):
 
 
 class SquareCBState(NamedTuple):
-    """A: (K, d, d) ridge Gram matrices (lam I + sum x x^T); b: (K, d); t: () int32 rounds seen."""
+    """ridge: the per-action ridge oracle (:class:`~bandits.policies._linalg.RidgeState`, updated
+    rank-one); t: () int32 rounds seen."""
 
-    A: jax.Array
-    b: jax.Array
+    ridge: RidgeState
     t: jax.Array
 
 
@@ -69,23 +70,17 @@ def squarecb(num_actions: int, context_dim: int, dtype=jnp.float32) -> Policy:
     K, d = check_sizes("squarecb", num_actions, context_dim, dtype)
 
     def init(key, hparams):
-        A, b = ridge_init(K, d, hparams.lam, dtype)
-        return SquareCBState(A=A, b=b, t=jnp.zeros((), jnp.int32))
+        return SquareCBState(ridge=ridge_init(K, d, hparams.lam, dtype), t=jnp.zeros((), jnp.int32))
 
     def select(key, state, context, mask, hparams):
-        yhat, _ = ridge_mean_var(state.A, state.b, jnp.asarray(context, dtype))
+        yhat = state.ridge.theta @ jnp.asarray(context, dtype)
         t1 = (state.t + 1).astype(dtype)
         gamma_t = jnp.asarray(hparams.gamma, dtype) * t1 ** jnp.asarray(hparams.gamma_power, dtype)
         probs = igw_probs(yhat, mask, gamma_t)
         return Decision(action=sample_from_probs(key, probs), probs=probs)
 
     def update(state, context, action, reward, hparams):
-        x = jnp.asarray(context, dtype)
-        oh = jax.nn.one_hot(action, K, dtype=dtype)
-        return SquareCBState(
-            A=state.A + oh[:, None, None] * jnp.outer(x, x),
-            b=state.b + oh[:, None] * (jnp.asarray(reward, dtype) * x),
-            t=state.t + 1,
-        )
+        ridge = ridge_update(state.ridge, jnp.asarray(context, dtype), action, jnp.asarray(reward, dtype))
+        return SquareCBState(ridge=ridge, t=state.t + 1)
 
     return Policy("squarecb", K, d, SquareCBHParams(), init, select, update)

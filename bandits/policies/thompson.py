@@ -5,8 +5,9 @@ argmax of one posterior draw; its probability of each action has no closed form.
 sample count ``M = num_samples`` fixed at construction, ``select``
 
 1. draws sample 0 of every arm's score from key stream ``fold_in(key, 0)`` and plays its argmax
-   (ties among maximisers broken uniformly with ``fold_in(key, 2)``): the action is an exact
-   Thompson-sampling draw whatever ``M`` is;
+   (ties among maximisers broken uniformly with ``fold_in(key, 2)``,
+   :func:`bandits.core.argmax_random_ties`): the action is an exact Thompson-sampling draw
+   whatever ``M`` is;
 2. draws ``M - 1`` further independent samples from ``fold_in(key, 1)`` and reports
    ``probs[a] = (1/M) sum_j tie_split(argmax of sample j)[a]`` over all ``M`` samples.
 
@@ -29,8 +30,9 @@ import jax.numpy as jnp
 
 from bandits import validation as V
 from bandits.contracts import Decision, Policy
-from bandits.core import sample_from_probs
+from bandits.core import argmax_random_ties
 from bandits.policies._linalg import one_hot, tie_split
+from bandits.policies._sampling import beta_logit_sample
 from bandits.policies.registry import register
 
 DEFAULT_NUM_SAMPLES = 100
@@ -44,7 +46,7 @@ def ts_decision(key, sample_scores: Callable, mask, num_samples: int, dtype) -> 
     """
     s0 = sample_scores(jax.random.fold_in(key, 0), 1)[0]
     p0 = tie_split(s0, mask)
-    action = sample_from_probs(jax.random.fold_in(key, 2), p0)
+    action = argmax_random_ties(jax.random.fold_in(key, 2), s0, mask)
     if num_samples == 1:
         return Decision(action=action, probs=p0)
     rest = sample_scores(jax.random.fold_in(key, 1), num_samples - 1)
@@ -86,8 +88,8 @@ def bernoulli_ts(num_actions: int, context_dim: int = 1, dtype=jnp.float32, alph
     def select(key, state, context, mask, hparams) -> Decision:
         V.check_mask_shape(mask, K, "bernoulli_ts")
 
-        def sample_scores(k, n):
-            return jax.random.beta(k, state.alpha, state.beta, (n, K), dtype=dt)
+        def sample_scores(k, n):  # logits of the Beta draws: same ranking, never NaN
+            return beta_logit_sample(k, state.alpha, state.beta, (n, K), dt)
 
         return ts_decision(key, sample_scores, mask, M, dt)
 

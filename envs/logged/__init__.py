@@ -5,10 +5,13 @@
 - :mod:`envs.logged.simulator`: :class:`MemberSimulator` / :func:`build_member_simulator`, the JAX
   environment (``bandits.contracts.Env``) with knobs (temperature, noise, population shift, item mask) and
   exact policy values.
+- :mod:`envs.logged.members`: generative member models (a latent class model of contexts), an
+  alternative to resampling the logged contexts, with a held-out likelihood check.
 - :mod:`experiments.sim2real`: the sim-to-real check on the Open Bandit Dataset
   (``screentest calibrate``).
 """
 
+from envs.logged.members import LatentClassMembers, fit_members, member_likelihood_check
 from envs.logged.response import (
     CalibrationReport,
     MalformedLogsError,
@@ -32,6 +35,9 @@ from envs.logged.simulator import (
 
 __all__ = [
     "CalibrationReport",
+    "LatentClassMembers",
+    "fit_members",
+    "member_likelihood_check",
     "MalformedLogsError",
     "MalformedLogsWarning",
     "ResponseModel",

@@ -332,17 +332,41 @@ def _reliability(y, p, w, n_bins: int) -> dict:
 
 
 class _Design:
-    """Structured rows for the loss: context X (n,d), action a (n,), position l (n,)."""
+    """Structured rows for the loss: context X (n,d), action a (n,), position l (n,).
+
+    Rows that share (context, action, position) have the same logit, so the weighted likelihood
+    only needs each cell's total weight and weighted clicks (a binomial count). When contexts
+    repeat (one-hot member features: a few hundred distinct rows in the OBD logs) so that the
+    ``m x K x L`` cells of the ``m`` distinct contexts are at most 4 per row, :meth:`fit` sums
+    its rows into that cell table and evaluates the loss on it with matrix products over the
+    distinct contexts: the objective is the same sum, regrouped (same optimum), and its cost no
+    longer grows with the number of rows. Otherwise the loss runs over the rows.
+    """
 
     def __init__(self, X, a, pos, Z, K, L):
         self.X, self.a, self.l, self.Z, self.K, self.L = X, a, pos, Z, K, L
         self.d, self.q = X.shape[1], Z.shape[1]
         self.Za = Z[a]  # (n, q)
-        self.onehot_a = np.zeros((a.shape[0], K))
-        self.onehot_a[np.arange(a.shape[0]), a] = 1.0
         sizes = [1, K, L, self.d, self.d * self.q, self.d * K]
         self.offsets = np.cumsum([0, *sizes])
         self.size = int(self.offsets[-1])
+        n = a.shape[0]
+        self.cell = None  # (n,) cell of each row in the (m, K, L) table, when the table is used
+        if n:
+            Xc = np.ascontiguousarray(X)
+            if self.d:
+                _, first, ctx_id = np.unique(Xc.view(np.dtype((np.void, Xc.dtype.itemsize * self.d))).ravel(),
+                                             return_index=True, return_inverse=True)
+            else:
+                first, ctx_id = np.zeros(1, np.int64), np.zeros(n, np.int64)
+            if first.size * K * L <= 4 * n:
+                self.Xu = Xc[first]  # (m, d) distinct contexts
+                self.cell = (ctx_id.reshape(-1).astype(np.int64) * K + a) * L + pos
+
+    def _onehot(self, a):
+        oh = np.zeros((a.shape[0], self.K))
+        oh[np.arange(a.shape[0]), a] = 1.0
+        return oh
 
     def unpack(self, theta):
         o = self.offsets
@@ -366,20 +390,13 @@ class _Design:
         pen[o[4]:o[6]] = lam_int
         return pen
 
-    def fit(self, y, sw, lam_main, lam_int, idx=None, theta0=None, prior_mean=None):
-        """Penalised weighted logistic MAP on rows ``idx``; returns theta.
-
-        prior_mean: ``(size,)`` centre of the Gaussian penalty (None = 0)."""
-        if idx is None:
-            idx = np.arange(y.shape[0])
-        X, a, pos, Za, oh = self.X[idx], self.a[idx], self.l[idx], self.Za[idx], self.onehot_a[idx]
-        yy, ww = y[idx], sw[idx]
-        n_eff = ww.sum()
-        pen = self.penalty_vector(lam_main, lam_int) / n_eff
-        mu = np.zeros(self.size) if prior_mean is None else prior_mean
+    def _rows_loss(self, idx, yy, ww, n_eff):
+        """Loss and gradient (without the penalty) summed over rows ``idx``."""
+        X, a, pos, Za = self.X[idx], self.a[idx], self.l[idx], self.Za[idx]
+        oh = self._onehot(a)
         o = self.offsets
 
-        def fun(theta):
+        def f(theta):
             z = self.logit(theta, X, a, pos, Za)
             nll = np.sum(ww * (_log1pexp(z) - yy * z)) / n_eff
             r = ww * (_sigmoid(z) - yy) / n_eff
@@ -391,6 +408,51 @@ class _Design:
             Xr = X * r[:, None]
             g[o[4]:o[5]] = (Xr.T @ Za).ravel()
             g[o[5]:o[6]] = (Xr.T @ oh).ravel()
+            return nll, g
+
+        return f
+
+    def _table_loss(self, idx, yy, ww, n_eff):
+        """The same loss and gradient from the (m, K, L) table of summed weights and weighted clicks."""
+        m, K, L = self.Xu.shape[0], self.K, self.L
+        Wt = np.bincount(self.cell[idx], ww, minlength=m * K * L).reshape(m, K, L)
+        Yt = np.bincount(self.cell[idx], ww * yy, minlength=m * K * L).reshape(m, K, L)
+        Xu, Z = self.Xu, self.Z
+        o = self.offsets
+
+        def f(theta):
+            b0, beta, gamma, w, M, G = self.unpack(theta)
+            S = Xu @ (w[:, None] + M @ Z.T + G) if self.d else np.zeros((m, K))  # (m, K)
+            z = b0 + beta[None, :, None] + gamma[None, None, :] + S[:, :, None]
+            nll = np.sum(Wt * _log1pexp(z) - Yt * z) / n_eff
+            R = (Wt * _sigmoid(z) - Yt) / n_eff
+            Rca = R.sum(axis=2)  # (m, K)
+            XR = Xu.T @ Rca  # (d, K)
+            g = np.empty_like(theta)
+            g[0] = R.sum()
+            g[o[1]:o[2]] = Rca.sum(axis=0)
+            g[o[2]:o[3]] = R.sum(axis=(0, 1))
+            g[o[3]:o[4]] = XR.sum(axis=1)
+            g[o[4]:o[5]] = (XR @ Z).ravel()
+            g[o[5]:o[6]] = XR.ravel()
+            return nll, g
+
+        return f
+
+    def fit(self, y, sw, lam_main, lam_int, idx=None, theta0=None, prior_mean=None):
+        """Penalised weighted logistic MAP on rows ``idx``; returns theta.
+
+        prior_mean: ``(size,)`` centre of the Gaussian penalty (None = 0)."""
+        if idx is None:
+            idx = np.arange(y.shape[0])
+        yy, ww = y[idx], sw[idx]
+        n_eff = ww.sum()
+        loss = (self._rows_loss if self.cell is None else self._table_loss)(idx, yy, ww, n_eff)
+        pen = self.penalty_vector(lam_main, lam_int) / n_eff
+        mu = np.zeros(self.size) if prior_mean is None else prior_mean
+
+        def fun(theta):
+            nll, g = loss(theta)
             dev = theta - mu
             return nll + 0.5 * np.sum(pen * dev * dev), g + pen * dev
 

@@ -32,8 +32,10 @@ every slot; ``expected_reward`` is the slate's expected clicks ``sum_l q(x, acti
 increasing in the item score ``s(x, a) = item_bias[a] + x @ member_weights[:, a]`` for every
 slot, the best slate uses the top-``L`` available items by ``s``; their assignment to slots is
 found by enumerating the ``L!`` orders (``L <= 5``; beyond that the items are placed in score
-order into slots sorted by position effect, which is optimal when every ``q < 1/2``). Duplicated
-items in a slate are not penalised (each slot is scored on its own); the slate policies in
+order into slots sorted by position effect, which is optimal when every ``q < 1/2``). A slate
+that repeats an item earns nothing for the repeats (the member sees the title once: ``q = 0`` and
+no click in a repeated slot), so no slate is worth more than the best slate of distinct items and
+regret stays >= 0; the Gymnasium adapter refuses such a slate outright, and the slate policies in
 :mod:`bandits.policies` never repeat an item. ``reward`` is ``(L,)`` float clicks (``()`` in
 single-slot mode). ``info = {"member": () int32}``.
 """
@@ -261,8 +263,10 @@ def make_member_env(model: ResponseModel, contexts: np.ndarray, *, len_list: int
         with np.errstate(divide="ignore"):
             mlog = np.where(mw > 0, np.log(mw), -1e30)
     # engagement score: mean calibrated logit over items and slots (numpy float64), standardised
-    P = np.clip(model.expected_matrix(contexts), 1e-9, 1 - 1e-9)
-    eng = np.mean(np.log(P) - np.log1p(-P), axis=(1, 2))
+    eng = np.empty(contexts.shape[0])
+    for i0 in range(0, contexts.shape[0], 8192):  # blocks of members: (block, K, L) at a time, not (n_ctx, K, L)
+        P = np.clip(model.expected_matrix(contexts[i0:i0 + 8192]), 1e-9, 1 - 1e-9)
+        eng[i0:i0 + 8192] = np.mean(np.log(P) - np.log1p(-P), axis=(1, 2))
     sd = eng.std()
     score = (eng - eng.mean()) / sd if sd > 0 else np.zeros_like(eng)
     f = lambda v: jnp.asarray(v, dtype)  # noqa: E731
@@ -292,6 +296,9 @@ def make_member_env(model: ResponseModel, contexts: np.ndarray, *, len_list: int
         act = jnp.reshape(action, (L,)).astype(jnp.int32)
         s_act = jax.nn.one_hot(act, K, dtype=s.dtype) @ s  # (L,) scores of the shown items
         q_chosen = q_from(s_act, params.position_effect, c, params)  # (L,)
+        if L > 1:  # an item already shown earlier in the slate earns nothing in a later slot
+            repeat = jnp.any((act[:, None] == act[None, :]) & jnp.asarray(np.tri(L, L, -1, bool)), axis=1)
+            q_chosen = jnp.where(repeat, jnp.zeros_like(q_chosen), q_chosen)
         clicks = (u < q_chosen).astype(q_chosen.dtype)
         exp_all = q_from(s[:, None], params.position_effect[None, :], c[None, :], params)  # (K, L)
         best_v = best(s, c, params)
@@ -375,6 +382,7 @@ class MemberSimulator:
     model: ResponseModel
     report: CalibrationReport
     contexts: np.ndarray
+    member_model: Any = None
 
     @property
     def params(self) -> MemberSimParams:
@@ -448,6 +456,7 @@ def fit_member_simulator(data, *, len_list: int | None = None, slot: int = 0, ad
                          calibration: str = "platt", penalties: tuple[float, float] | None = None,
                          item_prior_mean: np.ndarray | None = None, heldout_frac: float = 0.25,
                          assume_uniform: bool = False, dtype=jnp.float32, seed: int = 0,
+                         members: str = "resample", n_members: int | None = None,
                          **fit_kwargs) -> MemberSimulator:
     """Fit a response model on logged data and build the simulator.
 
@@ -455,9 +464,19 @@ def fit_member_simulator(data, *, len_list: int | None = None, slot: int = 0, ad
         reward, pscore, position, action_context, n_actions, len_list``); ``pscore`` may be None
         (see :func:`envs.logged.response.check_logs`).
     len_list: slots of the env (default the data's; 1 = single-slot mode showing slot ``slot``).
+    members: ``"resample"`` (the member pool is the logged contexts) or ``"latent_class"`` (a
+        generative model of the contexts, :func:`envs.logged.members.fit_members`, fitted on the
+        logged contexts; the pool is ``n_members`` contexts drawn from it once with ``seed``;
+        default ``n_members``: the number of logged rows, at least 10,000). The fitted model is
+        ``MemberSimulator.member_model``.
     Other arguments: see :func:`envs.logged.response.fit_response_model` and :func:`make_member_env`.
     Raises :class:`envs.logged.response.MalformedLogsError` for logs that cannot support a model.
     """
+    if members not in ("resample", "latent_class"):
+        raise ValueError(f"members: expected 'resample' or 'latent_class', got {members!r}")
+    if n_members is not None and (isinstance(n_members, bool) or not isinstance(n_members, int | np.integer)
+                                  or n_members < 1):
+        raise ValueError(f"n_members: expected an integer >= 1 or None, got {n_members!r}")
     context = _get(data, "context")
     action = np.asarray(_get(data, "action"))
     if context is None:
@@ -471,8 +490,15 @@ def fit_member_simulator(data, *, len_list: int | None = None, slot: int = 0, ad
         assume_uniform=assume_uniform, item_prior_mean=item_prior_mean, seed=seed, **fit_kwargs,
     )
     ctx = np.asarray(context, np.float64)
+    member_model = None
+    if members == "latent_class":
+        from envs.logged.members import fit_members
+
+        member_model = fit_members(ctx, seed=seed)
+        m = max(ctx.shape[0], 10_000) if n_members is None else int(n_members)
+        ctx = member_model.sample(m, seed=seed)
     env = make_member_env(model, ctx, len_list=len_list, slot=slot, add_intercept=add_intercept, dtype=dtype)
-    return MemberSimulator(env=env, model=model, report=report, contexts=ctx)
+    return MemberSimulator(env=env, model=model, report=report, contexts=ctx, member_model=member_model)
 
 
 def build_member_simulator(data, **kwargs) -> tuple[Env, CalibrationReport]:

@@ -23,12 +23,13 @@ chunks into bucket statistics), :func:`bootstrap_diff` (difference of two groups
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Iterable
 from dataclasses import dataclass
 
 import numpy as np
 
-from experiments.abtest.validation import check_alpha, check_sample
+from experiments.abtest.validation import SmallSampleWarning, check_alpha, check_sample
 
 __all__ = ["Compressed", "compress", "StreamingCompressor", "poisson_bootstrap_mean", "poisson_bootstrap_rows",
            "bootstrap_diff", "percentile_interval", "BootstrapResult"]
@@ -155,7 +156,10 @@ def _check_B(B) -> int:
 
 def poisson_bootstrap_mean(data, B: int = 1000, seed: int = 0, *, block: int = 250) -> np.ndarray:
     """``(B,)`` Poisson-bootstrap replicates of the mean from :class:`Compressed` data (or a raw
-    sample, compressed first). Cost O(B x J); ``block`` replicates are drawn at a time."""
+    sample, compressed first). Cost O(B x J); ``block`` replicates are drawn at a time.
+
+    A replicate whose weights are all zero (likely only for a handful of rows: probability
+    ``exp(-n)``) has no mean: it is NaN, not 0, and :func:`percentile_interval` accounts for it."""
     comp = data if isinstance(data, Compressed) else compress(data)
     B = _check_B(B)
     rng = np.random.default_rng(seed)
@@ -169,7 +173,8 @@ def poisson_bootstrap_mean(data, B: int = 1000, seed: int = 0, *, block: int = 2
         S = W @ comp.values
         if not comp.exact:
             S += np.sqrt(W @ var_within) * rng.standard_normal(b)
-        out[s:s + b] = S / np.maximum(tot, 1.0)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            out[s:s + b] = np.where(tot > 0, S / np.where(tot > 0, tot, 1.0), np.nan)
     return out
 
 
@@ -192,15 +197,29 @@ def poisson_bootstrap_rows(chunks: Iterable, B: int = 1000, seed: int = 0) -> np
         seen += y.size
     if seen == 0:
         raise ValueError("chunks: expected at least one row, got none")
-    return S / np.maximum(N, 1.0)
+    return np.where(N > 0, S / np.where(N > 0, N, 1.0), np.nan)  # an all-zero-weight replicate has no mean
 
 
 def percentile_interval(replicates, alpha: float = 0.05) -> tuple[float, float]:
-    """Percentile interval ``(q_{alpha/2}, q_{1-alpha/2})`` of bootstrap replicates."""
+    """Percentile interval ``(q_{alpha/2}, q_{1-alpha/2})`` of bootstrap replicates.
+
+    Undefined (NaN) replicates are not dropped, which would narrow the interval: they count as
+    ``-inf`` for the lower end and ``+inf`` for the upper one, so the interval widens (to infinity
+    once they exceed ``alpha / 2`` of the replicates), with a :class:`SmallSampleWarning`.
+    """
     alpha = check_alpha(alpha)
     r = np.asarray(replicates, np.float64)
-    lo, hi = np.quantile(r, [alpha / 2, 1 - alpha / 2])
-    return float(lo), float(hi)
+    bad = np.isnan(r)
+    if bad.any():
+        warnings.warn(f"{int(bad.sum())} of {r.size} bootstrap replicates are undefined (no weight on a group); "
+                      f"the interval treats them as extreme and is wider for it", SmallSampleWarning, stacklevel=2)
+    if not bad.any():
+        lo, hi = np.quantile(r, [alpha / 2, 1 - alpha / 2])
+        return float(lo), float(hi)
+    # the nearest order statistics outward (interpolating towards an infinite value is undefined)
+    lo = float(np.quantile(np.where(bad, -np.inf, r), alpha / 2, method="lower"))
+    hi = float(np.quantile(np.where(bad, np.inf, r), 1 - alpha / 2, method="higher"))
+    return lo, hi
 
 
 @dataclass(frozen=True)
@@ -215,12 +234,21 @@ class BootstrapResult:
 
 def bootstrap_diff(y_a, y_b, *, B: int = 1000, alpha: float = 0.05, seed: int = 0, n_buckets: int = 2000) -> BootstrapResult:
     """Difference in means (b minus a) with a compressed Poisson-bootstrap percentile interval.
-    The groups are resampled independently (different streams of one seed)."""
-    ca = compress(check_sample("y_a", y_a), n_buckets=n_buckets)
-    cb = compress(check_sample("y_b", y_b), n_buckets=n_buckets)
+    The groups are resampled independently (different streams of one seed).
+
+    Needs at least 2 members per group and some variation: when both groups are constant every
+    replicate equals the estimate and the interval would have width 0, so that is refused."""
+    ya, yb = check_sample("y_a", y_a), check_sample("y_b", y_b)
+    if ya.size < 2 or yb.size < 2:
+        raise ValueError(f"y_a, y_b: the bootstrap needs at least 2 members per group, got {ya.size} and {yb.size}")
+    if np.ptp(ya) == 0 and np.ptp(yb) == 0:
+        raise ValueError("y_a, y_b: the metric is constant within both groups, so the bootstrap cannot estimate "
+                         "any sampling error (a rare event with no occurrence yet needs more members)")
+    ca = compress(ya, n_buckets=n_buckets)
+    cb = compress(yb, n_buckets=n_buckets)
     ss = np.random.SeedSequence(seed).spawn(2)
     ra = poisson_bootstrap_mean(ca, B, int(ss[0].generate_state(1)[0]))
     rb = poisson_bootstrap_mean(cb, B, int(ss[1].generate_state(1)[0]))
     rep = rb - ra
     lo, hi = percentile_interval(rep, alpha)
-    return BootstrapResult(cb.mean - ca.mean, lo, hi, float(rep.std(ddof=1)), int(B), rep)
+    return BootstrapResult(cb.mean - ca.mean, lo, hi, float(np.nanstd(rep, ddof=1)), int(B), rep)

@@ -24,6 +24,7 @@ import itertools
 
 import numpy as np
 from scipy.stats import norm
+from scipy.stats import t as student_t
 
 from experiments.abtest.validation import check_alpha, check_positive, check_sample
 
@@ -99,7 +100,10 @@ def interleaving_test(credit_a, credit_b, *, alpha: float = 0.05) -> dict:
 
     credit_a, credit_b: ``(members,)`` clicks credited to A and to B. Returns ``delta_ab``
     (preference statistic), ``wins_a``, ``wins_b``, ``ties``, ``mean_d`` (mean of A - B), its
-    ``std_error``, ``z``, two-sided ``p_value``, ``reject`` and ``winner`` (None when not rejected).
+    ``std_error``, ``z`` (the statistic ``mean_d / std_error``), two-sided ``p_value`` (Student t
+    with ``members - 1`` degrees of freedom: the standard error is estimated), ``reject`` and
+    ``winner`` (None when not rejected). Every member tied gives ``p = 1``; every member with the
+    same non-zero difference leaves no sampling error to estimate and is refused.
     """
     alpha = check_alpha(alpha)
     a = check_sample("credit_a", credit_a)
@@ -112,8 +116,11 @@ def interleaving_test(credit_a, credit_b, *, alpha: float = 0.05) -> dict:
     wa, wb = int(np.sum(d > 0)), int(np.sum(d < 0))
     ties = int(d.size - wa - wb)
     se = float(d.std(ddof=1) / np.sqrt(d.size))
+    if se == 0 and d[0] != 0:
+        raise ValueError(f"credit_a, credit_b: every one of the {d.size} members has the same A - B difference "
+                         f"{float(d[0])!r}, so no sampling error can be estimated; collect more members")
     z = float(d.mean() / se) if se > 0 else 0.0
-    p = float(2 * norm.sf(abs(z)))
+    p = float(2 * student_t.sf(abs(z), d.size - 1))
     rej = p <= alpha
     return dict(delta_ab=(wa + ties / 2) / d.size - 0.5, wins_a=wa, wins_b=wb, ties=ties, mean_d=float(d.mean()),
                 std_error=se, z=z, p_value=p, reject=bool(rej), winner=("A" if z > 0 else "B") if rej else None)

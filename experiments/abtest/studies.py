@@ -66,8 +66,13 @@ def aa_peeking_study(n_tests: int = 1000, n_per_group: int = 2000, looks: int = 
     L = int(check_positive("looks", looks, integer=True))
     if metric not in ("continuous", "binary"):
         raise ValueError(f"metric: expected 'continuous' or 'binary', got {metric!r}")
+    if isinstance(min_n, bool) or not isinstance(min_n, (int, np.integer)) or min_n < 2:
+        raise ValueError(f"min_n: expected an integer >= 2 (a variance needs two members), got {min_n!r}")
+    if n < min_n:
+        raise ValueError(f"n_per_group: the mSPRT and the z-test estimate the variance from the members, so a look "
+                         f"needs at least min_n={min_n} members per group; got {n}")
     k = np.unique(np.ceil(np.arange(1, L + 1) * n / L).astype(np.int64))
-    k = k[k >= min(min_n, n)]
+    k = k[k >= min_n]
     rng = np.random.default_rng(seed)
     naive_hits = np.zeros(k.size)
     ms_hits = np.zeros(k.size)

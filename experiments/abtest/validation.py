@@ -6,6 +6,12 @@ from __future__ import annotations
 import numpy as np
 
 
+class SmallSampleWarning(UserWarning):
+    """A statistic was computed, but the sample cannot fully support it (zero variance, empty
+    confidence sequence, undefined bootstrap replicates): the result says so instead of being
+    confident."""
+
+
 def check_alpha(alpha, name: str = "alpha") -> float:
     """A significance level strictly inside (0, 1)."""
     try:

@@ -301,7 +301,8 @@ class ScreentestConf:
 
     out_dir: the result store (shared by all jobs of a multirun; relative paths are taken from the
     directory ``screentest`` was started in). quiet: no progress bars or tables (CI).
-    report: write ``out_dir/report`` at the end of the job.
+    report: write ``out_dir/report`` at the end of the job. force: recompute every cell of the job
+    even when the store has it (``--force``).
     """
 
     defaults: list[Any] = field(
@@ -326,6 +327,7 @@ class ScreentestConf:
     out_dir: str = "screentest-results"
     quiet: bool = False
     report: bool = True
+    force: bool = False
     # Hydra's own settings for this application (command-line ``hydra.*`` overrides still win):
     # run directories inside the store, no chdir, and the callback that pre-checks every job and
     # writes one report after a multirun (experiments.main_job.ScreentestCallback)

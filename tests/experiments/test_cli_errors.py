@@ -56,11 +56,25 @@ def test_unknown_subcommand_like_word_is_a_config_error(capsys, tmp_path, monkey
 
 
 def test_runtime_failure_exits_1(capsys, tmp_path, monkeypatch):
+    from experiments import bakeoff
+
+    monkeypatch.chdir(tmp_path)
+
+    def broken(*a, **k):
+        raise RuntimeError("disk on fire")
+
+    monkeypatch.setattr(bakeoff, "run_points", broken)  # fails once the work has started
+    rc = cli.main(["env=linear", "policy=random", "seeds=2", "horizon=5", "quiet=true", f"out_dir={tmp_path / 's'}"])
+    assert rc == 1
+
+
+def test_a_file_as_out_dir_is_a_config_error(capsys, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     blocker = tmp_path / "file"
     blocker.write_text("not a directory")
     rc = cli.main(["env=linear", "policy=random", "seeds=2", "horizon=5", "quiet=true", f"out_dir={blocker}"])
-    assert rc == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert rc == 2 and len(err) == 1 and "out_dir: expected a directory, got the file" in err[0]
 
 
 def test_usage_lists_subcommands(capsys):

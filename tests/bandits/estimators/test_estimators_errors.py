@@ -122,7 +122,7 @@ def test_estimated_rewards_checks():
 
 def test_evaluate_options():
     data, ad = _ok()
-    with pytest.raises(ValueError, match=r"interval: expected one of \['normal', 'bootstrap', 'none'\], got 'wald'"):
+    with pytest.raises(ValueError, match=r"interval: expected one of \['normal', 'bootstrap', 'bca', 'none'\], got 'wald'"):
         evaluate(data, ad, estimators=["ipw"], interval="wald")
     with pytest.raises(ValueError, match=r"alpha: expected a number in \(0, 1\), got 1.5"):
         evaluate(data, ad, estimators=["ipw"], alpha=1.5)

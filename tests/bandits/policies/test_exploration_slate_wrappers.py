@@ -34,7 +34,7 @@ def test_slate_marginals_match_sampled_frequencies(name):
     pol = make(name, num_actions=K, context_dim=d, len_list=L, position_weights=[1.0, 0.6, 0.3], **kw)
     s, h = _trained_slate_state(pol, K, d)
     if name == "slate_linucb":  # create an exact tie between two items so tie-splitting is exercised
-        s = s._replace(A=s.A.at[4].set(s.A[1]), b=s.b.at[4].set(s.b[1]))
+        s = s._replace(cov_tri=s.cov_tri.at[4].set(s.cov_tri[1]), theta=s.theta.at[4].set(s.theta[1]))
     x = jnp.asarray([0.5, -0.3, 0.8], jnp.float32)
     mask = jnp.array([True, True, False, True, True, True])
     keys = jax.random.split(jax.random.key(7), N_SLATES)
@@ -185,3 +185,41 @@ def test_wrappers_keep_slate_layout_and_hparams():
         assert dec.action.shape == (2,) and dec.probs.shape == (5, 2)
     with pytest.raises(ValueError, match="clash"):
         batched(batched(pol, 2), 3)
+
+
+@pytest.mark.parametrize("name", ["slate_linucb", "slate_epsilon_greedy"])
+def test_slot_marginals_match_enumeration_of_orderings(name):
+    """Tiny K: every ordering of the available items enumerated. The greedy part is uniform over the
+    orderings whose scores do not increase (ties in random order), the exploring part uniform over
+    all orderings; the marginal of (item, slot) is the probability of the orderings putting the item
+    there. ``select``'s probs must equal it (float32 round-off)."""
+    import itertools
+
+    K, d, L = 5, 2, 3
+    pol = make(name, num_actions=K, context_dim=d, len_list=L)
+    s, h = _trained_slate_state(pol, K, d, steps=12, seed=3)
+    s = s._replace(cov_tri=s.cov_tri.at[3].set(s.cov_tri[0]), theta=s.theta.at[3].set(s.theta[0]))  # a tie
+    x = jnp.asarray([0.4, -0.7], jnp.float32)
+    mask = np.array([True, True, False, True, True])
+    dec = jax.jit(pol.select)(jax.random.key(0), s, x, jnp.asarray(mask), h)
+    theta, cov = np.asarray(s.theta, np.float64), np.asarray(s.ridge.cov, np.float64)
+    xd = np.asarray(x, np.float64)
+    mean = theta @ xd
+    if name == "slate_linucb":
+        score, eps = mean + np.sqrt(np.einsum("i,kij,j->k", xd, cov, xd)), 0.0
+    else:
+        score, eps = mean, float(h.epsilon)
+    score = np.asarray(jnp.asarray(score, jnp.float32), np.float64)  # the policy ranks float32 scores
+    score[3] = score[0]
+    avail = np.nonzero(mask)[0]
+    perms = list(itertools.permutations(avail))
+    greedy = [p for p in perms if all(score[p[i]] >= score[p[i + 1]] for i in range(len(p) - 1))]
+    exact = np.zeros((K, L))
+    for p in greedy:
+        for slot in range(L):
+            exact[p[slot], slot] += (1 - eps) / len(greedy)
+    for p in perms:
+        for slot in range(L):
+            exact[p[slot], slot] += eps / len(perms)
+    assert len(greedy) == 2  # the tie: two orderings
+    np.testing.assert_allclose(np.asarray(dec.probs, np.float64), exact, atol=2e-6)

@@ -85,7 +85,9 @@ def test_context_free_policies_ignore_the_context(name):
 def test_contextual_policies_use_the_context(name):
     """After learning that action 0 pays for x = e_0 and action 1 for x = e_1, the decision
     differs between the two contexts (a context-free policy could not tell them apart)."""
-    pol = _build(name)
+    # the neural policies' defaults are sized for thousands of rounds (a small Adam step, a wide
+    # bonus for untried arms); these tests play twelve
+    pol = _build(name, **{"neural_ucb": {"lr": 0.1}, "neural_linear_ucb": {"alpha": 0.1}}.get(name, {}))
     state = pol.init(jax.random.key(0), pol.default_hparams)
     e = np.eye(D, dtype=np.float32)
     slate = pol.len_list > 1
@@ -95,6 +97,9 @@ def test_contextual_policies_use_the_context(name):
             a = np.array([i, 1 - i, *range(2, pol.len_list)], np.int32)
             r = np.eye(pol.len_list, dtype=np.float32)[0]
         else:
+            if name.startswith("neural"):  # a network has no prior pulling untried outputs to 0: show it
+                state = pol.update(state, jnp.asarray(e[i]), jnp.int32(1 - i), jnp.float32(0.0),
+                                   pol.default_hparams)
             a, r = np.int32(i), np.float32(1.0)
         state = pol.update(state, jnp.asarray(e[i]), jnp.asarray(a), jnp.asarray(r), pol.default_hparams)
     p0 = np.asarray(_decide(pol, state, e[0], key=3).probs)

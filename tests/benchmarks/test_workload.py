@@ -1,0 +1,40 @@
+"""benchmarks/workload.py runs end to end on tiny sizes and prints every field the README quotes
+(a smoke test of the script, not a timing: speed is never asserted in tests)."""
+
+from __future__ import annotations
+
+import json
+import math
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _run(*args):
+    cmd = [sys.executable, "-m", "benchmarks.workload", "--seeds", "4", "--horizon", "12", "--repeat", "1",
+           "--devices", "1", *args]
+    proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=900)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return {row["policy"]: row for row in map(json.loads, filter(str.strip, proc.stdout.splitlines()))}
+
+
+def test_single_slot_rows_with_references():
+    rows = _run("--policies", "linucb,bernoulli_ts")
+    assert set(rows) == {"random", "linucb", "bernoulli_ts"}
+    for row in rows.values():
+        for key in ("rounds_per_s", "median_rounds_per_s", "compile_s", "peak_rss_mb", "ratio_vs_random",
+                    "ratio_vs_linucb"):
+            assert math.isfinite(row[key]) and row[key] > 0, (row["policy"], key, row[key])
+        assert row["catalog"] == 80 and row["context_dim"] == 21 and row["len_list"] == 1
+    assert rows["random"]["ratio_vs_random"] == 1.0 and rows["linucb"]["ratio_vs_linucb"] == 1.0
+    assert math.isfinite(rows["linucb"]["ratio_vs_jax_reference"]) and rows["linucb"]["jax_reference_rounds_per_s"] > 0
+
+
+def test_slates_on_a_wider_catalog():
+    rows = _run("--slots", "3", "--catalog", "120", "--policies", "slate_linucb", "--no-references")
+    assert set(rows) == {"random", "slate_linucb", "linucb@1slot"}
+    assert rows["slate_linucb"]["len_list"] == 3 and rows["slate_linucb"]["catalog"] == 120
+    assert rows["linucb@1slot"]["len_list"] == 1 and rows["linucb@1slot"]["catalog"] == 120
+    assert math.isfinite(rows["slate_linucb"]["ratio_vs_linucb"])
