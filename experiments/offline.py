@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import json
 import time
+import warnings as _warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -45,8 +46,6 @@ from experiments.reward_models import RewardModelChoice, one_openmp_thread, reso
 
 #: above this many entries (rows x items x slots) an action distribution is refused
 MAX_ACTION_DIST_ENTRIES = 200_000_000
-#: item ids above this (without data.n_actions) look like raw catalogue ids
-RAW_ID_THRESHOLD = 1000
 #: registered policies that learn nothing from logs (when every candidate is one, every row evaluates)
 NON_LEARNING = frozenset({"random"})
 
@@ -65,36 +64,31 @@ def check_catalog(data: LoggedData, n_actions: int | None = None, *, where: str 
     data: a log read without ``n_actions`` (so ``data.n_actions = max id + 1``). n_actions: the
     number of items in the catalogue (``data.n_actions`` in the config), or None (the largest id
     + 1). where: prefix of the argument names in messages (``data.`` for the CLI, ``""`` for the API).
-    Refused: ids beyond ``n_actions`` (1-based ids get their own hint), sparse ids above
-    :data:`RAW_ID_THRESHOLD` (raw catalogue ids), dense ids ``1..K`` with no 0 (1-based).
+    Refused: what :func:`bandits.estimators.diagnostics.id_problems` finds (raw catalogue ids,
+    1-based ids when ``n_actions`` is not given, 1-based slots), and ids beyond ``n_actions``
+    (1-based ids get their own hint).
     Warned: items that never appear in the logs.
     """
+    from bandits.estimators.diagnostics import id_problems
+
     acts = np.unique(data.action)
     lo, hi = int(acts[0]), int(acts[-1])
-    hint_raw = ("map them to 0..K-1 first, e.g. df['action'] = df['item_id'].astype('category').cat.codes, "
-                f"and give {where}n_actions=K")
-    if n_actions is not None:
+    given = n_actions is not None
+    if given:
         K = int(n_actions)
         if K < 1:
             raise ValueError(f"{where}n_actions: expected an integer >= 1, got {n_actions!r}")
-        if hi >= K:
-            if lo >= 1 and hi == K:
-                raise ValueError(f"{where}n_actions: the log's action ids run {lo}..{hi}, 1-based for {K} items; "
-                                 f"map them to 0..{K - 1} (e.g. df['action'] -= 1)")
-            if hi >= 10 * K:
-                raise ValueError(f"{where}n_actions: expected action ids in 0..{K - 1}, the log has ids up to {hi} "
-                                 f"({acts.size} distinct): raw item ids? {hint_raw}")
-            raise ValueError(f"{where}n_actions: expected more items than the largest action id {hi} "
-                             f"(ids are 0..n_actions-1), got {K}")
     else:
         K = hi + 1
-        if K > RAW_ID_THRESHOLD and acts.size * 10 < K:
-            raise ValueError(f"{where}action_col: action ids go up to {hi} but only {acts.size} distinct items "
-                             f"appear: raw item ids? {hint_raw}")
-        if lo == 1 and acts.size == hi:
-            raise ValueError(f"{where}action_col: action ids run 1..{hi} with no 0: 1-based ids? subtract 1 "
-                             f"(df['action'] -= 1), or give {where}n_actions={hi + 1} if item 0 exists and was "
-                             "never logged")
+    for problem in id_problems(data.action, K, data.position if data.len_list > 1 else None, n_actions_given=given):
+        column, rest = problem.split(": ", 1)  # "action: ..." / "position: ..."
+        raise ValueError(f"{where}{column}_col: {rest.replace('with n_actions', f'with {where}n_actions')}")
+    if given and hi >= K:
+        if lo >= 1 and hi == K:
+            raise ValueError(f"{where}n_actions: the log's action ids run {lo}..{hi}, 1-based for {K} items; "
+                             f"map them to 0..{K - 1} (e.g. df['action'] -= 1)")
+        raise ValueError(f"{where}n_actions: expected more items than the largest action id {hi} "
+                         f"(ids are 0..n_actions-1), got {K}")
     if K != data.n_actions:
         data = data.replace(n_actions=K)
     warnings = []
@@ -440,8 +434,15 @@ def evaluate_logs(data: LoggedData, specs: Sequence[PolicySpec], *, estimators: 
     progress(f"estimating {len(cands)} policy value(s) with {[e.label for e in est]} ...")
     for i, c in enumerate(cands):
         ad = action_dist(c, evalset.context, L, seed=seed)
-        res = evaluate(evalset, ad, estimators=est, estimated_rewards=q, interval=interval, alpha=alpha,
-                       n_bootstrap=n_bootstrap, random_state=seed)
+        with _warnings.catch_warnings(record=True) as caught:
+            _warnings.simplefilter("always")
+            res = evaluate(evalset, ad, estimators=est, estimated_rewards=q, interval=interval, alpha=alpha,
+                           n_bootstrap=n_bootstrap, random_state=seed)
+        who = f"{c.label}{' ' + _short(c.point) if c.point else ''}"
+        for w in caught:  # the estimators' own diagnostics (support, zero variance), per candidate
+            text = str(w.message).strip().splitlines()[0]
+            if f"{who}: {text}" not in warnings:
+                warnings.append(f"{who}: {text}")
         res.insert(0, "policy", c.label)
         res.insert(1, "policy_name", c.name)
         res.insert(2, "hparams", c.hparams_json)
@@ -458,13 +459,6 @@ def evaluate_logs(data: LoggedData, specs: Sequence[PolicySpec], *, estimators: 
                 f"{d.loc['dr', 'ci_high']:.4g}] disagree beyond their intervals: the reward model "
                 f"({choice.name if choice else '?'}) does not fit this policy's choices; trust DR/IPW, or try "
                 "another reward_model")
-        for r in res.itertuples():
-            if r.interval != "none" and r.std_err == 0 and np.isfinite(r.estimate) and r.estimator != "dm":
-                warnings.append(
-                    f"{c.label}{' ' + _short(c.point) if c.point else ''}: the {r.estimator} interval "
-                    f"[{r.ci_low:.4g}, {r.ci_high:.4g}] has zero width because every row it weighs has the same "
-                    f"reward; the data do not pin the value down (effective sample size {r.ess:.0f}: by the rule "
-                    f"of three a rate up to about {3 / max(r.ess, 1e-12):.2g} is as consistent with it)")
         frames.append(res)
         progress(f"  [{i + 1}/{len(cands)}] {c.label} {_short(c.point)}")
     table = pd.concat(frames, ignore_index=True)

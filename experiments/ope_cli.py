@@ -9,7 +9,7 @@ A Hydra command sharing the main job's config groups (``screentest --help`` list
 (``obd``, ``parquet``, ``csv`` with the column mapping ``data.context_cols``, ``action_col``,
 ``reward_col``, ``pscore_col``, ``position_col``, ``timestamp_col`` and the catalogue size
 ``data.n_actions``), ``policy`` (one candidate or a set, hyperparameters, in-process grids),
-``estimator`` (``names``, ``interval``, ``alpha``, ``n_bootstrap``, ``reward_model_folds``), plus
+``estimator`` (``names``, ``interval`` (``normal``, ``bootstrap``, ``bca``, ``none``), ``alpha``, ``n_bootstrap``, ``reward_model_folds``), plus
 the ``reward_model`` group of this command: ``auto`` (default: the candidates of
 :mod:`experiments.reward_models` compared by cross-validated log-loss, the choice printed),
 ``logistic``, ``logistic_interactions``, ``gbm``, ``ridge``, ``ridge_interactions``, or
@@ -29,7 +29,9 @@ candidate in the portable format of :mod:`bandits.serving`.
 Options of this command (``key=value``): ``train_frac`` (0.5; 0 = evaluate initial states),
 ``seed``, ``mc_samples`` (Monte Carlo draws of context-free Thompson candidates), ``rank_by``
 (the estimator that picks each candidate's best grid point: ``dr`` when it runs, else the first), ``out`` (.csv/.parquet),
-``plot`` (.png), ``save_policies`` (a directory), ``out_dir``, ``store``, ``report``, ``quiet``.
+``plot`` (.png), ``save_policies`` (a directory), ``out_dir``, ``store``, ``report``, ``quiet``, ``force``
+(recompute although the store holds the config; the config's identity covers the logs' content
+and the code, as the main job's does).
 The flags below are shorthands for them. ``-m`` runs a sweep of overrides one job after another.
 
 Exit codes: 0 success; 2 a bad flag, override, value or file, one line naming it, before any work;
@@ -55,15 +57,20 @@ from bandits.estimators import Estimator, estimator_names
 from bandits.estimators.core import as_estimators
 from experiments import conf as _conf
 from experiments.builders import ConfigError
+from experiments.clierrors import UsageError, fail
 
 CONFIG_NAME = "screentest_ope"
 TABLE = "ope_logs"
+#: the interval kinds of ``estimator.interval`` (those of :func:`bandits.estimators.evaluate`)
+INTERVALS = ("normal", "bootstrap", "bca", "none")
 DEFAULT_ESTIMATORS = ",".join(_DEFAULT_ESTIMATORS)
-_OUTPUT_KEYS = ("out_dir", "store", "report", "out", "plot", "save_policies", "quiet")
+_OUTPUT_KEYS = ("out_dir", "store", "report", "out", "plot", "save_policies", "quiet", "force")
+#: the modules of this command that compute its rows (with store.code_fingerprint's, part of the identity)
+_OPE_MODULES = ("offline.py", "reward_models.py", "ope_cli.py", "builders.py")
 
 
-class CLIError(ValueError):
-    """A user error: printed as one line, exit status 2."""
+class CLIError(UsageError):
+    """A user error: printed as one line (:func:`experiments.clierrors.fail`), exit status 2."""
 
 
 # ----------------------------------------------------------------------------- configs
@@ -114,6 +121,7 @@ class OPECommandConf:
     plot: str | None = None
     save_policies: str | None = None
     quiet: bool = False
+    force: bool = False
 
 
 def register_configs(cs: ConfigStore | None = None) -> ConfigStore:
@@ -162,7 +170,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--estimators", default=None,
                    help=f"comma-separated among {','.join(estimator_names())} (the registered estimators; "
                         f"default {DEFAULT_ESTIMATORS}): estimator.names")
-    p.add_argument("--interval", default=None, choices=("normal", "bootstrap", "none"), help="estimator.interval")
+    p.add_argument("--interval", default=None, choices=INTERVALS,
+                   help="estimator.interval: normal (delta method), bootstrap (percentile), bca (bias-corrected and accelerated bootstrap), none")
     p.add_argument("--alpha", default=None, help="1 - confidence level: estimator.alpha")
     p.add_argument("--n-bootstrap", default=None, help="estimator.n_bootstrap")
     p.add_argument("--n-folds", default=None, help="cross-fitting folds of the reward model: estimator.reward_model_folds")
@@ -177,6 +186,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--save-policies", default=None, help="write every trained candidate here: save_policies")
     p.add_argument("--out-dir", default=None, help="the result store: out_dir")
     p.add_argument("--quiet", "-q", action="store_true", help="no progress, no table: quiet=true")
+    p.add_argument("--force", action="store_true", help="recompute even when the store holds this config: force=true")
     return p
 
 
@@ -275,6 +285,8 @@ def flag_overrides(args: argparse.Namespace) -> list[str]:
             o.append(f"{flag}={_q(v)}")
     if args.quiet:
         o.append("quiet=true")
+    if args.force:
+        o.append("force=true")
     return o
 
 
@@ -334,9 +346,9 @@ def check(cfg, base_dir: Path) -> Job:
     e = c["estimator"]
     if not 0.0 < float(e["alpha"]) < 1.0:
         raise ConfigError(f"estimator.alpha: expected a number in (0, 1), got {e['alpha']!r}")
-    if e["interval"] not in ("normal", "bootstrap", "none"):
-        raise ConfigError(f"estimator.interval: expected one of ['normal', 'bootstrap', 'none'], got {e['interval']!r}")
-    if e["interval"] == "bootstrap" and int(e["n_bootstrap"]) < 2:
+    if e["interval"] not in INTERVALS:
+        raise ConfigError(f"estimator.interval: expected one of {list(INTERVALS)}, got {e['interval']!r}")
+    if e["interval"] in ("bootstrap", "bca") and int(e["n_bootstrap"]) < 2:
         raise ConfigError(f"estimator.n_bootstrap: expected an integer >= 2, got {e['n_bootstrap']!r}")
     if int(e["reward_model_folds"]) < 1:
         raise ConfigError(f"estimator.reward_model_folds: expected an integer >= 1, got {e['reward_model_folds']!r}")
@@ -395,11 +407,28 @@ def check(cfg, base_dir: Path) -> Job:
     return Job(c, data, desc, specs, estimators, model, warnings)
 
 
-def config_hash(c: dict[str, Any]) -> str:
-    """Hash of what decides the rows (the config minus output options)."""
+def config_hash(c: dict[str, Any], data_fp: str, code_fp: str | None = None) -> str:
+    """Hash of what decides the rows: the config minus output options, the content fingerprint of
+    the logs (``data_fp``, :func:`experiments.main_job.data_fingerprint`) and the code and package
+    versions (``code_fp``, default :func:`code_fingerprint`), so a changed log or library gives a
+    new config instead of stale rows."""
     from experiments.store import stable_hash
 
-    return stable_hash({k: v for k, v in c.items() if k not in _OUTPUT_KEYS})
+    return stable_hash({"config": {k: v for k, v in c.items() if k not in _OUTPUT_KEYS}, "data": data_fp,
+                        "code": code_fp or code_fingerprint()})
+
+
+def code_fingerprint() -> str:
+    """:func:`experiments.store.code_fingerprint` extended by the bytes of this command's modules."""
+    import hashlib
+
+    from experiments import store
+
+    h = hashlib.sha256(store.code_fingerprint().encode())
+    here = Path(__file__).resolve().parent
+    for m in _OPE_MODULES:
+        h.update(m.encode() + b"\0" + (here / m).read_bytes() + b"\0")
+    return h.hexdigest()[:16]
 
 
 # ----------------------------------------------------------------------------- run
@@ -425,11 +454,16 @@ def run(job: Job, base_dir: Path, console) -> dict[str, Any]:
     t0 = time.perf_counter()
     say = console.print
     for w in job.warnings:
-        say(f"[yellow]warning:[/yellow] {w}")
+        _warn(w)
     root = _resolve(c["out_dir"], base_dir)
-    chash = config_hash(c)
+    from experiments.main_job import data_fingerprint
+
+    data_fp = data_fingerprint(c, base_dir, root if c["store"] else None)
+    code_fp = code_fingerprint()
+    chash = config_hash(c, data_fp, code_fp)
     cell = "ope-logs"
-    if c["store"] and c["save_policies"] is None and store.cell_done(root, TABLE, chash, cell):
+    if (c["store"] and c["save_policies"] is None and not c["force"]
+            and store.cell_done(root, TABLE, chash, cell)):
         say(f"already in the store ({root}, table {TABLE}, config {chash}): shown from there")
         table = store.load(root, TABLE)
         table = table[table["config_hash"] == chash].reset_index(drop=True)
@@ -462,7 +496,8 @@ def run(job: Job, base_dir: Path, console) -> dict[str, Any]:
 
         result_cfg = {k: v for k, v in c.items() if k not in _OUTPUT_KEYS}
         prov = {"config_yaml": OmegaConf.to_yaml(OmegaConf.create(result_cfg)),
-                "versions": store.package_versions(), "git_commit": store.git_commit()}
+                "versions": store.package_versions(), "git_commit": store.git_commit(),
+                "data_fingerprint": data_fp, "code_fingerprint": code_fp}
         store.write_cell(root, TABLE, chash, cell, table, prov)
         rm_scores = res.reward_model.scores.to_dict("records") if res.reward_model is not None else []
         store.write_run_meta(root, f"ope-{chash}", {
@@ -538,8 +573,12 @@ def write_outputs(out: dict[str, Any], c: dict[str, Any], base_dir: Path, consol
 # ----------------------------------------------------------------------------- entry point
 
 
-def _err(msg: str) -> None:
-    print(f"screentest ope: error: {msg}", file=sys.stderr)
+PROG = "screentest ope"
+
+
+def _warn(msg: str) -> None:
+    """One line ``screentest ope: warning: ...`` on stderr (the subcommands' error contract)."""
+    print(f"{PROG}: warning: {str(msg).strip().splitlines()[0]}", file=sys.stderr)
 
 
 def _help_text(parser: argparse.ArgumentParser) -> str:
@@ -580,28 +619,20 @@ def main(argv: list[str] | None = None) -> int:
         if args.cfg:
             return 0
     except (CLIError, ConfigError, ValueError) as e:
-        _err(str(e).splitlines()[0] if str(e) else type(e).__name__)
-        return 2
-    except KeyboardInterrupt:
-        print("screentest ope: interrupted", file=sys.stderr)
-        return 130
+        return fail(PROG, str(e) or type(e).__name__)
     try:
         for job in checked:
             quiet = bool(job.config["quiet"])
             log, results = _console(quiet, stderr=True), _console(quiet, stderr=False)
             out = run(job, base_dir, log)
             for w in out["warnings"]:
-                log.print(f"[yellow]warning:[/yellow] {w}")
+                _warn(w)
             print_results(out, results)
             write_outputs(out, job.config, base_dir, log)
-    except KeyboardInterrupt:
-        print("screentest ope: interrupted", file=sys.stderr)
-        return 130
     except ConfigError as e:
-        _err(str(e).splitlines()[0])
-        return 2
-    except Exception as e:  # a failure once work has started: one line, exit 1
-        print(f"screentest ope: failed: {type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}", file=sys.stderr)
+        return fail(PROG, str(e))
+    except Exception as e:  # a failure once work has started: one line, exit 1 (Ctrl-C: experiments.cli)
+        print(f"{PROG}: failed: {type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}", file=sys.stderr)
         if os.environ.get("SCREENTEST_DEBUG"):
             raise
         return 1
@@ -609,4 +640,6 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    from experiments import cli
+
+    sys.exit(cli.main(["ope", *sys.argv[1:]]))

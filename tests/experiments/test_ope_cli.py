@@ -187,6 +187,16 @@ def test_store_report_rerun_and_saved_policies(small_log, tmp_path, monkeypatch,
     out, err = capsys.readouterr()
     assert "already in the store" in err and "training" not in err
     pd.testing.assert_frame_equal(store.load(tmp_path / "screentest-results", "ope_logs"), first)
+    assert ope_cli.main([*argv, "--force"]) == 0  # --force recomputes the same rows
+    assert "already in the store" not in capsys.readouterr().err
+    pd.testing.assert_frame_equal(store.load(tmp_path / "screentest-results", "ope_logs"), first)
+    changed = pd.read_parquet(small_log)
+    changed.loc[:99, "reward"] = 1.0 - changed.loc[:99, "reward"]
+    changed.to_parquet(tmp_path / "log.parquet")
+    argv[1] = str(tmp_path / "log.parquet")
+    assert ope_cli.main(argv) == 0  # other log content: a new config, computed, the old rows kept apart
+    assert "already in the store" not in capsys.readouterr().err
+    assert store.load(tmp_path / "screentest-results", "ope_logs")["config_hash"].nunique() == 2
     from bandits.serving import load_policy
 
     saved = load_policy(tmp_path / "pols" / "linucb")
@@ -222,11 +232,11 @@ def odd_logs(tmp_path_factory):
 
 
 @pytest.mark.parametrize("argv, needle", [
-    (["--data", "{d}/one_based.parquet"], "data.action_col: action ids run 1..4 with no 0: 1-based ids? subtract 1"),
+    (["--data", "{d}/one_based.parquet"], "data.action_col: item 0 never appears and the ids run from 1 to 4: 1-based item ids? subtract 1"),
     (["--data", "{d}/one_based.parquet", "data.n_actions=4"],
      "data.n_actions: the log's action ids run 1..4, 1-based for 4 items; map them to 0..3"),
-    (["--data", "{d}/raw.parquet"], "data.action_col: action ids go up to 250000 but only 4 distinct items appear: raw item ids?"),
-    (["--data", "{d}/raw.parquet", "data.n_actions=4"], "data.n_actions: expected action ids in 0..3, the log has ids up to 250000"),
+    (["--data", "{d}/raw.parquet"], "data.action_col: the logged ids run from 100017 to 250000 (4 distinct)"),
+    (["--data", "{d}/raw.parquet", "data.n_actions=4"], "look like raw catalogue ids, but actions must be 0-based item indices"),
     (["--data", "{d}/log.parquet", "--n-actions", "many"], "--n-actions: expected an integer, got 'many'"),
     (["--data", "{d}/nope.parquet"], "data.path: no such file or directory"),
     (["--data", "{d}/log.txt"], "--data: expected 'obd' or a .parquet/.csv file, got"),
@@ -247,6 +257,11 @@ def odd_logs(tmp_path_factory):
     (["--data", "{d}/log.parquet", "nonsense=1"], "Could not override 'nonsense'"),
     (["--data", "{d}/log.parquet", "--alpha", "x"], "--alpha: expected a number, got 'x'"),
     (["--bogus"], "unrecognized arguments: --bogus"),
+    (["--data", "{d}/log.parquet", "--interval", "wide"], "argument --interval: invalid choice: 'wide'"),
+    (["--data", "{d}/log.parquet", "estimator.interval=wide"],
+     "estimator.interval: expected one of ['normal', 'bootstrap', 'bca', 'none'], got 'wide'"),
+    (["--data", "{d}/log.parquet", "--interval", "bca", "--n-bootstrap", "1"],
+     "estimator.n_bootstrap: expected an integer >= 2, got 1"),
 ])
 def test_bad_input_is_one_line_naming_the_argument_exit_2(argv, needle, odd_logs, small_log, tmp_path, monkeypatch,
                                                           capsys):
@@ -263,6 +278,31 @@ def test_bad_input_is_one_line_naming_the_argument_exit_2(argv, needle, odd_logs
     assert not (tmp_path / "screentest-results").exists()  # refused before any work
 
 
+def test_bca_intervals_through_the_command(small_log, tmp_path, monkeypatch, capsys):
+    """``--interval bca`` reaches the estimators: the rows are those of
+    ``bandits.estimators.evaluate(..., interval="bca")`` on the same frozen policy (here uniform
+    random, whose target probabilities are known), and differ from the percentile bootstrap's."""
+    from bandits.data import LoggedData
+    from bandits.estimators import evaluate
+
+    monkeypatch.chdir(tmp_path)
+    base = ["--data", str(small_log), "--policies", "random", "--estimators", "ipw,snipw", "--n-bootstrap", "200",
+            "store=false", "train_frac=0"]
+    assert ope_cli.main([*base, "--interval", "bca", "--out", "bca.csv"]) == 0
+    assert ope_cli.main([*base, "--interval", "bootstrap", "--out", "pct.csv"]) == 0
+    capsys.readouterr()
+    bca, pct = (pd.read_csv(tmp_path / f).set_index("estimator") for f in ("bca.csv", "pct.csv"))
+    assert set(bca["interval"]) == {"bca"}
+    logs = LoggedData.from_parquet(small_log)
+    ref = evaluate(logs, np.full((logs.n_rounds, logs.n_actions, 1), 1.0 / logs.n_actions), estimators=["ipw", "snipw"],
+                   interval="bca", n_bootstrap=200, random_state=0).set_index("estimator")
+    for e in ("ipw", "snipw"):
+        assert bca.loc[e, "ci_low"] < bca.loc[e, "estimate"] < bca.loc[e, "ci_high"]
+        np.testing.assert_allclose(bca.loc[e, ["estimate", "ci_low", "ci_high"]].to_numpy(float),
+                                   ref.loc[e, ["estimate", "ci_low", "ci_high"]].to_numpy(float), rtol=1e-5)
+    assert not np.allclose(bca[["ci_low", "ci_high"]].to_numpy(float), pct[["ci_low", "ci_high"]].to_numpy(float))
+
+
 def test_ctrl_c_is_quiet(small_log, tmp_path, monkeypatch, capsys):
     from experiments import offline
 
@@ -271,9 +311,11 @@ def test_ctrl_c_is_quiet(small_log, tmp_path, monkeypatch, capsys):
 
     monkeypatch.chdir(tmp_path)
     monkeypatch.setattr(offline, "evaluate_logs", interrupted)
-    assert ope_cli.main(["--data", str(small_log), "--policies", "random", "--estimators", "ipw"]) == 130
+    from experiments import cli
+
+    assert cli.main(["ope", "--data", str(small_log), "--policies", "random", "--estimators", "ipw"]) == 130
     err = capsys.readouterr().err
-    assert err.strip().splitlines()[-1] == "screentest ope: interrupted" and "Traceback" not in err
+    assert err.strip().splitlines()[-1] == "screentest: interrupted" and "Traceback" not in err
 
 
 def test_help_lists_the_groups_and_cfg_prints_the_config(capsys):
