@@ -151,18 +151,23 @@ def _fixture_store(where: Path) -> None:
     rng = np.random.default_rng(0)
     root = where / "screentest-results"
     rounds = [10, 50, 100]
+
+    def cand(pol: str) -> dict:
+        hp = {"alpha": 0.1} if pol == "ucb1" else {}
+        return {"policy": pol, "policy_name": pol, "candidate": store.stable_hash([pol, {}]), "static": "{}",
+                "hparams": _json.dumps(hp, sort_keys=True), "hp_names": list(hp), "hp_values": list(hp.values())}
+
     rows = []
     for pol, slope in (("random", 0.3), ("ucb1", 0.2)):
         for seed in range(4):
             curve = np.cumsum(rng.uniform(0, 2 * slope, 100))[np.array(rounds) - 1]
-            rows.append({"env": "member_simulator", "horizon": 100, "policy": pol, "policy_name": pol, "grid_index": 0,
-                         "hparams": _json.dumps({"alpha": 0.1} if pol == "ucb1" else {}), "seed": seed,
+            rows.append({"env": "member_simulator", "horizon": 100, **cand(pol), "seed": seed,
                          "cum_regret": float(curve[-1]), "cum_reward": float(100 * 0.5 - curve[-1]),
                          "regret_curve": list(map(float, curve)), "curve_rounds": rounds})
     store.write_cell(root, "bakeoff", "fixture", "bakeoff", pd.DataFrame(rows))
-    ope = [{"env": "member_simulator", "policy": pol, "policy_name": pol, "hparams": "{}", "estimator": est,
-            "seed": seed, "rounds": 300, "behavior": "random", "estimate": 0.5 + 0.02 * rng.normal(),
-            "ci_lo": 0.45, "ci_hi": 0.55, "std_err": 0.025, "ess_ratio": 1.0, "truth": 0.5, "logged_mean_reward": 0.5}
+    ope = [{"env": "member_simulator", **cand(pol), "estimator": est, "seed": seed, "rounds": 300,
+            "behavior": "random", "estimate": 0.5 + 0.02 * rng.normal(), "ci_lo": 0.45, "ci_hi": 0.55,
+            "std_err": 0.025, "ess_ratio": 1.0, "unsupported_mass": 0.0, "truth": 0.5, "logged_mean_reward": 0.5}
            for pol in ("random", "ucb1") for est in ("ipw", "dr") for seed in range(2)]
     store.write_cell(root, "ope", "fixture", "ope", pd.DataFrame(ope))
     p = np.linspace(0.1, 0.9, 5)
@@ -319,6 +324,18 @@ def test_markers_are_well_formed_and_every_skip_has_a_reason():
         for b in blocks(page):  # raises on an unknown directive or a reason-less skip/check
             if b.kind == "text":
                 assert not b.directives, f"{b.id}: a smoke marker on a block that is not run"
+
+
+def test_readme_points_to_the_api_page_and_every_local_link_resolves():
+    readme = (ROOT / "README.md").read_text()
+    assert "](docs/api.md)" in readme and "](CHANGELOG.md)" in readme
+    for page in PAGES:
+        text = re.sub(r"```.*?```", "", (ROOT / page).read_text(), flags=re.S)
+        for target in re.findall(r"\]\(([^)\s]+)\)", text):
+            if target.startswith(("http:", "https:", "mailto:", "#")):
+                continue
+            path = (ROOT / page).parent / target.split("#")[0]
+            assert path.exists(), f"{page}: the link {target!r} points to nothing"
 
 
 if __name__ == "__main__":
