@@ -38,7 +38,9 @@ greedy``
 ``u`` is the uniform in [0, 1) that picks the action from the probabilities (inverse CDF, as
 :func:`bandits.core.sample_from_probs`); ``normals`` are standard normals, row 0 the draw that
 decides the action (JAX: ``normal(fold_in(key, 0), (1, K))`` then ``normal(fold_in(key, 1),
-(M - 1, K))``); ``draws`` are posterior Beta draws in the same order. Without given inputs the
+(M - 1, K))``); ``draws`` are posterior Beta draws in the same order, or any increasing transform
+of them (only their ranking counts; JAX ranks their logits, ``bandits.policies._sampling.
+beta_logit_sample``; for ``bts`` draw 0 decides the shown slate). Without given inputs the
 server draws them from a ``numpy.random.Generator``: the same distribution as JAX, other numbers.
 The server computes in float64 from the stored (float32) state, so probabilities agree with
 JAX's to float32 rounding and decisions agree except on exact float32 ties (tested on every

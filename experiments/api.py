@@ -142,11 +142,13 @@ def evaluate(logs: Any, policies: Any, *, estimators: Sequence[Any] = ("ipw", "s
     ``"auto"`` (chosen by cross-validated log-loss), a name of
     :data:`experiments.reward_models.NAMED`, or any scikit-learn estimator as
     ``{"_target_": "sklearn.ensemble.RandomForestClassifier", "n_estimators": 200}``.
+    interval: ``"normal"``, ``"bootstrap"`` (percentile), ``"bca"`` (bias-corrected and
+    accelerated bootstrap) or ``"none"``, at level ``1 - alpha`` (``n_bootstrap`` resamples).
 
     Returns :class:`~experiments.offline.OfflineResult`: ``.table`` (one row per candidate, grid
     point and estimator), ``.best`` (each candidate's best grid point, paired difference to the
     best), ``.reward_model`` (the choice and its cross-validation scores), ``.warnings`` (DM/DR
-    disagreements), ``.candidates`` (the trained policies: ``.save(path)``).
+    disagreements and the estimators' warnings, per candidate), ``.candidates`` (the trained policies: ``.save(path)``).
     """
     from experiments.offline import evaluate_logs
 

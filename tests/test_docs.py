@@ -257,6 +257,7 @@ def run_all(out_json: str) -> None:
     for page in [p for p in PAGES if not only or p in only]:
         cwd = base / page.replace("/", "_")
         cwd.mkdir()
+        (cwd / "docs" / "figures").mkdir(parents=True)  # commands that regenerate a figure write here
         _fixture_logs(cwd)
         _fixture_store(cwd)
         os.chdir(cwd)

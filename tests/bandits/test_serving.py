@@ -14,7 +14,7 @@ import pytest
 
 from bandits import serving
 from bandits.policies import REGISTRY, make
-from bandits.policies.bts import beta_sample
+from bandits.policies._sampling import beta_logit_sample
 
 K, D, N_TRAIN, N_CHECK = 5, 3, 60, 100
 
@@ -56,13 +56,15 @@ def _jax_noise(name: str):
             "normals": jnp.concatenate([jax.random.normal(fold(key, 0), (1, K), f32),
                                         jax.random.normal(fold(key, 1), (63, K), f32)]),
             "u": u(fold(key, 2))})
-    if name == "bernoulli_ts":
+    if name == "bernoulli_ts":  # JAX ranks the draws' logits (monotone in the Beta draws)
         return (lambda key, s: {
-            "draws": jnp.concatenate([jax.random.beta(fold(key, 0), s.alpha, s.beta, (1, K), dtype=f32),
-                                      jax.random.beta(fold(key, 1), s.alpha, s.beta, (63, K), dtype=f32)]),
+            "draws": jnp.concatenate([beta_logit_sample(fold(key, 0), s.alpha, s.beta, (1, K), f32),
+                                      beta_logit_sample(fold(key, 1), s.alpha, s.beta, (63, K), f32)]),
             "u": u(fold(key, 2))})
-    if name == "bts":
-        return (lambda key, s: {"draws": beta_sample(key, s.alpha, s.beta, (128, K), f32)})
+    if name == "bts":  # draw 0 (the shown slate) from fold_in(key, 0), the other n_mc - 1 from fold_in(key, 1)
+        return (lambda key, s: {
+            "draws": jnp.concatenate([beta_logit_sample(fold(key, 0), s.alpha, s.beta, (1, K), f32),
+                                      beta_logit_sample(fold(key, 1), s.alpha, s.beta, (127, K), f32)])})
     return lambda key, s: {"u": u(key)}
 
 

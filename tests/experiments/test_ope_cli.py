@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import re
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -178,6 +179,14 @@ def test_store_report_rerun_and_saved_policies(small_log, tmp_path, monkeypatch,
     argv = ["--data", str(small_log), "--policies", "linucb", "--estimators", "ipw,dr", "--reward-model", "logistic_interactions"]
     assert ope_cli.main([*argv, "save_policies=pols", "report=true"]) == 0
     first = store.load(tmp_path / "screentest-results", "ope_logs")
+    # the columns are those docs/experiments.md's ope_logs table lists
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "experiments.md").read_text()
+    section = doc[doc.index("`screentest ope` writes the table `ope_logs`"):]
+    section = section[:section.index("`runs/ope-")]
+    documented = {c for line in section.splitlines() if line.startswith("| `")
+                  for c in re.findall(r"`(\w+)`", line.split("|")[1])}
+    stored = {c for c in first.columns if not c.startswith("hp_")} - {"config_hash", "cell_id", *store.PROVENANCE_COLUMNS}
+    assert documented == stored, (documented - stored, stored - documented)
     html_rc = cli.main(["report", "screentest-results", "--html"])
     assert html_rc == 0
     page = (tmp_path / "screentest-results" / "report" / "report.html").read_text()
