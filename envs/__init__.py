@@ -27,7 +27,7 @@ def register_gymnasium_envs() -> None:
     """Register every declared Gymnasium id (idempotent; a no-op without gymnasium)."""
     try:
         import gymnasium
-    except ImportError:  # pragma: no cover - gymnasium is a core dependency
+    except ImportError:  # the `gym` extra is not installed: nothing to register
         return
     for env_id, decl in gym_ids().items():
         if env_id in gymnasium.registry:

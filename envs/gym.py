@@ -41,7 +41,10 @@ from __future__ import annotations
 import functools
 from typing import Any
 
-import gymnasium
+try:
+    import gymnasium
+except ImportError as _e:  # the Gymnasium adapter is an extra: say how to get it
+    raise ImportError("the Gymnasium adapter (envs.gym) needs gymnasium: pip install 'screentest[gym]'") from _e
 import jax
 import jax.numpy as jnp
 import numpy as np

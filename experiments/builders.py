@@ -418,7 +418,8 @@ def load_data(cfg: dict[str, Any], base: str | os.PathLike | None = None):
             raise ConfigError(f"data.path: no such file or directory: {str(p)!r}")
         kw = {
             k: cfg[k]
-            for k in ("context_cols", "action_col", "reward_col", "pscore_col", "position_col", "n_actions")
+            for k in ("context_cols", "action_col", "reward_col", "pscore_col", "position_col", "timestamp_col",
+                      "n_actions")
             if cfg.get(k) is not None
         }
         if cfg.get("context_cols") is None and cfg.get("context_prefix"):

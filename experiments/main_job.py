@@ -350,10 +350,11 @@ def ope_config_hash(c: dict[str, Any], data_fp: str, code_fp: str | None = None)
     return stable_hash(keep)
 
 
-def _console(quiet: bool):
+def _console(quiet: bool, results: bool = False):
+    """Progress and logs go to stderr; ``results=True``: the console of the results (stdout)."""
     from rich.console import Console
 
-    console = Console(stderr=True, quiet=quiet)
+    console = Console(stderr=not results, quiet=quiet)
     if not console.is_terminal:
         console.width = 150  # logs and CI: do not squeeze the summary table into 80 columns
     return console
@@ -507,7 +508,7 @@ def run_job(cfg: DictConfig, base_dir: str | os.PathLike | None = None, multirun
         df = df[(df["config_hash"] == chash) & df["policy"].isin([s.label for s in specs])]
         lo, hi = c["seed_offset"], c["seed_offset"] + c["seeds"]
         df = df[(df["seed"] >= lo) & (df["seed"] < hi)]
-        _summary_table(df, console)
+        _summary_table(df, _console(quiet, results=True))
         console.print(
             f"{counts['computed']} cell(s) computed, {counts['skipped']} already in the store; "
             f"{counts['rounds']:,} rounds in {elapsed:.1f} s -> {root}"
@@ -573,7 +574,7 @@ class ScreentestCallback:
             if not self.quiet:
                 from experiments.store import load
 
-                _summary_table(load(root, "bakeoff"), console)
+                _summary_table(load(root, "bakeoff"), _console(self.quiet, results=True))
             if self.enabled:
                 path = write_report(root)
                 console.print(f"report: {path}")

@@ -1,74 +1,192 @@
-"""``screentest ope``: evaluate candidate policies off-policy on a logged dataset.
+"""``screentest ope``: compare candidate policies off-policy on logged data, yours or the bundled OBD.
 
-    screentest ope                                   # bundled OBD sample, random logs, campaign all
-    screentest ope --policies random,bts,linucb --interval bootstrap --out ope.csv --plot ope.png
-    screentest ope --data logs.parquet --context-cols x0,x1,x2 --policies random,linucb
+    screentest ope                                           # bundled OBD sample, policy=bakeoff
+    screentest ope data=parquet data.path=logs.parquet data.n_actions=40 policy=bakeoff_linear \\
+        '+policy.candidates.linucb.grid.alpha=[0.1,0.3,1]' '+policy.candidates.lints.grid.alpha=[0.1,0.3,1]'
+    screentest ope --data logs.parquet --policies random,linucb,lints --interval bootstrap --plot ope.png
 
-Default data: the Open Bandit Dataset small sample bundled with screentest (``--behavior-policy``
-random or bts, ``--campaign`` all / men / women). ``--data`` reads a parquet or CSV log with the
-columns ``action, reward, pscore`` (optional ``position``, 0-based) and context columns.
+A Hydra command sharing the main job's config groups (``screentest --help`` lists them): ``data``
+(``obd``, ``parquet``, ``csv`` with the column mapping ``data.context_cols``, ``action_col``,
+``reward_col``, ``pscore_col``, ``position_col``, ``timestamp_col`` and the catalogue size
+``data.n_actions``), ``policy`` (one candidate or a set, hyperparameters, in-process grids),
+``estimator`` (``names``, ``interval`` (``normal``, ``bootstrap``, ``bca``, ``none``), ``alpha``, ``n_bootstrap``, ``reward_model_folds``), plus
+the ``reward_model`` group of this command: ``auto`` (default: the candidates of
+:mod:`experiments.reward_models` compared by cross-validated log-loss, the choice printed),
+``logistic``, ``logistic_interactions``, ``gbm``, ``ridge``, ``ridge_interactions``, or
+``sklearn`` with any scikit-learn estimator by ``_target_``
+(``reward_model=sklearn reward_model._target_=sklearn.ensemble.RandomForestClassifier
++reward_model.n_estimators=300``).
 
-Candidate policies (``--policies``, comma separated):
-  random   uniform over the items (on random logs its IPW estimate equals the logged click rate)
-  bts      Bernoulli Thompson sampling; with OBD data and the site prior (obp's
-           ``BernoulliTS(is_zozotown_prior=True)``), action distribution from ``--n-sim`` draws
-  linucb, lints, any registered single-action policy: trained by folding ``policy.update``
-           over the first ``--train-frac`` of the log (in time order), then frozen
-All policies are evaluated on the remaining rows (the whole log when no learning policy is asked
-for), so every row of the table refers to the same evaluation rows. A single-action policy's
-distribution is used for every slot of a slate log (obp's position-wise convention).
+What it does (:mod:`experiments.offline`): every candidate is built for the log's sizes, trained
+by folding ``policy.update`` over the first ``train_frac`` of the log (time order when the log has
+a ``timestamp``), vmapped over its grid, frozen, and evaluated on the remaining rows with every
+estimator; one reward model, cross-fitted on the evaluation rows, serves DM and DR for all; a
+warning names each policy whose DM and DR intervals do not overlap. Progress goes to stderr,
+the table to stdout; the rows go to the result store (``out_dir``, table ``ope_logs``) and the
+report (``out_dir/report``) like the main job's; ``save_policies=DIR`` writes every trained
+candidate in the portable format of :mod:`bandits.serving`.
 
-Writes the table (rich) to stdout, ``--out`` as CSV or parquet (by suffix) and ``--plot`` as a
-PNG of the estimates with their intervals.
+Options of this command (``key=value``): ``train_frac`` (0.5; 0 = evaluate initial states),
+``seed``, ``mc_samples`` (Monte Carlo draws of context-free Thompson candidates), ``rank_by``
+(the estimator that picks each candidate's best grid point: ``dr`` when it runs, else the first), ``out`` (.csv/.parquet),
+``plot`` (.png), ``save_policies`` (a directory), ``out_dir``, ``store``, ``report``, ``quiet``, ``force``
+(recompute although the store holds the config; the config's identity covers the logs' content
+and the code, as the main job's does).
+The flags below are shorthands for them. ``-m`` runs a sweep of overrides one job after another.
+
+Exit codes: 0 success; 2 a bad flag, override, value or file, one line naming it, before any work;
+1 a failure once work has started; 130 interrupted (Ctrl-C), without a traceback.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import os
 import sys
+import time
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
+from hydra.core.config_store import ConfigStore
+from omegaconf import MISSING
 
-from bandits.data import LoggedData
 from bandits.estimators import DEFAULT_ESTIMATORS as _DEFAULT_ESTIMATORS
 from bandits.estimators import Estimator, estimator_names
 from bandits.estimators.core import as_estimators
+from experiments import conf as _conf
+from experiments.builders import ConfigError
+from experiments.clierrors import UsageError, fail
 
-DEFAULT_POLICIES = "random,bts,linucb"
+CONFIG_NAME = "screentest_ope"
+TABLE = "ope_logs"
+#: the interval kinds of ``estimator.interval`` (those of :func:`bandits.estimators.evaluate`)
+INTERVALS = ("normal", "bootstrap", "bca", "none")
 DEFAULT_ESTIMATORS = ",".join(_DEFAULT_ESTIMATORS)
+_OUTPUT_KEYS = ("out_dir", "store", "report", "out", "plot", "save_policies", "quiet", "force")
+#: the modules of this command that compute its rows (with store.code_fingerprint's, part of the identity)
+_OPE_MODULES = ("offline.py", "reward_models.py", "ope_cli.py", "builders.py")
 
 
-class CLIError(ValueError):
-    """A user error: printed as one line, exit status 2."""
+class CLIError(UsageError):
+    """A user error: printed as one line (:func:`experiments.clierrors.fail`), exit status 2."""
+
+
+# ----------------------------------------------------------------------------- configs
+
+
+@dataclass
+class AutoRewardModelConf:
+    """``reward_model=auto``: compare ``choose`` (default: logistic, logistic_interactions, gbm for
+    0/1 rewards; ridge, ridge_interactions, gbm otherwise) by ``folds``-fold cross-validated
+    log-loss (squared error) on the evaluation rows and keep the best."""
+
+    choose: list[str] = field(default_factory=list)
+    folds: int = 3
+
+
+@dataclass
+class NamedRewardModelConf:
+    """``reward_model=<name>``: one of :data:`experiments.reward_models.NAMED`, no choice."""
+
+    name: str = MISSING
+
+
+@dataclass
+class CandidatesConf(_conf.BakeoffConf):
+    """``policy=candidates``: an empty set to fill with ``+policy.candidates.<label>={name: ...}``."""
+
+    candidates: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class OPECommandConf:
+    """Root config of ``screentest ope`` (see the module docstring for the keys)."""
+
+    defaults: list[Any] = field(default_factory=lambda: [
+        {"policy": "bakeoff"}, {"estimator": "standard"}, {"data": "obd"}, {"reward_model": "auto"}, "_self_"])
+    policy: Any = MISSING
+    estimator: _conf.EstimatorConf = MISSING
+    data: Any = MISSING
+    reward_model: Any = MISSING
+    train_frac: float = 0.5
+    seed: int = 0
+    mc_samples: int = 10000
+    rank_by: str | None = None
+    out_dir: str = "screentest-results"
+    store: bool = True
+    report: bool = True
+    out: str | None = None
+    plot: str | None = None
+    save_policies: str | None = None
+    quiet: bool = False
+    force: bool = False
+
+
+def register_configs(cs: ConfigStore | None = None) -> ConfigStore:
+    """Register the command's root config and its ``reward_model`` group (the other groups are the
+    main job's, :func:`experiments.conf.register_configs`)."""
+    from experiments.reward_models import NAMED
+
+    cs = cs or ConfigStore.instance()
+    _conf.register_configs(cs)
+    cs.store(name=CONFIG_NAME, node=OPECommandConf)
+    cs.store(group="policy", name="candidates", node=CandidatesConf)
+    cs.store(group="reward_model", name="auto", node=AutoRewardModelConf)
+    for name in NAMED:
+        cs.store(group="reward_model", name=name, node=NamedRewardModelConf(name=name))
+    cs.store(group="reward_model", name="sklearn", node={"_target_": "sklearn.linear_model.LogisticRegression"})
+    return cs
+
+
+register_configs()
+
+
+# ----------------------------------------------------------------------------- flags -> overrides
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str):  # one line, exit 2 (argparse prints usage and exits otherwise)
+        raise CLIError(message)
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="screentest ope", description=__doc__.split("\n\n")[0],
-                                formatter_class=argparse.RawDescriptionHelpFormatter,
-                                epilog="\n\n".join(__doc__.split("\n\n")[1:]))
-    p.add_argument("--data", default="obd", help="'obd' (bundled sample) or a .parquet / .csv log path")
-    p.add_argument("--behavior-policy", default="random", choices=("random", "bts"), help="OBD logs to use")
-    p.add_argument("--campaign", default="all", choices=("all", "men", "women"), help="OBD campaign")
-    p.add_argument("--obd-path", default=None, help="root of the full OBD (default: bundled sample)")
-    p.add_argument("--context-cols", default=None, help="comma-separated context columns of --data "
-                   "(default: columns named context_*)")
-    p.add_argument("--position-col", default=None, help="slot column of --data (0-based)")
-    p.add_argument("--policies", default=DEFAULT_POLICIES, help=f"comma-separated (default {DEFAULT_POLICIES})")
-    p.add_argument("--estimators", default=DEFAULT_ESTIMATORS,
+    """The flags of ``screentest ope`` (shorthands for config keys) and its positional overrides."""
+    p = _Parser(prog="screentest ope", description=__doc__.split("\n\n")[0],
+                formatter_class=argparse.RawDescriptionHelpFormatter, epilog="\n\n".join(__doc__.split("\n\n")[1:]))
+    p.add_argument("overrides", nargs="*", help="Hydra overrides (key=value), e.g. data=parquet data.path=logs.parquet")
+    p.add_argument("-m", "--multirun", action="store_true", help="run every combination of comma-separated sweeps")
+    p.add_argument("--cfg", action="store_true", help="print the composed config and exit")
+    p.add_argument("--data", default=None, help="'obd' (bundled sample) or a .parquet / .csv log: data=... data.path=...")
+    p.add_argument("--behavior-policy", default=None, choices=("random", "bts"), help="OBD logs: data.behavior_policy")
+    p.add_argument("--campaign", default=None, choices=("all", "men", "women"), help="OBD campaign: data.campaign")
+    p.add_argument("--obd-path", default=None, help="root of the full OBD: data.data_path")
+    p.add_argument("--context-cols", default=None, help="comma-separated context columns: data.context_cols")
+    p.add_argument("--position-col", default=None, help="slot column (0-based): data.position_col")
+    p.add_argument("--timestamp-col", default=None, help="time column (orders the train/evaluation split)")
+    p.add_argument("--n-actions", default=None, help="items in the catalogue: data.n_actions")
+    p.add_argument("--policies", default=None, help="comma-separated registered policies, each at its defaults")
+    p.add_argument("--estimators", default=None,
                    help=f"comma-separated among {','.join(estimator_names())} (the registered estimators; "
-                        f"default {DEFAULT_ESTIMATORS})")
-    p.add_argument("--interval", default="normal", choices=("normal", "bootstrap", "none"))
-    p.add_argument("--alpha", type=float, default=0.05)
-    p.add_argument("--n-bootstrap", type=int, default=1000)
-    p.add_argument("--n-sim", type=int, default=100_000, help="Monte-Carlo draws for bts's action distribution")
-    p.add_argument("--train-frac", type=float, default=0.5, help="share of the log that trains learning policies")
-    p.add_argument("--n-folds", type=int, default=3, help="cross-fitting folds of the reward model (DM, DR)")
-    p.add_argument("--seed", type=int, default=12345)
-    p.add_argument("--out", type=Path, default=None, help="write the table (.csv or .parquet)")
-    p.add_argument("--plot", type=Path, default=None, help="write a PNG of estimates with intervals")
-    p.add_argument("--quiet", action="store_true", help="do not print the table")
+                        f"default {DEFAULT_ESTIMATORS}): estimator.names")
+    p.add_argument("--interval", default=None, choices=INTERVALS,
+                   help="estimator.interval: normal (delta method), bootstrap (percentile), bca (bias-corrected and accelerated bootstrap), none")
+    p.add_argument("--alpha", default=None, help="1 - confidence level: estimator.alpha")
+    p.add_argument("--n-bootstrap", default=None, help="estimator.n_bootstrap")
+    p.add_argument("--n-folds", default=None, help="cross-fitting folds of the reward model: estimator.reward_model_folds")
+    p.add_argument("--reward-model", default=None,
+                   help="auto, a name (logistic, logistic_interactions, gbm, ridge, ridge_interactions) or a "
+                        "scikit-learn class path (sklearn.ensemble.RandomForestClassifier)")
+    p.add_argument("--n-sim", default=None, help="Monte Carlo draws of context-free Thompson candidates: mc_samples")
+    p.add_argument("--train-frac", default=None, help="share of the log that trains the candidates: train_frac")
+    p.add_argument("--seed", default=None, help="seed")
+    p.add_argument("--out", default=None, help="write the table (.csv or .parquet): out")
+    p.add_argument("--plot", default=None, help="write a PNG of the estimates: plot")
+    p.add_argument("--save-policies", default=None, help="write every trained candidate here: save_policies")
+    p.add_argument("--out-dir", default=None, help="the result store: out_dir")
+    p.add_argument("--quiet", "-q", action="store_true", help="no progress, no table: quiet=true")
+    p.add_argument("--force", action="store_true", help="recompute even when the store holds this config: force=true")
     return p
 
 
@@ -85,215 +203,443 @@ def parse_estimators(s: str) -> list[Estimator]:
         raise CLIError(f"--estimators: {e}") from None
 
 
-def load_data(args) -> tuple[LoggedData, str]:
-    """The log and a short description of it."""
-    if args.data == "obd":
-        from bandits.datasets.obd import load_obd
-
-        data = load_obd(args.behavior_policy, args.campaign, data_path=args.obd_path)
-        return data, f"OBD {args.behavior_policy}/{args.campaign}"
-    path = Path(args.data)
-    if not path.exists():
-        raise CLIError(f"--data: expected 'obd' or an existing .parquet/.csv file, got {args.data!r} (not found)")
-    from bandits.data import ColumnMap
-
-    cols = ColumnMap(context_cols=_split(args.context_cols) if args.context_cols else None,
-                     position_col=args.position_col)
-    if path.suffix == ".parquet":
-        data = LoggedData.from_parquet(path, cols)
-    elif path.suffix in (".csv", ".gz"):
-        data = LoggedData.from_csv(path, cols)
-    else:
-        raise CLIError(f"--data: expected a .parquet or .csv file, got suffix {path.suffix!r}")
-    return data, path.name
+def _number(flag: str, value: str, kind=float) -> Any:
+    try:
+        return kind(value)
+    except ValueError:
+        raise CLIError(f"{flag}: expected {'an integer' if kind is int else 'a number'}, got {value!r}") from None
 
 
-def _train(policy, hp, data: LoggedData, seed: int):
-    """Fold ``policy.update`` over logged (context, action, reward) rows in one ``lax.scan``."""
-    import jax
-    import jax.numpy as jnp
-
-    dt = jnp.result_type(float)
-    state = policy.init(jax.random.key(seed), hp)
-    xs = (jnp.asarray(data.context, dt), jnp.asarray(data.action, jnp.int32), jnp.asarray(data.reward, dt))
-
-    def body(s, x):
-        return policy.update(s, x[0], x[1], x[2], hp), None
-
-    state, _ = jax.jit(lambda s, xs: jax.lax.scan(body, s, xs))(state, xs)
-    return state
+def _q(value: str) -> str:
+    """A string value as a quoted Hydra override value (paths with ``=``, ``,`` or spaces)."""
+    return "'" + str(value).replace("\\", "\\\\").replace("'", "\\'") + "'"
 
 
-def action_dists(names: list[str], data: LoggedData, args) -> tuple[dict[str, np.ndarray], LoggedData, str]:
-    """``{policy: action_dist (n_eval, K, L)}``, the evaluation rows, and a note on the split."""
-    import jax
-    import jax.numpy as jnp
-
-    from bandits.estimators import policy_action_dist
-    from bandits.policies import REGISTRY, make
-
-    K, L, n = data.n_actions, data.len_list, data.n_rounds
-    learners = [nm for nm in names if nm not in ("random", "bts")]
-    for nm in learners:
-        if nm not in REGISTRY:
-            raise CLIError(f"--policies: unknown policy {nm!r}; expected random, bts or one of {sorted(REGISTRY)}")
-    if learners:
-        if not 0.0 < args.train_frac < 1.0:
-            raise CLIError(f"--train-frac: expected a number in (0, 1), got {args.train_frac}")
-        order = np.argsort(data.timestamp, kind="stable") if data.timestamp is not None else np.arange(n)
-        cut = int(round(args.train_frac * n))
-        train, evalset = data.subset(order[:cut]), data.subset(order[cut:])
-        note = f"learners trained on the first {cut} rows, all policies evaluated on the last {n - cut}"
-    else:
-        train, evalset, note = None, data, f"all policies evaluated on all {n} rows"
-    n_eval = evalset.n_rounds
-    out: dict[str, np.ndarray] = {}
-    for nm in names:
-        if nm == "random":
-            out[nm] = np.full((n_eval, K, L), 1.0 / K)
-        elif nm == "bts":
-            from bandits.datasets.obd import obd_site_prior
-            from bandits.policies.bts import bts_action_dist
-
-            if args.data == "obd":
-                a0, b0 = obd_site_prior(args.campaign)
-                label = "bts"
-            else:
-                a0, b0 = np.ones(K), np.ones(K)
-                label = "bts"
-            p = bts_action_dist(jax.random.key(args.seed), a0, b0, len_list=L, n_sim=args.n_sim)
-            p = np.asarray(p, np.float64).reshape(1, K, L)
-            out[label] = np.broadcast_to(p / p.sum(axis=1, keepdims=True), (n_eval, K, L))
+def flag_overrides(args: argparse.Namespace) -> list[str]:
+    """The overrides the shorthand flags stand for (before the positional overrides)."""
+    o: list[str] = []
+    if args.data is not None:
+        if args.data == "obd":
+            o.append("data=obd")
         else:
-            d = data.dim_context
-            traits, needs = REGISTRY[nm].effective()
-            kw: dict[str, Any] = {}
-            if "slate" in traits:  # a slate policy fills the log's slots (one slot: only if it serves it)
-                if not REGISTRY[nm].supports_len_list(L):
-                    raise CLIError(f"--policies: {nm!r} fills a slate of len_list >= 2 slots, the log has len_list={L}")
-                kw["len_list"] = L
-            for need in needs:
-                if need == "item_features" and getattr(data, "action_context", None) is not None:
-                    kw[need] = np.asarray(data.action_context)
-                else:
-                    raise CLIError(f"--policies: {nm!r} needs {need}, which the logs do not have (action_context)")
-            policy = make(nm, num_actions=K, context_dim=d, **kw)
-            if policy.len_list != 1 and policy.len_list != L:
-                raise CLIError(f"--policies: {nm!r} fills {policy.len_list} slots, the log has len_list={L}")
-            hp = jax.tree.map(lambda v: jnp.asarray(v, jnp.result_type(float)), policy.default_hparams)
-            state = _train(policy, hp, train, args.seed)
-            ad = policy_action_dist(policy, state, hp, evalset.context, jax.random.key(args.seed))
-            out[nm] = np.broadcast_to(ad, (n_eval, K, L)) if ad.shape[2] == 1 and L > 1 else ad
-    return out, evalset, note
+            suffix = "".join(Path(args.data).suffixes[-2:])
+            kind = "parquet" if suffix.endswith(".parquet") else "csv" if suffix in (".csv", ".csv.gz", ".gz") else None
+            if kind is None:
+                raise CLIError(f"--data: expected 'obd' or a .parquet/.csv file, got {args.data!r}")
+            o += [f"data={kind}", f"data.path={_q(args.data)}"]
+    for flag, key in (("behavior_policy", "behavior_policy"), ("campaign", "campaign"), ("obd_path", "data_path"),
+                      ("position_col", "position_col"), ("timestamp_col", "timestamp_col")):
+        v = getattr(args, flag)
+        if v is not None:
+            o.append(f"data.{key}={_q(v)}")
+    if args.context_cols is not None:
+        o.append("data.context_cols=[" + ",".join(_q(c) for c in _split(args.context_cols)) + "]")
+    if args.n_actions is not None:
+        o.append(f"data.n_actions={_number('--n-actions', args.n_actions, int)}")
+    if args.policies is not None:
+        names = _split(args.policies)
+        if not names:
+            raise CLIError("--policies: expected at least one policy name, got none")
+        from bandits.policies import REGISTRY
+
+        for nm in names:
+            if nm not in REGISTRY:
+                raise CLIError(f"--policies: unknown policy {nm!r}; expected some of {sorted(REGISTRY)}")
+        o.append("policy=candidates")
+        o += [f"+policy.candidates.{nm}={{name: {nm}}}" for nm in dict.fromkeys(names)]
+    if args.estimators is not None:
+        o.append("estimator.names=[" + ",".join(e.label for e in parse_estimators(args.estimators)) + "]")
+    if args.interval is not None:
+        o.append(f"estimator.interval={args.interval}")
+    if args.alpha is not None:
+        a = _number("--alpha", args.alpha)
+        if not 0.0 < a < 1.0:
+            raise CLIError(f"--alpha: expected a number in (0, 1), got {a}")
+        o.append(f"estimator.alpha={a}")
+    if args.n_bootstrap is not None:
+        o.append(f"estimator.n_bootstrap={_number('--n-bootstrap', args.n_bootstrap, int)}")
+    if args.n_folds is not None:
+        o.append(f"estimator.reward_model_folds={_number('--n-folds', args.n_folds, int)}")
+    if args.reward_model is not None:
+        from experiments.reward_models import NAMED
+
+        rm = args.reward_model
+        if rm == "auto" or rm in NAMED:
+            o.append(f"reward_model={rm}")
+        elif "." in rm:
+            o += ["reward_model=sklearn", f"reward_model._target_={rm}"]
+        else:
+            raise CLIError(f"--reward-model: expected auto, one of {list(NAMED)} or a scikit-learn class path, got {rm!r}")
+    if args.n_sim is not None:
+        o.append(f"mc_samples={_number('--n-sim', args.n_sim, int)}")
+    if args.train_frac is not None:
+        f = _number("--train-frac", args.train_frac)
+        if not 0.0 <= f < 1.0:
+            raise CLIError(f"--train-frac: expected a number in [0, 1), got {f}")
+        o.append(f"train_frac={f}")
+    if args.seed is not None:
+        o.append(f"seed={_number('--seed', args.seed, int)}")
+    for flag in ("out", "plot", "save_policies", "out_dir"):
+        v = getattr(args, flag)
+        if v is not None:
+            o.append(f"{flag}={_q(v)}")
+    if args.quiet:
+        o.append("quiet=true")
+    if args.force:
+        o.append("force=true")
+    return o
 
 
-def run(args) -> Any:
+# ----------------------------------------------------------------------------- compose and check
+
+
+def compose(overrides: list[str]):
+    """The composed ``screentest_ope`` config (Hydra's compose API)."""
+    from hydra import compose as hydra_compose
+    from hydra import initialize
+    from hydra.core.global_hydra import GlobalHydra
+
+    if GlobalHydra.instance().is_initialized():
+        return hydra_compose(CONFIG_NAME, overrides=overrides)
+    with initialize(version_base="1.3", config_path=None):
+        return hydra_compose(CONFIG_NAME, overrides=overrides)
+
+
+@dataclass
+class Job:
+    """One checked job: the plain config and everything built from it before any work."""
+
+    config: dict[str, Any]
+    data: Any
+    description: str
+    specs: list
+    estimators: list
+    reward_model: Any
+    warnings: list[str]
+
+
+def _resolve(path: str, base: Path) -> Path:
+    from experiments.builders import resolve_path
+
+    return resolve_path(path, base)
+
+
+def check(cfg, base_dir: Path) -> Job:
+    """Every check of a composed config, before any work: values, files, the log and its
+    catalogue, the candidates built at the log's sizes, the reward model. Raises
+    :class:`ConfigError` naming the key."""
+    from omegaconf import OmegaConf
+
+    from experiments.builders import load_data
+    from experiments.main_job import instantiate_policies
+    from experiments.offline import build_for_logs, check_catalog, logs_world
+    from experiments.ope_stage import estimators_from_config
+    from experiments.reward_models import NAMED, sklearn_model
+
+    c = OmegaConf.to_container(cfg, resolve=True, throw_on_missing=True)
+    if not 0.0 <= float(c["train_frac"]) < 1.0:
+        raise ConfigError(f"train_frac: expected a number in [0, 1), got {c['train_frac']!r}")
+    if int(c["mc_samples"]) < 1:
+        raise ConfigError(f"mc_samples: expected an integer >= 1, got {c['mc_samples']!r}")
+    if int(c["seed"]) < 0:
+        raise ConfigError(f"seed: expected an integer >= 0, got {c['seed']!r}")
+    e = c["estimator"]
+    if not 0.0 < float(e["alpha"]) < 1.0:
+        raise ConfigError(f"estimator.alpha: expected a number in (0, 1), got {e['alpha']!r}")
+    if e["interval"] not in INTERVALS:
+        raise ConfigError(f"estimator.interval: expected one of {list(INTERVALS)}, got {e['interval']!r}")
+    if e["interval"] in ("bootstrap", "bca") and int(e["n_bootstrap"]) < 2:
+        raise ConfigError(f"estimator.n_bootstrap: expected an integer >= 2, got {e['n_bootstrap']!r}")
+    if int(e["reward_model_folds"]) < 1:
+        raise ConfigError(f"estimator.reward_model_folds: expected an integer >= 1, got {e['reward_model_folds']!r}")
+    estimators = estimators_from_config(e)
+    labels = [x.label for x in estimators]
+    if c["rank_by"] is not None and c["rank_by"] not in labels:
+        raise ConfigError(f"rank_by: expected one of the estimators {labels}, got {c['rank_by']!r}")
+    for key, suffixes in (("out", (".csv", ".parquet")), ("plot", (".png",))):
+        if c[key] is not None and Path(c[key]).suffix not in suffixes:
+            raise ConfigError(f"{key}: expected a path ending in {' or '.join(suffixes)}, got {c[key]!r}")
+    for key in ("out_dir", "save_policies"):
+        if c[key] is not None and _resolve(c[key], base_dir).is_file():
+            raise ConfigError(f"{key}: expected a directory, got the file {str(_resolve(c[key], base_dir))!r}")
+    rm = c["reward_model"]
+    model = rm
+    if isinstance(rm, dict) and "_target_" in rm:
+        try:
+            sklearn_model(rm)
+        except ValueError as err:
+            raise ConfigError(str(err)) from None
+    elif isinstance(rm, dict) and rm.get("name") is None:
+        bad = [x for x in rm.get("choose") or [] if x not in NAMED]
+        if bad:
+            raise ConfigError(f"reward_model.choose: expected names among {list(NAMED)}, got {bad}")
+        if int(rm.get("folds", 3)) < 2:
+            raise ConfigError(f"reward_model.folds: expected an integer >= 2, got {rm.get('folds')!r}")
+        model = {"choose": list(rm.get("choose") or []), "folds": int(rm.get("folds", 3))}
+    elif isinstance(rm, dict):
+        model = rm["name"]
+
+    specs = instantiate_policies(cfg.policy)
+    d = dict(c["data"])
+    n_actions = d.pop("n_actions", None)
+    data = load_data(d, base_dir)
+    try:
+        data, warnings = check_catalog(data, n_actions)
+    except ValueError as err:
+        raise ConfigError(str(err)) from None
+    if any(x.needs_reward_model for x in estimators) and data.dim_context == 0:
+        raise ConfigError("estimator.names: dm/dr need a reward model, which needs context columns; the log has none "
+                          "(choose ipw,snipw, or name data.context_cols)")
+    if d.get("source") == "obd":
+        # the OBD site's own policy: bts starts from ZOZOTOWN's prior unless given another
+        specs = [s if s.name != "bts" or {"alpha", "beta", "campaign"} & set(s.static)
+                 else type(s)(s.label, s.name, {**s.static, "campaign": d.get("campaign", "all")}, s.hparams, s.grid,
+                              s.keys) for s in specs]
+        desc = f"OBD {d.get('behavior_policy', 'random')}/{d.get('campaign', 'all')}"
+    else:
+        desc = Path(str(d.get("path"))).name
+    world = logs_world(data)
+    for s in specs:
+        try:
+            build_for_logs(s, world, int(c["mc_samples"]))
+        except ValueError as err:
+            raise ConfigError(str(err)) from None
+    return Job(c, data, desc, specs, estimators, model, warnings)
+
+
+def config_hash(c: dict[str, Any], data_fp: str, code_fp: str | None = None) -> str:
+    """Hash of what decides the rows: the config minus output options, the content fingerprint of
+    the logs (``data_fp``, :func:`experiments.main_job.data_fingerprint`) and the code and package
+    versions (``code_fp``, default :func:`code_fingerprint`), so a changed log or library gives a
+    new config instead of stale rows."""
+    from experiments.store import stable_hash
+
+    return stable_hash({"config": {k: v for k, v in c.items() if k not in _OUTPUT_KEYS}, "data": data_fp,
+                        "code": code_fp or code_fingerprint()})
+
+
+def code_fingerprint() -> str:
+    """:func:`experiments.store.code_fingerprint` extended by the bytes of this command's modules."""
+    import hashlib
+
+    from experiments import store
+
+    h = hashlib.sha256(store.code_fingerprint().encode())
+    here = Path(__file__).resolve().parent
+    for m in _OPE_MODULES:
+        h.update(m.encode() + b"\0" + (here / m).read_bytes() + b"\0")
+    return h.hexdigest()[:16]
+
+
+# ----------------------------------------------------------------------------- run
+
+
+def _console(quiet: bool, stderr: bool):
+    from rich.console import Console
+
+    console = Console(stderr=stderr, quiet=quiet)
+    if not console.is_terminal:
+        console.width = 150
+    return console
+
+
+def run(job: Job, base_dir: Path, console) -> dict[str, Any]:
+    """Train, evaluate, store, report (see the module docstring). Returns the table and notes."""
     import pandas as pd
 
-    from bandits.estimators import evaluate, fit_reward_model
+    from experiments import store
+    from experiments.offline import evaluate_logs
 
-    names = _split(args.policies)
-    if not names:
-        raise CLIError("--policies: expected at least one policy name, got none")
-    est = parse_estimators(args.estimators)
-    if not 0.0 < args.alpha < 1.0:
-        raise CLIError(f"--alpha: expected a number in (0, 1), got {args.alpha}")
-    if args.interval == "bootstrap" and args.n_bootstrap < 2:
-        raise CLIError(f"--n-bootstrap: expected an integer >= 2, got {args.n_bootstrap}")
-    if args.n_sim < 1:
-        raise CLIError(f"--n-sim: expected an integer >= 1, got {args.n_sim}")
-    data, desc = load_data(args)
-    ads, evalset, note = action_dists(names, data, args)
-    q = None
-    if any(e.needs_reward_model for e in est):
-        q = fit_reward_model(evalset, n_folds=args.n_folds, random_state=args.seed, len_list=evalset.len_list)
-    frames = []
-    for nm, ad in ads.items():
-        df = evaluate(evalset, ad, estimators=est, estimated_rewards=q, interval=args.interval, alpha=args.alpha,
-                      n_bootstrap=args.n_bootstrap, random_state=args.seed)
-        df.insert(0, "policy", nm)
-        frames.append(df)
-    table = pd.concat(frames, ignore_index=True)
-    table.attrs["logged_mean_reward"] = float(np.mean(evalset.reward))
-    table.attrs["description"] = f"{desc}: {note}"
-    return table
+    c = job.config
+    t0 = time.perf_counter()
+    say = console.print
+    for w in job.warnings:
+        _warn(w)
+    root = _resolve(c["out_dir"], base_dir)
+    from experiments.main_job import data_fingerprint
+
+    data_fp = data_fingerprint(c, base_dir, root if c["store"] else None)
+    code_fp = code_fingerprint()
+    chash = config_hash(c, data_fp, code_fp)
+    cell = "ope-logs"
+    if (c["store"] and c["save_policies"] is None and not c["force"]
+            and store.cell_done(root, TABLE, chash, cell)):
+        say(f"already in the store ({root}, table {TABLE}, config {chash}): shown from there")
+        table = store.load(root, TABLE)
+        table = table[table["config_hash"] == chash].reset_index(drop=True)
+        meta = next((m for m in store.read_run_meta(root) if m.get("config_hash") == chash), {})
+        return {"table": table, "notes": meta.get("notes", []), "warnings": meta.get("warnings", []),
+                "best": pd.DataFrame(meta.get("best", [])), "description": meta.get("description", job.description),
+                "root": root}
+    say(f"off-policy evaluation on {job.description}: {job.data.n_rounds:,} rows, {job.data.n_actions} items, "
+        f"{job.data.len_list} slot(s), context dim {job.data.dim_context}; {len(job.specs)} candidate(s)")
+    e = c["estimator"]
+    res = evaluate_logs(job.data, job.specs, estimators=job.estimators, train_frac=float(c["train_frac"]),
+                        reward_model=job.reward_model, reward_model_folds=int(e["reward_model_folds"]),
+                        interval=e["interval"], alpha=float(e["alpha"]), n_bootstrap=int(e["n_bootstrap"]),
+                        seed=int(c["seed"]), mc_samples=int(c["mc_samples"]),
+                        rank_by=c["rank_by"] or "dr", progress=say)
+    table = res.table.copy()
+    table["reward_model"] = res.reward_model.name if res.reward_model is not None else ""
+    table["n_train"] = res.n_train
+    table["logged_mean_reward"] = res.logged_mean_reward
+    table["data"] = job.description
+    notes = list(res.notes)
+    if c["save_policies"] is not None:
+        out = _resolve(c["save_policies"], base_dir)
+        for cand in res.candidates:
+            sfx = "-".join(f"{k}{v:g}" for k, v in sorted(cand.point.items()))
+            path = cand.save(out / (cand.label + (f"-{sfx}" if sfx else "")), metadata={"data": job.description})
+            say(f"  saved {path}")
+    if c["store"]:
+        from omegaconf import OmegaConf
+
+        result_cfg = {k: v for k, v in c.items() if k not in _OUTPUT_KEYS}
+        prov = {"config_yaml": OmegaConf.to_yaml(OmegaConf.create(result_cfg)),
+                "versions": store.package_versions(), "git_commit": store.git_commit(),
+                "data_fingerprint": data_fp, "code_fingerprint": code_fp}
+        store.write_cell(root, TABLE, chash, cell, table, prov)
+        rm_scores = res.reward_model.scores.to_dict("records") if res.reward_model is not None else []
+        store.write_run_meta(root, f"ope-{chash}", {
+            "config_hash": chash, "command": "ope", "config": c, "versions": prov["versions"],
+            "git_commit": prov["git_commit"], "notes": notes, "warnings": res.warnings,
+            "reward_model_scores": rm_scores, "best": res.best.to_dict("records"), "description": job.description})
+        say(f"rows written to {root} (table {TABLE}, config {chash})")
+    say(f"done in {time.perf_counter() - t0:.1f} s")
+    return {"table": table, "notes": notes, "warnings": res.warnings, "best": res.best,
+            "description": job.description, "root": root}
 
 
-def print_table(table) -> None:
-    from rich.console import Console
+def print_results(out: dict[str, Any], console) -> None:
+    """The estimates and each candidate's best grid point, as tables (stdout)."""
     from rich.table import Table
 
-    t = Table(title=f"off-policy estimates ({table.attrs.get('description', '')}); "
-                    f"logged mean reward {table.attrs.get('logged_mean_reward', float('nan')):.5f}")
-    cols = ["policy", "estimator", "estimate", "ci_low", "ci_high", "relative", "ess_ratio", "max_iw", "unsupported_mass"]
-    for c in cols:
-        t.add_column(c, justify="left" if c in ("policy", "estimator") else "right")
+    table = out["table"]
+    t = Table(title=f"off-policy estimates ({out['description']}); logged mean reward "
+                    f"{float(table['logged_mean_reward'].iloc[0]):.5f}")
+    multi = table.groupby("policy")["hparams"].nunique()
+    cols = ["policy", "estimator", "estimate", "ci_low", "ci_high", "relative", "ess_ratio", "unsupported_mass"]
+    for col in cols:
+        t.add_column(col, justify="left" if col in ("policy", "estimator") else "right")
     for r in table.itertuples(index=False):
-        t.add_row(*[str(getattr(r, c)) if c in ("policy", "estimator") else f"{getattr(r, c):.4g}" for c in cols])
-    console = Console()
-    if not console.is_terminal:
-        console = Console(width=140)
+        label = r.policy + (f" {_short_hp(r.hparams)}" if multi[r.policy] > 1 else "")
+        t.add_row(label, r.estimator, *[f"{getattr(r, col):.4g}" for col in cols[2:]])
     console.print(t)
+    best = out["best"]
+    if len(best):
+        b = Table(title=f"best grid point of each candidate by {best['estimator'].iloc[0]}; vs best: paired "
+                        "difference on the same rows")
+        paired = "vs_best" in best
+        for col in ("policy", "hparams", "estimate", "ci_low", "ci_high") + (("vs best (paired)",) if paired else ()):
+            b.add_column(col, justify="left" if col in ("policy", "hparams") else "right")
+        for r in best.itertuples(index=False):
+            cells = [r.policy, _short_hp(r.hparams), f"{r.estimate:.4g}", f"{r.ci_low:.4g}", f"{r.ci_high:.4g}"]
+            if paired:
+                cells.append("best" if r.vs_best == 0 else f"{r.vs_best:+.4g} [{r.vs_best_low:+.4g}, {r.vs_best_high:+.4g}]")
+            b.add_row(*cells)
+        console.print(b)
+    for n in out["notes"]:
+        console.print(f"note: {n}")
 
 
-def plot(table, path: Path) -> None:
-    """Estimates with intervals, grouped by policy, one marker per estimator."""
-    import matplotlib
+def _short_hp(hp_json: str) -> str:
+    d = json.loads(hp_json) if hp_json else {}
+    return "(" + ", ".join(f"{k}={v:g}" for k, v in sorted(d.items())) + ")" if d else "-"
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
 
-    pols = list(dict.fromkeys(table["policy"]))
-    ests = list(dict.fromkeys(table["estimator"]))
-    fig, ax = plt.subplots(figsize=(1.6 + 1.4 * len(pols) * max(1, len(ests)) / 3, 4.2))
-    width = 0.8 / max(1, len(ests))
-    for j, e in enumerate(ests):
-        sub = table[table["estimator"] == e].set_index("policy").reindex(pols)
-        x = np.arange(len(pols)) - 0.4 + width * (j + 0.5)
-        lo = (sub["estimate"] - sub["ci_low"]).to_numpy()
-        hi = (sub["ci_high"] - sub["estimate"]).to_numpy()
-        yerr = None if np.all(np.isnan(lo)) else np.vstack([lo, hi])
-        ax.errorbar(x, sub["estimate"], yerr=yerr, fmt="o", capsize=3, label=e)
-    ref = table.attrs.get("logged_mean_reward")
-    if ref is not None:
-        ax.axhline(ref, color="grey", lw=1, ls="--", label="logged mean reward")
-    ax.set_xticks(np.arange(len(pols)), pols)
-    alpha = float(table["alpha"].iloc[0])
-    kind = table["interval"].iloc[0]
-    ax.set_ylabel("estimated policy value")
-    ax.set_title(f"{table.attrs.get('description', '')}\n{100 * (1 - alpha):.0f}% {kind} intervals", fontsize=9)
-    ax.legend(fontsize=8)
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+def write_outputs(out: dict[str, Any], c: dict[str, Any], base_dir: Path, console) -> None:
+    table = out["table"]
+    if c["out"] is not None:
+        p = _resolve(c["out"], base_dir)
+        p.parent.mkdir(parents=True, exist_ok=True)
+        if p.suffix == ".csv":
+            table.to_csv(p, index=False)
+        else:
+            table.to_parquet(p, index=False)
+        console.print(f"wrote {p}")
+    if c["plot"] is not None:
+        from experiments.report import plot_ope_logs
+
+        p = _resolve(c["plot"], base_dir)
+        p.parent.mkdir(parents=True, exist_ok=True)
+        plot_ope_logs(table, p, title=out["description"])
+        console.print(f"wrote {p}")
+    if c["store"] and c["report"]:
+        from experiments.report import write_report
+
+        console.print(f"report: {write_report(out['root'])}")
+
+
+# ----------------------------------------------------------------------------- entry point
+
+
+PROG = "screentest ope"
+
+
+def _warn(msg: str) -> None:
+    """One line ``screentest ope: warning: ...`` on stderr (the subcommands' error contract)."""
+    print(f"{PROG}: warning: {str(msg).strip().splitlines()[0]}", file=sys.stderr)
+
+
+def _help_text(parser: argparse.ArgumentParser) -> str:
+    from experiments.cli import config_groups
+
+    return parser.format_help() + "\nconfig groups (group=option):\n" + config_groups(("data", "policy", "estimator",
+                                                                                          "reward_model"))
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    """``screentest ope [flags] [overrides]``; returns the exit code (see the module docstring)."""
+    from hydra.errors import HydraException
+    from omegaconf import OmegaConf
+    from omegaconf.errors import OmegaConfBaseException
+
+    from experiments.main_job import _exception_message, expand_sweeps
+
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser()
+    if any(a in ("-h", "--help") for a in argv):
+        print(_help_text(parser))
+        return 0
+    base_dir = Path(os.getcwd())
     try:
-        if args.out is not None and args.out.suffix not in (".csv", ".parquet"):
-            raise CLIError(f"--out: expected a path ending in .csv or .parquet, got {str(args.out)!r}")
-        if args.plot is not None and args.plot.suffix != ".png":
-            raise CLIError(f"--plot: expected a path ending in .png, got {str(args.plot)!r}")
-        table = run(args)
-    except CLIError as e:
-        print(f"screentest ope: error: {e}", file=sys.stderr)
-        return 2
-    if not args.quiet:
-        print_table(table)
-    if args.out is not None:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        if args.out.suffix == ".csv":
-            table.to_csv(args.out, index=False)
-        else:
-            table.to_parquet(args.out, index=False)
-        print(f"wrote {args.out}")
-    if args.plot is not None:
-        plot(table, args.plot)
-        print(f"wrote {args.plot}")
+        args = parser.parse_intermixed_args(argv)
+        overrides = flag_overrides(args) + list(args.overrides)
+        jobs = expand_sweeps(overrides) if args.multirun else [overrides]
+        checked = []
+        for job in jobs:
+            try:
+                cfg = compose(job)
+            except (HydraException, OmegaConfBaseException) as e:
+                raise CLIError(_exception_message(e).splitlines()[0]) from None
+            if args.cfg:
+                print(OmegaConf.to_yaml(cfg))
+                continue
+            checked.append(check(cfg, base_dir))
+        if args.cfg:
+            return 0
+    except (CLIError, ConfigError, ValueError) as e:
+        return fail(PROG, str(e) or type(e).__name__)
+    try:
+        for job in checked:
+            quiet = bool(job.config["quiet"])
+            log, results = _console(quiet, stderr=True), _console(quiet, stderr=False)
+            out = run(job, base_dir, log)
+            for w in out["warnings"]:
+                _warn(w)
+            print_results(out, results)
+            write_outputs(out, job.config, base_dir, log)
+    except ConfigError as e:
+        return fail(PROG, str(e))
+    except Exception as e:  # a failure once work has started: one line, exit 1 (Ctrl-C: experiments.cli)
+        print(f"{PROG}: failed: {type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}", file=sys.stderr)
+        if os.environ.get("SCREENTEST_DEBUG"):
+            raise
+        return 1
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    from experiments import cli
+
+    sys.exit(cli.main(["ope", *sys.argv[1:]]))

@@ -15,15 +15,23 @@ What it contains (each part only when its table is in the store):
   interval, against the member simulator's ground truth.
 * ``calibration.png`` (table ``calibration``): the simulator's predicted click rate against the
   observed rate per bin of the logs (a calibration curve), with the diagonal.
+* **Off-policy evaluation on logs** (table ``ope_logs``, written by ``screentest ope``): every
+  candidate's (and grid point's) estimates with their intervals, each candidate's best grid point,
+  the reward model and how it was chosen, the DM/DR disagreements, and ``ope_logs.png``.
+
+``report.html`` is the markdown rendered by markdown-it-py (CommonMark with tables: real ``<th>``
+headers, code spans), one self-contained file with every figure inlined as a ``data:`` URI.
 
 Usage: ``screentest report DIR [--out OUTDIR] [--html]``. ``OUTDIR`` defaults to ``DIR/report``.
 """
 
 from __future__ import annotations
 
+import base64
 import html
 import json
 import os
+import re
 import warnings
 from pathlib import Path
 
@@ -222,6 +230,39 @@ def plot_ope(o: pd.DataFrame, path: Path) -> Path:
     return path
 
 
+def plot_ope_logs(t: pd.DataFrame, path: Path, title: str = "") -> Path:
+    """Estimates with intervals of ``screentest ope`` rows (table ``ope_logs`` or its ``--out``),
+    grouped by candidate and grid point, one marker per estimator; the logged mean reward dashed."""
+    plt = _plt()
+    multi = t.groupby("policy")["hparams"].nunique()
+    labels = [group_label(p, h, multi[p] > 1) for p, h in zip(t["policy"], t["hparams"], strict=True)]
+    t = t.assign(label=labels)
+    groups = list(dict.fromkeys(labels))
+    ests = list(dict.fromkeys(t["estimator"]))
+    fig, ax = plt.subplots(figsize=(max(6.0, 0.9 + 0.55 * len(groups) * max(1, len(ests)) / 2), 4.4), dpi=110)
+    width = 0.8 / max(1, len(ests))
+    for j, e in enumerate(ests):
+        sub = t[t["estimator"] == e].set_index("label").reindex(groups)
+        x = np.arange(len(groups)) - 0.4 + width * (j + 0.5)
+        lo = (sub["estimate"] - sub["ci_low"]).to_numpy()
+        hi = (sub["ci_high"] - sub["estimate"]).to_numpy()
+        yerr = None if np.all(np.isnan(lo)) else np.vstack([lo, hi])
+        ax.errorbar(x, sub["estimate"], yerr=yerr, fmt="o", capsize=3, label=e)
+    if "logged_mean_reward" in t:
+        ax.axhline(float(t["logged_mean_reward"].iloc[0]), color="grey", lw=1, ls="--", label="logged mean reward")
+    ax.set_xticks(np.arange(len(groups)), groups, rotation=30 if len(groups) > 4 else 0, ha="right" if len(groups) > 4 else "center",
+                  fontsize=8)
+    alpha = float(t["alpha"].iloc[0])
+    ax.set_ylabel("estimated policy value")
+    ax.set_title(f"{title}\noff-policy estimates, {100 * (1 - alpha):.0f}% {t['interval'].iloc[0]} intervals", fontsize=9)
+    ax.grid(alpha=0.3, axis="y")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+    return path
+
+
 def plot_calibration(cal: pd.DataFrame, path: Path) -> Path:
     """Calibration curve: mean predicted vs observed rate per bin (with the observed rate's 95%
     interval when the rows carry ``ci_lo``/``ci_hi``), point size ~ rows in the bin."""
@@ -274,6 +315,74 @@ def _md_table(df: pd.DataFrame, cols: list[str], headers: list[str] | None = Non
         cells = [f"{v:.4g}" if isinstance(v, float) else str(v) for v in r]
         lines.append("| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |")
     return "\n".join(lines)
+
+
+def _ope_logs_section(root: Path, out: Path, figures: list) -> list[str]:
+    """The ``ope_logs`` part of the report: one subsection per configuration."""
+    t_all = store.load(root, "ope_logs")
+    metas = {m.get("config_hash"): m for m in store.read_run_meta(root) if m.get("command") == "ope"}
+    md = ["## Off-policy evaluation on logs (`screentest ope`)", "",
+          "Each candidate trained on the first part of the log and evaluated off-policy on the rest. "
+          "`covered` does not apply here: logs carry no ground truth.", ""]
+    many = t_all["config_hash"].nunique() > 1
+    for chash, t in t_all.groupby("config_hash", sort=True):
+        meta = metas.get(chash, {})
+        multi = t.groupby("policy")["hparams"].nunique()
+        t = t.assign(candidate=[group_label(p, h, multi[p] > 1) for p, h in zip(t["policy"], t["hparams"], strict=True)],
+                     _est=t["estimator"].map({e: i for i, e in enumerate(dict.fromkeys(t["estimator"]))}))
+        t = t.sort_values(["policy", "hparams", "_est"], kind="stable")
+        md += [f"### {t['data'].iloc[0] if 'data' in t else ''} (config `{chash}`)", ""]
+        md += [f"- {n}" for n in meta.get("notes", [])]
+        md += [f"- **warning**: {w}" for w in meta.get("warnings", [])]
+        md.append("")
+        md.append(_md_table(t, ["candidate", "estimator", "estimate", "ci_low", "ci_high", "ess_ratio", "unsupported_mass"],
+                            ["candidate", "estimator", "estimate", "CI low", "CI high", "ESS ratio", "unsupported mass"]))
+        md.append("")
+        best = pd.DataFrame(meta.get("best", []))
+        if len(best):
+            best = best.assign(hparams=[_short_hparams(h) for h in best["hparams"]])
+            cols, heads = ["policy", "hparams", "estimate", "ci_low", "ci_high"], ["candidate", "hyperparameters",
+                                                                                   "estimate", "CI low", "CI high"]
+            if "vs_best" in best:
+                best = best.assign(paired=["best" if d == 0 else f"{d:+.4g} [{lo:+.4g}, {hi:+.4g}]" for d, lo, hi in
+                                           zip(best["vs_best"], best["vs_best_low"], best["vs_best_high"], strict=True)])
+                cols, heads = cols + ["paired"], heads + ["vs best (paired)"]
+            md += [f"Best grid point of each candidate by `{best['estimator'].iloc[0]}` (vs best: the paired difference "
+                   "to the best point on the same rows, with its interval):", "", _md_table(best, cols, heads), ""]
+        scores = pd.DataFrame(meta.get("reward_model_scores", []))
+        if len(scores):
+            md += ["Reward model candidates (out-of-fold loss per row, lower is better):", "",
+                   _md_table(scores, ["model", "metric", "cv_mean", "cv_se", "chosen"],
+                             ["model", "metric", "mean", "std. error", "chosen"]), ""]
+        p = plot_ope_logs(t, out / (f"ope_logs_{store.safe_name(chash)}.png" if many else "ope_logs.png"),
+                          title=str(t["data"].iloc[0]) if "data" in t else "")
+        figures.append(("OPE on logs", p))
+        md += [f"![off-policy estimates on logs]({p.name})", ""]
+    return md
+
+
+def render_html(markdown_text: str, image_dir: Path, title: str = "screentest report") -> str:
+    """The report as one self-contained HTML page: markdown-it-py (CommonMark + tables) and every
+    local image (``src="x.png"`` relative to ``image_dir``) inlined as a base64 ``data:`` URI."""
+    from markdown_it import MarkdownIt
+
+    body = MarkdownIt("commonmark", {"html": False}).enable("table").render(markdown_text)
+
+    def inline(m: re.Match) -> str:
+        src = html.unescape(m.group(1))
+        p = Path(image_dir) / src
+        if src.startswith(("data:", "http:", "https:")) or not p.is_file():
+            return m.group(0)
+        kind = {".png": "png", ".jpg": "jpeg", ".jpeg": "jpeg", ".svg": "svg+xml"}.get(p.suffix.lower(), "png")
+        return f'src="data:image/{kind};base64,{base64.b64encode(p.read_bytes()).decode()}"'
+
+    body = re.sub(r'src="([^"]+)"', inline, body)
+    style = ("body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;line-height:1.4}"
+             "table{border-collapse:collapse;margin:0.5em 0 1.2em}th,td{border:1px solid #bbb;padding:3px 8px}"
+             "th{background:#eee}td{text-align:right}td:first-child,td:nth-child(2){text-align:left}"
+             "img{max-width:100%}code{background:#f4f4f4;padding:0 3px}")
+    return (f"<!doctype html>\n<html><head><meta charset=\"utf-8\"><title>{html.escape(title)}</title>"
+            f"<style>{style}</style></head>\n<body>\n{body}</body></html>\n")
 
 
 def write_report(root: str | os.PathLike, out: str | os.PathLike | None = None, html_too: bool = False) -> Path:
@@ -339,6 +448,9 @@ def write_report(root: str | os.PathLike, out: str | os.PathLike | None = None, 
             figures.append(("OPE vs truth", p))
             md += [f"![OPE estimates vs truth]({p.name})", ""]
 
+    if "ope_logs" in have:
+        md += _ope_logs_section(root, out, figures)
+
     if "calibration" in have:
         cal = store.load(root, "calibration")
         p = plot_calibration(cal, out / "calibration.png")
@@ -362,34 +474,7 @@ def write_report(root: str | os.PathLike, out: str | os.PathLike | None = None, 
     md_path = out / "report.md"
     store.atomic_write_bytes(md_path, "\n".join(md).encode())
     if html_too:
-        body = []
-        for line in md:
-            if line.startswith("!["):
-                src = line[line.index("(") + 1 : -1]
-                body.append(f'<p><img src="{html.escape(src)}" style="max-width:100%"></p>')
-            elif line.startswith("#"):
-                level = len(line) - len(line.lstrip("#"))
-                body.append(f"<h{level}>{html.escape(line.lstrip('#').strip())}</h{level}>")
-            elif line.startswith("|"):
-                cells = [c.strip() for c in line.strip("|").split("|")]
-                if set("".join(cells)) <= set("-"):
-                    continue
-                body.append("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in cells) + "</tr>")
-            elif line:
-                body.append(f"<p>{html.escape(line)}</p>")
-        text, in_table = [], False
-        for b in body:
-            if b.startswith("<tr>") and not in_table:
-                text.append('<table border="1" cellspacing="0" cellpadding="3">')
-                in_table = True
-            if not b.startswith("<tr>") and in_table:
-                text.append("</table>")
-                in_table = False
-            text.append(b)
-        if in_table:
-            text.append("</table>")
-        page = "<!doctype html><html><head><meta charset='utf-8'><title>screentest report</title></head><body>" + "\n".join(text) + "</body></html>"
-        store.atomic_write_bytes(out / "report.html", page.encode())
+        store.atomic_write_bytes(out / "report.html", render_html("\n".join(md), out).encode())
     return md_path
 
 

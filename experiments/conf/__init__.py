@@ -273,6 +273,7 @@ class FileDataConf(DataConf):
     reward_col: str = "reward"
     pscore_col: str = "pscore"
     position_col: str | None = None
+    timestamp_col: str | None = None
     n_actions: int | None = None
 
 

@@ -155,7 +155,9 @@ def test_quiet_prints_nothing_and_verbose_prints_the_summary(multirun_store, cap
     assert out == "" and err == ""
     assert cli.main(args) == 0
     out, err = capfd.readouterr()
-    assert "final cumulative regret" in err and "linucb" in err and "already in the store" in err
+    # the results on stdout, progress and logs on stderr
+    assert "final cumulative regret" in out and "linucb" in out and "already in the store" in err
+    assert "final cumulative regret" not in err
 
 
 def test_random_policy_regret_matches_closed_form(tmp_path):
