@@ -272,6 +272,7 @@ def _load_data(c: dict[str, Any], base_dir: str | os.PathLike):
 
 def precheck(overrides: list[str], base_dir: str | os.PathLike) -> str | None:
     """Compose and validate every job of the command line; the error message, or None if all good."""
+    overrides = _default_env(list(overrides))
     try:
         jobs = expand_sweeps(overrides)
     except (HydraException, OmegaConfBaseException, ValueError) as e:
