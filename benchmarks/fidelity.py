@@ -11,7 +11,7 @@ size the simulator's Kendall tau, median and max |relative error| and decision r
 for each estimator plus interval coverage, the logged clicks, the simulator's held-out AUC, the
 rows needed for tau >= 0.9, the targets and whether they are met, and the elapsed time.
 
-Targets (issue 13, at 10^6 uniformly logged rows): simulator Kendall tau >= 0.9 over the panel,
+Targets (at 10^6 uniformly logged rows): simulator Kendall tau >= 0.9 over the panel,
 median |relative value error| <= 5%, decision regret <= 1% of the best value.
 ``--out`` also writes the full ``screentest fidelity --json`` document.
 """
