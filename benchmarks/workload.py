@@ -13,16 +13,17 @@ spread; fixed seed), the same member pool.
 Prints ONE JSON line per policy, each with:
 
 * ``rounds_per_s`` (best of ``--repeat``) and ``median_rounds_per_s``: horizon x seeds / seconds of
-  :func:`bandits.engine.sweep.sweep`, compilation excluded (``compile_s``); the runs of all
-  policies are interleaved (every policy is compiled first, then repeat 1 of every policy,
-  repeat 2, ...), so the ratios below are same-run ratios;
-* ``ratio_vs_random`` (the uniform random policy, or uniformly random slates: the world's own
-  cost) and ``ratio_vs_linucb`` (single-slot LinUCB on the same catalog, slates included: the
-  single-slot figure is timed in the same run);
+  :func:`bandits.engine.sweep.sweep`, compilation excluded (``compile_s``). Policies are measured
+  one after another (LinUCB first, then random, then the rest) and each line is printed as soon as
+  its policy is measured; each of a policy's runs alternates with a run of the random policy;
+* ``ratio_vs_random``: best policy rate over the best rate of the random policy (uniformly random
+  slates for slates: the world's own cost) in the runs interleaved with it (``random_rounds_per_s``),
+  so a same-moment ratio on a loaded machine; ``ratio_vs_linucb``: the policy's ``ratio_vs_random``
+  over LinUCB's (single-slot LinUCB on the same catalog, slates included), a ratio of such ratios;
 * for LinUCB and LinTS, ``jax_reference_rounds_per_s`` and ``ratio_vs_jax_reference``: the
   straightforward vmap(scan) of ``benchmarks/_jax_reference.py`` on the same simulator, and when
   numba is installed (not a project dependency) ``numba_rounds_per_s`` / ``ratio_vs_numba``: a
-  straightforward numba loop (``prange`` over seeds), both timed in the same interleaved repeats;
+  straightforward numba loop (``prange`` over seeds), both timed in the policy's interleaved repeats;
 * ``peak_rss_mb``: the process's peak resident memory after the policy's runs (a high-water mark
   over everything run so far in the process);
 * ``chunk_size``: members per device per compiled call (``auto``: chosen by the sweep).
@@ -54,12 +55,22 @@ def parse_args(argv=None):
     p.add_argument("--devices", type=int, default=0, help="XLA host devices (0: one per CPU core)")
     p.add_argument("--reference-horizon", type=int, default=0, help="rounds of the reference runs (0: horizon)")
     p.add_argument("--no-references", action="store_true")
+    p.add_argument("--penalties", default=None,
+                   help="MAIN,INTERACTION: the simulator's L2 strengths, skipping its cross-validated search")
     a = p.parse_args(argv)
     for name in ("catalog", "seeds", "horizon", "repeat"):
         if getattr(a, name) < 1:
             p.error(f"--{name}: expected an integer >= 1, got {getattr(a, name)}")
     if a.catalog < 80:
         p.error(f"--catalog: expected >= 80 (the fitted items), got {a.catalog}")
+    if a.penalties is not None:
+        raw = a.penalties
+        try:
+            a.penalties = [float(v) for v in raw.split(",")]
+        except ValueError:
+            a.penalties = []
+        if len(a.penalties) != 2 or not all(v > 0 for v in a.penalties):
+            p.error(f"--penalties: expected two positive numbers MAIN,INTERACTION, got {raw!r}")
     if a.chunk_size != "auto" and not (a.chunk_size.isdigit() and int(a.chunk_size) >= 1):
         p.error(f"--chunk-size: expected 'auto' or an integer >= 1, got {a.chunk_size!r}")
     return a
@@ -68,8 +79,9 @@ def parse_args(argv=None):
 # --------------------------------------------------------------------------- the world
 
 
-def build_world(catalog: int, slots: int):
-    """``(env, item_features (K, p), sim_arrays)``: the fitted simulator, widened to ``catalog`` items."""
+def build_world(catalog: int, slots: int, penalties=None):
+    """``(env, item_features (K, p), sim_arrays, env_of)``: the fitted simulator, widened to ``catalog``
+    items; ``env_of(L)`` builds the same world with ``L`` slots (one fit for both layouts)."""
     import dataclasses
 
     import numpy as np
@@ -79,23 +91,29 @@ def build_world(catalog: int, slots: int):
     from experiments.builders import build_simulator
 
     data = load_obd("random", "all")
-    sim = build_simulator(data, len_list=slots, item_prior="site", add_intercept=True)
+    sim = build_simulator(data, len_list=slots, item_prior="site", add_intercept=True, penalties=penalties)
     phi = np.asarray(data.action_context, np.float64)
     phi = (phi - phi.mean(0)) / np.where(phi.std(0) > 0, phi.std(0), 1.0)
-    env, model = sim.env, sim.model
+    model = sim.model
     if catalog > model.n_actions:
         rng = np.random.default_rng(2024)
         idx = rng.integers(0, model.n_actions, catalog)
         jitter = rng.normal(0, 0.25 * model.item_bias.std(), catalog)
         model = dataclasses.replace(model, item_bias=model.item_bias[idx] + jitter,
                                     member_weights=model.member_weights[:, idx])
-        env = make_member_env(model, sim.contexts, len_list=slots, add_intercept=True)
         phi = phi[idx]
+
+    def env_of(len_list):
+        if len_list == slots and model is sim.model:
+            return sim.env
+        return make_member_env(model, sim.contexts, len_list=len_list, add_intercept=True)
+
+    env = env_of(slots)
     p = env.default_params
     arrays = {"contexts": np.asarray(p.contexts), "item_bias": np.asarray(p.item_bias),
               "member_weights": np.asarray(p.member_weights), "slope": float(p.calib_a),
               "intercept": float(p.calib_b + p.calib_a * float(np.asarray(p.position_effect)[0]))}
-    return env, phi, arrays
+    return env, phi, arrays, env_of
 
 
 def build_policies(env, phi, names):
@@ -212,19 +230,19 @@ def main(argv=None) -> int:
 
     from bandits.engine.sweep import sweep
 
-    env, phi, arrays = build_world(a.catalog, a.slots)
+    env, phi, arrays, env_of = build_world(a.catalog, a.slots, a.penalties)
     pols = build_policies(env, phi, a.policies)
-    if a.slots > 1:  # single-slot LinUCB on the same catalog, for the slate ratio
-        env1, _, _ = build_world(a.catalog, 1)
+    runs = {label: (env, p) for label, p in pols.items()}
+    lin_label = "linucb" if "linucb" in runs else None
+    if a.slots > 1:  # single-slot LinUCB on the same catalog (same fit), for the slate ratio
         from bandits.policies import make
 
-        lin1 = ("linucb@1slot", env1, make("linucb", num_actions=env1.num_actions, context_dim=env1.context_dim))
-    else:
-        lin1 = None
+        env1 = env_of(1)
+        lin_label = "linucb@1slot"
+        runs[lin_label] = (env1, make("linucb", num_actions=env1.num_actions, context_dim=env1.context_dim))
     chunk = a.chunk_size if a.chunk_size == "auto" else int(a.chunk_size)
-    runs = {label: (env, p) for label, p in pols.items()}
-    if lin1 is not None:
-        runs[lin1[0]] = (lin1[1], lin1[2])
+    # measured first: LinUCB (the baseline of ratio_vs_linucb), then the random policy, then the rest
+    order = ([lin_label] if lin_label else []) + ["random"] + [n for n in runs if n not in ("random", lin_label)]
 
     def run(label):
         e, p = runs[label]
@@ -232,53 +250,50 @@ def main(argv=None) -> int:
         df = sweep(e, {label: p}, a.seeds, horizon=a.horizon, chunk_size=chunk, checkpoints=None)
         return time.perf_counter() - t0, df
 
-    compile_s, rss, chunk_used = {}, {}, {}
-    for label in runs:  # compile every policy first (the first sweep call compiles, then runs once)
+    def compile_(label):  # the first sweep call compiles, then runs once
         _, df = run(label)
-        compile_s[label] = float(df.attrs.get("compile_s", float("nan")))
-        chunk_used[label] = df.attrs.get("chunk_size", {}).get(label, chunk)
-        rss[label] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    refs = {}
-    if not a.no_references and a.slots == 1:
-        ref_h = a.reference_horizon or a.horizon
-        for pol in ("linucb", "lints"):
-            if pol in runs:
-                refs[f"jax_reference:{pol}"] = (make_jax_reference(arrays, ref_h, a.seeds, pol), ref_h)
-                nb = make_numba_reference(arrays, ref_h, a.seeds, pol)
-                if nb is not None:
-                    refs[f"numba:{pol}"] = (nb, ref_h)
-    times = {label: [] for label in list(runs) + list(refs)}
-    for _ in range(a.repeat):  # interleaved: one run of everything per repeat
-        for label in runs:
-            times[label].append(run(label)[0])
-        for label, (fn, _) in refs.items():
-            t0 = time.perf_counter()
-            fn()
-            times[label].append(time.perf_counter() - t0)
+        return (float(df.attrs.get("compile_s", float("nan"))), df.attrs.get("chunk_size", {}).get(label, chunk))
 
-    def rate(label, horizon=a.horizon):
-        return a.seeds * horizon / min(times[label]), a.seeds * horizon / float(np.median(times[label]))
+    def timed_reference(fn):
+        t0 = time.perf_counter()
+        fn()
+        return time.perf_counter() - t0
 
-    base = rate("random")[0]
-    lin_label = "linucb" if "linucb" in runs else (lin1[0] if lin1 is not None else None)
-    lin = rate(lin_label)[0] if lin_label else None
-    for label in runs:
-        best, med = rate(label)
-        row = {"policy": label, "catalog": env.num_actions if label != "linucb@1slot" else lin1[1].num_actions,
-               "len_list": runs[label][0].len_list, "context_dim": env.context_dim, "seeds": a.seeds,
-               "horizon": a.horizon, "rounds_per_s": best, "median_rounds_per_s": med,
-               "compile_s": compile_s[label], "peak_rss_mb": rss[label], "chunk_size": chunk_used[label],
-               "ratio_vs_random": best / base, "ratio_vs_linucb": best / lin if lin else None,
+    compiled = {"random": compile_("random")}
+    ref_h = a.reference_horizon or a.horizon
+    vs_random_of_linucb = None
+    for label in order:
+        compile_s, chunk_used = compiled[label] if label in compiled else compile_(label)
+        refs = {}
+        if not a.no_references and label in ("linucb", "lints"):
+            refs["jax_reference"] = make_jax_reference(arrays, ref_h, a.seeds, label)
+            nb = make_numba_reference(arrays, ref_h, a.seeds, label)
+            if nb is not None:
+                refs["numba"] = nb
+        t_rand, t_pol, t_ref = [], [], {k: [] for k in refs}
+        for _ in range(a.repeat):  # interleaved with the random policy's runs: same-moment ratios
+            t_rand.append(run("random")[0])
+            t_pol.append(run(label)[0] if label != "random" else t_rand[-1])
+            for k, fn in refs.items():
+                t_ref[k].append(timed_reference(fn))
+        best, med = a.seeds * a.horizon / min(t_pol), a.seeds * a.horizon / float(np.median(t_pol))
+        vs_random = min(t_rand) / min(t_pol)
+        if label == lin_label:
+            vs_random_of_linucb = vs_random
+        e = runs[label][0]
+        row = {"policy": label, "catalog": e.num_actions, "len_list": e.len_list, "context_dim": e.context_dim,
+               "seeds": a.seeds, "horizon": a.horizon, "rounds_per_s": best, "median_rounds_per_s": med,
+               "compile_s": compile_s, "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+               "chunk_size": chunk_used, "random_rounds_per_s": a.seeds * a.horizon / min(t_rand),
+               "ratio_vs_random": vs_random,
+               "ratio_vs_linucb": vs_random / vs_random_of_linucb if vs_random_of_linucb else None,
                "devices": len(jax.local_devices())}
-        for kind in ("jax_reference", "numba"):
-            key = f"{kind}:{label}"
-            if key in refs:
-                r_best, _ = rate(key, refs[key][1])
-                row[f"{kind}_rounds_per_s"] = r_best
-                row[f"ratio_vs_{kind}"] = best / r_best
+        for k, ts in t_ref.items():
+            r_best = a.seeds * ref_h / min(ts)
+            row[f"{k}_rounds_per_s"] = r_best
+            row[f"ratio_vs_{k}"] = best / r_best
         print(json.dumps(row), flush=True)
     return 0
-
 
 if __name__ == "__main__":
     raise SystemExit(main())
