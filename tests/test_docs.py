@@ -38,6 +38,9 @@ from pathlib import Path
 
 import pytest
 
+# run by .ci/run after the suite (`python -m pytest -m "slow or docs"`): about 2.5 CPU-minutes
+pytestmark = pytest.mark.docs
+
 ROOT = Path(__file__).resolve().parents[1]
 PAGES = ["README.md", *sorted(str(p.relative_to(ROOT)) for p in (ROOT / "docs").glob("*.md"))]
 COMMANDS = ("screentest", "python", "python3", ".venv/bin/python", "time")  # first words of a command line

@@ -10,6 +10,7 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 import numpy as np
+import pytest
 
 from bandits.engine.rollout import make_rollout
 from bandits.policies import make
@@ -22,6 +23,7 @@ def _paired_below(a, b, z=2.0):
     return d.mean() + z * d.std(ddof=1) / np.sqrt(len(d)) < 0, (d.mean(), d.std(ddof=1) / np.sqrt(len(d)))
 
 
+@pytest.mark.slow
 def test_discounted_and_windowed_linucb_recover_faster_after_event():
     env = study_trending.event_env(change=300)
     T, n = 600, 30
@@ -44,6 +46,7 @@ def test_recovery_time_definition_on_a_known_curve():
     assert study_trending.recovery_times(np.zeros((1, T)), best, change)[0] == T - change  # censored
 
 
+@pytest.mark.slow
 def test_hybrid_and_feature_priors_beat_disjoint_linucb_on_new_titles():
     env, phi, arrive, params_fn = study_coldstart.coldstart_world(num_titles=7, initial=3, every=120)
     horizon = int(arrive.max()) + 120
@@ -60,6 +63,7 @@ def test_hybrid_and_feature_priors_beat_disjoint_linucb_on_new_titles():
         assert ok, (better, stats)
 
 
+@pytest.mark.slow
 def test_ts_degrades_less_than_ucb_under_batched_feedback():
     delays = [1, 100]
     ucb = study_delay.regrets("UCB", delays, seeds=20, horizon=3000, replace_prob=1e-2)

@@ -133,6 +133,7 @@ def test_joblib_launcher_gives_identical_rows(basic_launcher_rows, tmp_path):
     _same_rows(store.load(root), basic_launcher_rows)
 
 
+@pytest.mark.slow
 def test_ray_launcher_on_local_instance_gives_identical_rows(basic_launcher_rows, tmp_path):
     ray = pytest.importorskip("ray", reason="ray not installed: pip install -e '.[ray]' to test the Ray launcher")
     from experiments.ray_launcher import worker_runtime_env

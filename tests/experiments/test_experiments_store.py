@@ -120,6 +120,7 @@ def _kill_after(argv, root, n_cells, env, cwd) -> list[int]:
 
 
 @pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads child processes from /proc")
+@pytest.mark.slow
 def test_sigkill_at_a_random_point_of_a_multirun_then_rerun_gives_identical_rows(tmp_path, monkeypatch):
     """Kill -9 a parallel (joblib) multirun at a random point after its first cells land: its
     workers stop with it (abruptly, at whatever point of their work they are), none is left

@@ -90,7 +90,7 @@ def test_calibrate_cli_writes_text_png_json(tmp_path, capsys):
     from experiments.calibrate_cli import main
 
     rc = main(["--penalties", "300,3000", "--members", "16", "--horizon", "100", "--bts-seeds", "2",
-               "--bts-rounds", "200", "--bts-sim", "20000", "--out", str(tmp_path)])
+               "--bts-rounds", "200", "--bts-sim", "20000", "--no-verdict", "--out", str(tmp_path)])
     out = capsys.readouterr().out
     assert rc == 0, out
     assert "sim-to-real check" in out and "held-out log-loss" in out

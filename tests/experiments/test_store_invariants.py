@@ -78,7 +78,7 @@ def test_store_invariants_across_a_random_sequence_of_runs(tmp_path, monkeypatch
     root = str(tmp_path / "store")
     state = {"data": 0.25, "code": "code-v1"}
     monkeypatch.setattr(bakeoff, "run_points", _fake_run_points(lambda: state["data"]))
-    c = main_job.plain(main_job.compose(["policy=random"]))  # a world fitted on logs: data in the identity
+    c = main_job.plain(main_job.compose(["policy=random", "env=simulator"]))  # a world fitted on logs: data in the identity
     env = types.SimpleNamespace(name="world", num_actions=4, context_dim=1, len_list=1)
     truth: dict[str, tuple[str, str]] = {}  # config hash -> (data fingerprint, code fingerprint) it stands for
     n_done = 0

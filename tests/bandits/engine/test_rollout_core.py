@@ -163,6 +163,7 @@ def test_float64_leg_exact_regret_and_learning(world):
         assert rnd.mean() - late.mean() > 4 * np.sqrt(late.var() / late.size + rnd.var() / rnd.size)
 
 
+@pytest.mark.slow
 def test_results_do_not_depend_on_the_block_of_precomputed_rounds(world):
     """Keys and exogenous draws are computed ``block`` rounds at a time; block sizes >= 2 (7 leaves a
     partial block at T = 300, as does the default) give the same bits. ``block=1`` (round by round)
