@@ -14,6 +14,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 
 
+@pytest.mark.slow
 def test_throughput_benchmark_prints_one_json_line_with_references():
     policy = "linucb"
     cmd = [sys.executable, "-m", "benchmarks.throughput", "--policy", policy, "--arms", "3", "--dim", "2",
@@ -72,6 +73,7 @@ def test_textbook_reference_learns():
         assert float(regret.mean()) < 0.25 * random_regret, (policy, float(regret.mean()), random_regret)
 
 
+@pytest.mark.slow
 def test_profile_ops_reports_per_op_times():
     cmd = [sys.executable, "-m", "benchmarks.profile_ops", "--arms", "3", "--dim", "2", "--horizon", "40",
            "--seeds", "4", "--top", "3"]

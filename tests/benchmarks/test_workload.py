@@ -9,6 +9,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -33,6 +35,7 @@ def test_single_slot_rows_with_references():
     assert math.isfinite(rows["linucb"]["ratio_vs_jax_reference"]) and rows["linucb"]["jax_reference_rounds_per_s"] > 0
 
 
+@pytest.mark.slow
 def test_slates_on_a_wider_catalog():
     rows = _run("--slots", "3", "--catalog", "120", "--policies", "slate_linucb", "--no-references")
     assert list(rows) == ["linucb@1slot", "random", "slate_linucb"]

@@ -127,6 +127,7 @@ def basic_launcher_rows(tmp_path_factory):
     return store.load(root)
 
 
+@pytest.mark.slow
 def test_joblib_launcher_gives_identical_rows(basic_launcher_rows, tmp_path):
     root = tmp_path / "s"
     assert cli.main([*LAUNCH, f"out_dir={root}", "hydra/launcher=joblib", "hydra.launcher.n_jobs=2"]) == 0

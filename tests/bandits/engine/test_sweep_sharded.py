@@ -15,6 +15,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 ROOT = Path(__file__).resolve().parents[3]
 
@@ -34,6 +35,7 @@ print(json.dumps({"two": two[cols].values.tolist(), "one": one[cols].values.toli
 """
 
 
+@pytest.mark.slow
 def test_sharded_sweep_equals_unsharded():
     env_vars = dict(os.environ)
     env_vars["XLA_FLAGS"] = (env_vars.get("XLA_FLAGS", "") + " --xla_force_host_platform_device_count=2").strip()

@@ -9,6 +9,7 @@ every row comes back finite.
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from bandits.engine.sweep import sweep
 from bandits.policies import make
@@ -26,6 +27,7 @@ def _slate_simulator():
     return make_member_env(model, rng.normal(size=(50, D)), len_list=L)
 
 
+@pytest.mark.slow
 def test_thousand_member_slate_sweeps_finish():
     env = _slate_simulator()
     pols = {n: make(n, num_actions=K, context_dim=D, len_list=L, **kw)
