@@ -145,6 +145,19 @@ def _plt():
     return plt
 
 
+
+def _save(plt, fig, ax, path: Path, grid_axis: str | None = "both", legend: bool = False) -> Path:
+    """The plots' common ending: a light grid (``grid_axis`` "both", "x", "y" or None), the legend
+    when asked, a tight layout, the file written and the figure closed. Returns ``path``."""
+    if grid_axis is not None:
+        ax.grid(alpha=0.3, axis=grid_axis)
+    if legend:
+        ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+    return path
+
 def plot_regret_curves(g: pd.DataFrame, path: Path, level: float = 0.95) -> Path:
     """Mean cumulative regret vs rounds per candidate (one config), 95% band of the mean over seeds."""
     plt = _plt()
@@ -165,12 +178,7 @@ def plot_regret_curves(g: pd.DataFrame, path: Path, level: float = 0.95) -> Path
     ax.set_xlabel("round")
     ax.set_ylabel("cumulative regret")
     ax.set_title(f"{g['env'].iloc[0]}: cumulative regret, mean and {int(level * 100)}% CI over seeds", fontsize=10)
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
-    return path
+    return _save(plt, fig, ax, path, legend=True)
 
 
 def plot_paired(s: pd.DataFrame, path: Path) -> Path:
@@ -187,11 +195,7 @@ def plot_paired(s: pd.DataFrame, path: Path) -> Path:
     ax.set_xlabel(f"final regret minus best ({best.iloc[0] if len(best) else '?'}), paired by seed")
     ax.set_title("final regret minus the best candidate's, 95% CI\n(paired by seed: common random numbers)",
                  fontsize=10)
-    ax.grid(alpha=0.3, axis="x")
-    fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
-    return path
+    return _save(plt, fig, ax, path, grid_axis="x")
 
 
 def plot_ope(o: pd.DataFrame, path: Path) -> Path:
@@ -222,12 +226,7 @@ def plot_ope(o: pd.DataFrame, path: Path) -> Path:
     ax.set_xticks(np.arange(len(pols)), pols)
     ax.set_ylabel("policy value (expected reward per round)")
     ax.set_title("off-policy estimates (mean over logging seeds, mean interval)\nvs the simulator's truth", fontsize=10)
-    ax.grid(alpha=0.3, axis="y")
-    ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
-    return path
+    return _save(plt, fig, ax, path, grid_axis="y", legend=True)
 
 
 def plot_ope_logs(t: pd.DataFrame, path: Path, title: str = "") -> Path:
@@ -255,12 +254,7 @@ def plot_ope_logs(t: pd.DataFrame, path: Path, title: str = "") -> Path:
     alpha = float(t["alpha"].iloc[0])
     ax.set_ylabel("estimated policy value")
     ax.set_title(f"{title}\noff-policy estimates, {100 * (1 - alpha):.0f}% {t['interval'].iloc[0]} intervals", fontsize=9)
-    ax.grid(alpha=0.3, axis="y")
-    ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
-    return path
+    return _save(plt, fig, ax, path, grid_axis="y", legend=True)
 
 
 def plot_calibration(cal: pd.DataFrame, path: Path) -> Path:
@@ -287,11 +281,7 @@ def plot_calibration(cal: pd.DataFrame, path: Path) -> Path:
     ax.set_xlabel("predicted click rate (simulator)")
     ax.set_ylabel("observed click rate (logs)")
     ax.set_title("member simulator calibration")
-    ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
-    return path
+    return _save(plt, fig, ax, path, grid_axis=None, legend=True)
 
 
 # ----------------------------------------------------------------------------- report
