@@ -164,6 +164,12 @@ def topk_sample(key, scores: jax.Array, mask: jax.Array, len_list: int) -> jax.A
     return jnp.stack(out).astype(jnp.int32)
 
 
+def _slate_sizes(name, num_actions, context_dim, dtype, len_list, position_weights, **static):
+    """``(K, d, L, position weights)`` of a slate constructor, every argument checked (naming it)."""
+    K, d = check_sizes(name, num_actions, context_dim, dtype, **static)
+    return K, d, int(len_list), _validate_slate(name, K, len_list, position_weights)
+
+
 def _validate_slate(name, num_actions, len_list, position_weights):
     if not isinstance(len_list, int | np.integer) or int(len_list) < 1:
         raise ValueError(f"{name}: len_list: expected an integer >= 1, got {len_list!r}")
@@ -212,9 +218,7 @@ def _slate_family(name, K, d, L, dtype, weights, hparams_default, rank):
 def slate_linucb(num_actions: int, context_dim: int, dtype=jnp.float32, len_list: int = 3,
                  position_weights=None) -> Policy:
     """Top-``len_list`` LinUCB slate; see the module docstring. probs: exact."""
-    K, d = check_sizes("slate_linucb", num_actions, context_dim, dtype)
-    w = _validate_slate("slate_linucb", K, len_list, position_weights)
-    L = int(len_list)
+    K, d, L, w = _slate_sizes("slate_linucb", num_actions, context_dim, dtype, len_list, position_weights)
 
     def rank(key, mean, quad, mask, h):
         score = mean + jnp.asarray(h.alpha, dtype) * jnp.sqrt(quad)
@@ -228,9 +232,7 @@ def slate_linucb(num_actions: int, context_dim: int, dtype=jnp.float32, len_list
 def slate_epsilon_greedy(num_actions: int, context_dim: int, dtype=jnp.float32, len_list: int = 3,
                          position_weights=None) -> Policy:
     """Epsilon-greedy slate on ridge estimates; see the module docstring. probs: exact."""
-    K, d = check_sizes("slate_epsilon_greedy", num_actions, context_dim, dtype)
-    w = _validate_slate("slate_epsilon_greedy", K, len_list, position_weights)
-    L = int(len_list)
+    K, d, L, w = _slate_sizes("slate_epsilon_greedy", num_actions, context_dim, dtype, len_list, position_weights)
 
     def rank(key, mean, quad, mask, h):
         eps = jnp.asarray(h.epsilon, dtype)
@@ -251,9 +253,7 @@ def slate_epsilon_greedy(num_actions: int, context_dim: int, dtype=jnp.float32, 
 def slate_lints(num_actions: int, context_dim: int, dtype=jnp.float32, len_list: int = 3,
                 position_weights=None, n_mc: int = 256) -> Policy:
     """Linear TS slate: rank by one posterior draw; probs averaged over ``n_mc`` (static) draws."""
-    K, d = check_sizes("slate_lints", num_actions, context_dim, dtype, n_mc=n_mc)
-    w = _validate_slate("slate_lints", K, len_list, position_weights)
-    L = int(len_list)
+    K, d, L, w = _slate_sizes("slate_lints", num_actions, context_dim, dtype, len_list, position_weights, n_mc=n_mc)
 
     def rank(key, mean, quad, mask, h):
         std = jnp.asarray(h.nu, dtype) * jnp.sqrt(quad)
