@@ -12,7 +12,7 @@ import argparse
 import os
 import sys
 import warnings
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import NoReturn
 
@@ -29,6 +29,14 @@ class OneLineParser(argparse.ArgumentParser):
     def error(self, message: str) -> NoReturn:
         print(f"{self.prog}: error: {message} (see --help)", file=sys.stderr)
         raise SystemExit(EXIT_USAGE)
+
+    def parse_or_exit_code(self, argv: Sequence[str] | None) -> argparse.Namespace | int:
+        """The parsed arguments, or the exit code when parsing ended the command (0 after
+        ``--help``, 2 after a usage error, already printed in one line)."""
+        try:
+            return self.parse_args(argv)
+        except SystemExit as e:
+            return 0 if e.code == 0 else EXIT_USAGE
 
 
 def fail(prog: str, message: str) -> int:

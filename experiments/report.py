@@ -476,10 +476,9 @@ def main(argv: list[str]) -> int:
     ap.add_argument("dir", help="result store directory (the main job's out_dir, default screentest-results)")
     ap.add_argument("--out", default=None, help="output directory (default DIR/report)")
     ap.add_argument("--html", action="store_true", help="also write report.html")
-    try:
-        args = ap.parse_args(argv)
-    except SystemExit as e:
-        return 0 if e.code == 0 else 2
+    args = ap.parse_or_exit_code(argv)
+    if isinstance(args, int):
+        return args
     prog = "screentest report"
     try:
         root = store.check_store_dir(args.dir)

@@ -35,10 +35,9 @@ def main(argv: list[str]) -> int:
     ap.add_argument("--table", default=None, help="table to load (default: bakeoff if present)")
     ap.add_argument("--format", choices=("summary", "csv", "parquet"), default="summary")
     ap.add_argument("--output", "-o", default=None, help="export file (default: stdout for csv)")
-    try:
-        args = ap.parse_args(argv)
-    except SystemExit as e:
-        return 0 if e.code == 0 else 2
+    args = ap.parse_or_exit_code(argv)
+    if isinstance(args, int):
+        return args
     prog = "screentest results"
     try:
         if args.output is not None:
