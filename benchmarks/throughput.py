@@ -23,6 +23,11 @@ Prints ONE JSON line:
   target scaled by ``machine_factor_vs_issue`` (both are reported; neither is a measurement on the
   issue's machine);
 * ``peak_rss_mb``: peak resident memory of this process;
+* when numba is installed (the ``bench`` extra; not needed by the project) ``numba_rounds_per_s`` and
+  ``ratio_vs_numba``: a straightforward compiled loop of the same LinUCB/LinTS on the same kind of
+  world (float32, ``prange`` over seeds, Sherman-Morrison inverse, one draw per arm for LinTS, no
+  probabilities), ``--seeds`` x ``--horizon`` rounds, each timed run alternating with a sweep run
+  so the ratio is same-moment (best over best);
 * when ``~/.cache/screentest-peers/bin/python`` exists: obp's and MABWiser's per-round loops
   (``benchmarks/_throughput_peer.py``, run there as a subprocess) and the ratios.
 
@@ -67,6 +72,7 @@ def parse_args(argv=None):
     p.add_argument("--obp-rounds", type=int, default=2000)
     p.add_argument("--mabwiser-rounds", type=int, default=300)
     p.add_argument("--no-peers", action="store_true")
+    p.add_argument("--no-numba", action="store_true", help="skip the compiled-loop reference")
     a = p.parse_args(argv)
     if a.reference_horizon < 0:
         p.error(f"--reference-horizon: expected an integer >= 0, got {a.reference_horizon}")
@@ -157,6 +163,86 @@ def numpy_minimal(K: int, d: int, n: int, seed: int = 0) -> float:
     return n / (time.perf_counter() - t0)
 
 
+def make_numba_loop(policy: str, K: int, d: int, seeds: int, horizon: int):
+    """A straightforward compiled loop (numba, ``prange`` over seeds) of the same policy on the
+    linear-Gaussian world; returns a zero-argument callable running ``seeds x horizon`` rounds, or
+    None when numba is not installed."""
+    try:
+        import numba
+    except ImportError:
+        return None
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    theta = rng.normal(size=(K, d)).astype(np.float32)
+    theta /= np.linalg.norm(theta, axis=1, keepdims=True)
+    lints = policy == "lints"
+
+    @numba.njit(parallel=True, fastmath=False)
+    def run(seeds_arr, horizon):  # explicit loops: no temporaries inside the round
+        out = np.zeros(seeds_arr.shape[0])
+        for m in numba.prange(seeds_arr.shape[0]):
+            np.random.seed(seeds_arr[m])
+            P = np.zeros((K, d, d), np.float32)
+            for k in range(K):
+                for i in range(d):
+                    P[k, i, i] = 1.0
+            th = np.zeros((K, d), np.float32)
+            x = np.empty(d, np.float32)
+            u = np.empty(d, np.float32)
+            total = 0.0
+            for _ in range(horizon):
+                nrm = 0.0
+                for i in range(d):
+                    x[i] = np.random.standard_normal()
+                    nrm += x[i] * x[i]
+                nrm = np.sqrt(nrm)
+                for i in range(d):
+                    x[i] /= nrm
+                best, a = -np.inf, 0
+                for k in range(K):
+                    q, mean = 0.0, 0.0
+                    for i in range(d):
+                        acc = 0.0
+                        for j in range(d):
+                            acc += P[k, i, j] * x[j]
+                        q += x[i] * acc
+                        mean += th[k, i] * x[i]
+                    w = np.sqrt(max(q, 0.0))
+                    s = mean + (w * np.random.standard_normal() if lints else w)
+                    if s > best:
+                        best, a = s, k
+                mu_best, mu_a = -np.inf, 0.0
+                for k in range(K):
+                    mu = 0.0
+                    for i in range(d):
+                        mu += theta[k, i] * x[i]
+                    mu_best = max(mu_best, mu)
+                    if k == a:
+                        mu_a = mu
+                r = mu_a + 0.1 * np.random.standard_normal()
+                den, pred = 1.0, 0.0
+                for i in range(d):
+                    acc = 0.0
+                    for j in range(d):
+                        acc += P[a, i, j] * x[j]
+                    u[i] = acc
+                    den += x[i] * acc
+                    pred += th[a, i] * x[i]
+                g = (r - pred) / den
+                for i in range(d):
+                    th[a, i] += u[i] * g
+                    for j in range(d):
+                        P[a, i, j] -= u[i] * u[j] / den
+                total += mu_best - mu_a
+            out[m] = total
+        return out
+
+    s = np.arange(seeds, dtype=np.int64)
+    run(s[:2], 2)  # compile
+    return lambda: run(s, horizon)
+
+
 # the core issue's figures (rounds x seeds / s, its machine): target and "straightforward" reference
 ISSUE_NUMPY_LINUCB = 105_000.0
 ISSUE_FIGURES = {
@@ -245,9 +331,15 @@ def main(argv=None) -> int:
     kw = {"num_samples": a.num_samples} if a.policy == "lints" else {}
     pol = make(a.policy, num_actions=a.arms, context_dim=a.dim, **kw)
 
+    numba_loop = None if a.no_numba else make_numba_loop(a.policy, a.arms, a.dim, a.seeds, a.horizon)
+    numba_runs = []
     best, best_cpu, compile_s, df = float("inf"), float("inf"), None, None
     runs = []
     for _ in range(a.repeat):
+        if numba_loop is not None:  # alternate with the sweep runs: a same-moment comparison
+            t0 = time.perf_counter()
+            numba_loop()
+            numba_runs.append(a.seeds * a.horizon / (time.perf_counter() - t0))
         c0 = time.process_time()
         t0 = time.perf_counter()
         df = sweep(env, {a.policy: pol}, a.seeds, horizon=a.horizon, checkpoints=None, chunk_size=chunk,
@@ -293,6 +385,12 @@ def main(argv=None) -> int:
         **ref,
         "numpy_minimal_rounds_per_s": np_min, "machine_factor_vs_issue": factor,
     }
+    if numba_runs:
+        out["numba_rounds_per_s"] = max(numba_runs)
+        out["numba_median_rounds_per_s"] = float(np.median(numba_runs))
+        out["ratio_vs_numba"] = rounds_per_s / max(numba_runs)
+    elif not a.no_numba:
+        out["numba"] = "not installed (pip install -e '.[bench]')"
     if ref:
         out["ratio_vs_jax_reference"] = rounds_per_s / ref["jax_reference_rounds_per_s"]
         out["single_seed_ratio_vs_jax_reference"] = single / ref["single_seed_jax_reference_rounds_per_s"]

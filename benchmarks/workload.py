@@ -22,7 +22,7 @@ Prints ONE JSON line per policy, each with:
   over LinUCB's (single-slot LinUCB on the same catalog, slates included), a ratio of such ratios;
 * for LinUCB and LinTS, ``jax_reference_rounds_per_s`` and ``ratio_vs_jax_reference``: the
   straightforward vmap(scan) of ``benchmarks/_jax_reference.py`` on the same simulator, and when
-  numba is installed (not a project dependency) ``numba_rounds_per_s`` / ``ratio_vs_numba``: a
+  numba is installed (the ``bench`` extra) ``numba_rounds_per_s`` / ``ratio_vs_numba``: a
   straightforward numba loop (``prange`` over seeds), both timed in the policy's interleaved repeats;
 * ``peak_rss_mb``: the process's peak resident memory after the policy's runs (a high-water mark
   over everything run so far in the process);

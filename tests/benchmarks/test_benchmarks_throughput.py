@@ -31,6 +31,7 @@ def test_throughput_benchmark_prints_one_json_line_with_references():
                 "peak_rss_mb"):
         assert math.isfinite(out[key]) and out[key] > 0, (key, out[key])
     assert out["policy"] == policy and out["seeds"] == 4 and out["horizon"] == 40
+    assert out.get("numba", "").startswith("not installed") or out["ratio_vs_numba"] > 0
     assert {row["kind"] for row in out["issue_target"]} == {"sweep", "single"}
     for row in out["issue_target"]:
         assert row["required_ratio"] == pytest.approx(row["target"] / row["issue_reference"])
@@ -71,6 +72,29 @@ def test_textbook_reference_learns():
         mu = x @ theta.T
         random_regret = float(jnp.mean(mu.max(1) - mu.mean(1))) * T
         assert float(regret.mean()) < 0.25 * random_regret, (policy, float(regret.mean()), random_regret)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("policy", ["linucb", "lints"])
+def test_numba_reference_loop_learns(policy):
+    """The compiled-loop reference is a working LinUCB/LinTS (far less regret than uniform random on
+    the same world), so the speed ratio against it compares like with like. Needs the bench extra."""
+    pytest.importorskip("numba")
+    import numpy as np
+
+    sys.path.insert(0, str(ROOT))
+    from benchmarks.throughput import make_numba_loop
+
+    K, d, T = 4, 3, 1500
+    regret = make_numba_loop(policy, K, d, seeds=8, horizon=T)()
+    rng = np.random.default_rng(0)  # the loop's world: make_numba_loop draws theta from seed 0 first
+    theta = rng.normal(size=(K, d))
+    theta /= np.linalg.norm(theta, axis=1, keepdims=True)
+    x = np.random.default_rng(1).normal(size=(20_000, d))
+    x /= np.linalg.norm(x, axis=1, keepdims=True)
+    mu = x @ theta.T
+    random_regret = float(np.mean(mu.max(1) - mu.mean(1))) * T
+    assert regret.shape == (8,) and float(regret.mean()) < 0.25 * random_regret, (regret.mean(), random_regret)
 
 
 @pytest.mark.slow
