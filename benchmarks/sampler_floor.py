@@ -3,23 +3,30 @@
     python -m benchmarks.sampler_floor --members 1000 --arms 80 --repeat 15
 
 Bernoulli TS draws one ``Beta(alpha_k, beta_k)`` per arm per round, i.e. two Gamma draws, each a
-Marsaglia-Tsang proposal (one normal and one uniform: 2 random words) plus rare retries. This
-script times, per member-round with ``--members`` members under ``vmap`` (the sweep's layout) and
-``--arms`` arms with OBD-like posteriors (``alpha`` log-uniform on [0.5, 20], ``beta`` on
-[100, 5000], fixed seed), keys of the sweep's default PRNG (:mod:`bandits.engine.prng`):
+Marsaglia-Tsang proposal (one normal and one uniform: 2 random words) plus, for shapes below 1, a
+boost uniform, and rare retries. This script times, per member-round with ``--members`` members
+under ``vmap`` (the sweep's layout) and ``--arms`` arms with OBD-like posteriors (``alpha``
+log-uniform on [0.5, 20], ``beta`` on [100, 5000], fixed seed), keys of the sweep's default PRNG
+(:mod:`bandits.engine.prng`):
 
-* ``bits_4w`` / ``bits_2w``: ``jax.random.bits`` alone, 4 and 2 uint32 words per arm (the exact
-  sampler's first pass needs 4; 2 would be one word per Gamma);
-* ``old_sampler``: the sampler as it was before the boost uniform was taken from the acceptance
-  test (``_old_log_gamma_sample`` below, kept verbatim as the reference: 6 words per arm);
+* ``bits_4w`` / ``bits_2w``: ``jax.random.bits`` alone, 4 and 2 uint32 words per arm (4: the
+  fewest an exact first pass needs, a normal and a uniform per Gamma; 2: one word per Gamma);
+* ``old_sampler``: the sampler before its retry loop was pipelined (``_old_log_gamma_sample``
+  below, kept verbatim as the reference; 6 words per arm, the same words as the new one);
 * ``new_sampler``: :func:`bandits.policies._sampling.beta_logit_sample`;
-* ``bts_select_old`` / ``bts_select``: the whole ``bernoulli_ts`` decision (action only, as in a
-  sweep that does not log: ``probs`` is dead code) with the old and the new sampler.
+* ``words4_sampler``: an exact variant with 4 words per arm, tried and not adopted: one
+  ``random.bits`` call per pass and the boost uniform taken from the acceptance test
+  (``u / h(x)``, see the module docstring of ``bandits.policies._sampling``);
+* ``bts_select_old`` / ``bts_select`` / ``bts_select_words4``: the whole ``bernoulli_ts`` decision
+  (action only, as in a sweep that does not log: ``probs`` is dead code) with each sampler.
 
 Every variant is compiled first; then each repeat runs all of them in turn with fresh keys
 (interleaved), and ``best``/``median`` wall-clock microseconds per member-round are reported with
-the process CPU time (``cpu_best``; steadier on a loaded machine). ``ratio_new_vs_old`` and
-``ratio_select_new_vs_old`` are same-run ratios of best (and median) times. Prints ONE JSON line.
+the process CPU time (``cpu_best``; steadier on a loaded machine). The ``ratio_*`` fields are
+same-run ratios of those times (best, median, cpu_best). Prints ONE JSON line.
+
+The sweep itself (a ``scan`` over rounds around this decision) fuses differently; the end-to-end
+figure is ``python -m benchmarks.workload --policies bernoulli_ts`` (``ratio_vs_random``).
 """
 
 from __future__ import annotations
@@ -102,6 +109,45 @@ def _old_beta_logit_sample(key, alpha, beta, shape, dtype=jnp.float32):
 # ---- end of the reference -------------------------------------------------------------------
 
 
+# ---- the 4-word variant (exact; not adopted: slower than the adopted sampler) ----------------
+def _words4_propose(key, a, shape, dtype):
+    """Marsaglia-Tsang proposal from one ``random.bits`` call (2 words per element), with
+    ``log G = log(d v) + log(u / h(x)) / a`` for ``a < 1``."""
+    boost, d, c = _old_mt_constants(a, dtype)
+    words = jax.random.bits(key, (2,) + tuple(shape), jnp.uint32)
+    m = (words >> 9).astype(dtype)
+    scale = jnp.asarray(2.0 ** -23, dtype)
+    x = jnp.asarray(np.sqrt(2), dtype) * jax.lax.erf_inv((2 * m[0] + 1) * scale - 1)
+    log_u = jnp.log((m[1] + 0.5) * scale)
+    y = c * x
+    ok_v = y > -1
+    log_v = 3 * jnp.log1p(jnp.where(ok_v, y, 0))
+    log_h = 0.5 * x * x + d * _log_v_minus_w(y, log_v)
+    ok = ok_v & (log_u < log_h)
+    return ok, jnp.log(d) + log_v + jnp.where(boost, (log_u - log_h) / jnp.where(boost, a, 1), 0)
+
+
+def _words4_beta_logit_sample(key, alpha, beta, shape, dtype=jnp.float32):
+    shape = tuple(shape)
+    a = jnp.stack([jnp.broadcast_to(jnp.asarray(alpha, dtype), shape), jnp.broadcast_to(jnp.asarray(beta, dtype), shape)])
+    n = a.size
+    ok, val = _words4_propose(jax.random.fold_in(key, 0), a, a.shape, dtype)
+    fa, iota = a.reshape(n), jnp.arange(n, dtype=jnp.int32)
+
+    def body(carry):  # the adopted sampler's pipelined retry loop
+        ok_, val_, j, ok_p, val_p, i = carry
+        hit = (iota == j) & ok_p
+        ok_, val_ = ok_ | hit, jnp.where(hit, val_p, val_)
+        j = jnp.min(jnp.where(ok_, n, iota))
+        ok_p, val_p = _words4_propose(jax.random.fold_in(key, i), jnp.take(fa, j, mode="clip"), (), dtype)
+        return ok_, val_, j, ok_p, val_p, i + 1
+
+    init = (ok.reshape(n), val.reshape(n), jnp.zeros((), jnp.int32), jnp.zeros((), bool), jnp.zeros((), dtype),
+            jnp.ones((), jnp.int32))
+    lg = jax.lax.while_loop(lambda cr: cr[2] < n, body, init)[1].reshape(a.shape)
+    return lg[0] - lg[1]
+
+
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--members", type=int, default=1000)
@@ -135,8 +181,10 @@ def _variants(K: int):
         "bits_2w": lambda k, al, be: jax.random.bits(k, (2, K), jnp.uint32),
         "old_sampler": lambda k, al, be: _old_beta_logit_sample(k, al, be, (K,)),
         "new_sampler": lambda k, al, be: beta_logit_sample(k, al, be, (K,)),
+        "words4_sampler": lambda k, al, be: _words4_beta_logit_sample(k, al, be, (K,)),
         "bts_select_old": select_with(_old_beta_logit_sample),
         "bts_select": bts_select,
+        "bts_select_words4": select_with(_words4_beta_logit_sample),
     }
     return {name: jax.jit(jax.vmap(f)) for name, f in fns.items()}
 
@@ -169,6 +217,8 @@ def run(args) -> dict:
             "devices": jax.device_count(), "us_per_member_round": us,
             "ratio_new_vs_old": ratio("new_sampler", "old_sampler"),
             "ratio_select_new_vs_old": ratio("bts_select", "bts_select_old"),
+            "ratio_words4_vs_old": ratio("words4_sampler", "old_sampler"),
+            "ratio_select_words4_vs_old": ratio("bts_select_words4", "bts_select_old"),
             "ratio_bits_4w_vs_new": ratio("bits_4w", "new_sampler")}
 
 

@@ -12,7 +12,8 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-VARIANTS = ("bits_4w", "bits_2w", "old_sampler", "new_sampler", "bts_select_old", "bts_select")
+VARIANTS = ("bits_4w", "bits_2w", "old_sampler", "new_sampler", "words4_sampler", "bts_select_old", "bts_select",
+            "bts_select_words4")
 
 
 @pytest.mark.slow
@@ -32,6 +33,8 @@ def test_sampler_floor_prints_one_json_line_with_every_variant_and_ratio():
             assert math.isfinite(us[name][stat]) and us[name][stat] > 0, (name, stat)
     for key, (num, den) in {"ratio_new_vs_old": ("new_sampler", "old_sampler"),
                             "ratio_select_new_vs_old": ("bts_select", "bts_select_old"),
+                            "ratio_words4_vs_old": ("words4_sampler", "old_sampler"),
+                            "ratio_select_words4_vs_old": ("bts_select_words4", "bts_select_old"),
                             "ratio_bits_4w_vs_new": ("bits_4w", "new_sampler")}.items():
         for stat in ("best", "median", "cpu_best"):
             assert out[key][stat] == pytest.approx(us[num][stat] / us[den][stat]), (key, stat)
