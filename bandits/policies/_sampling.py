@@ -32,8 +32,8 @@ The ``a < 1`` uniform could be taken from the acceptance test instead of its own
 acceptance, ``u`` is uniform on ``(0, h(x))``, ``h(x) = exp(x^2 / 2 + d (1 - v + log v))``, so
 ``u / h(x)`` is an exact U(0, 1) independent of the accepted ``x``), saving 2 of the 6 random words
 per Beta draw; it is not, because the first pass's value then depends on ``u`` as well as ``x``,
-and XLA's CPU fusion recomputes the random words for each of the pass's outputs, which costs more
-than the words saved (``benchmarks/sampler_floor.py``, docs/policies.md).
+and XLA's CPU fusion recomputes the random words for each of the pass's outputs, which costs as
+much as the words saved or more (``benchmarks/sampler_floor.py``, docs/policies.md).
 
 Key use: proposal ``i`` (``i = 0`` the full pass, ``i >= 1`` the retries) draws from
 ``fold_in(key, i)``; the ``a < 1`` uniforms from ``fold_in(key, 2**31 - 1)``. Draws are float
