@@ -20,13 +20,24 @@ shape 20) but a ``while_loop`` that redraws the whole array until every element 
 a full pass per iteration, and under ``vmap`` it iterates until the unluckiest member is done.
 Instead the first pass proposes once for every element and each further iteration proposes for
 ONE element only, the first still-rejected one (a scalar proposal and a select); the loop ends
-when every element is accepted. Arrays of more than 2,048 draws (offline Monte Carlo, not the
-per-member rounds) redraw all their rejected elements in each iteration instead. Each element's value is its first accepted proposal from a
-sequence of independent proposals, so the draws are exact.
+when every element is accepted. A retry proposal is applied to its element in the iteration
+after it is drawn, so that the per-element select reads it as a loop variable: XLA would
+otherwise fuse the scalar proposal (its random words included) into the select and compute it
+once per element. Arrays of more than 2,048 draws (offline Monte Carlo, not the per-member
+rounds) redraw all their rejected elements in each iteration instead. Each element's value is
+its first accepted proposal from a sequence of independent proposals (whether a proposal is used
+depends on earlier proposals only), so the draws are exact.
+
+The ``a < 1`` uniform could be taken from the acceptance test instead of its own stream (given
+acceptance, ``u`` is uniform on ``(0, h(x))``, ``h(x) = exp(x^2 / 2 + d (1 - v + log v))``, so
+``u / h(x)`` is an exact U(0, 1) independent of the accepted ``x``), saving 2 of the 6 random words
+per Beta draw; it is not, because the first pass's value then depends on ``u`` as well as ``x``,
+and XLA's CPU fusion recomputes the random words for each of the pass's outputs, which costs as
+much as the words saved or more (``benchmarks/sampler_floor.py``, docs/policies.md).
 
 Key use: proposal ``i`` (``i = 0`` the full pass, ``i >= 1`` the retries) draws from
 ``fold_in(key, i)``; the ``a < 1`` uniforms from ``fold_in(key, 2**31 - 1)``. Draws are float
-``dtype`` (float32 default; float64 works under x64).
+``dtype`` (float32 default; float64 under x64, float32 otherwise, as JAX's own samplers).
 """
 
 from __future__ import annotations
@@ -75,14 +86,39 @@ def _log_v_minus_w(y, log_v):
     return jnp.where(small, series, direct)
 
 
+def _retry(key, d, c, ok, val, dtype):
+    """Replace each rejected element of ``val`` (n,) by its first accepted retry (module docstring).
+
+    Iteration ``i`` applies the proposal drawn in iteration ``i - 1`` to its element (if accepted),
+    finds the first element still rejected and proposes for it from ``fold_in(key, i)``; it stops
+    when none is left. Applying a proposal one iteration after it is drawn makes it a loop variable
+    of the per-element select, so it is computed once per member, not once per element.
+    """
+    n = d.size
+    iota = jnp.arange(n, dtype=jnp.int32)
+
+    def body(carry):
+        ok_, val_, j, ok_p, val_p, i = carry
+        hit = (iota == j) & ok_p
+        ok_, val_ = ok_ | hit, jnp.where(hit, val_p, val_)
+        j = jnp.min(jnp.where(ok_, n, iota))  # n: none left
+        ok_p, val_p = _propose(jax.random.fold_in(key, i), jnp.take(d, j, mode="clip"),
+                               jnp.take(c, j, mode="clip"), (), dtype)
+        return ok_, val_, j, ok_p, val_p, i + 1
+
+    init = (ok, val, jnp.zeros((), jnp.int32), jnp.zeros((), bool), jnp.zeros((), dtype), jnp.ones((), jnp.int32))
+    return jax.lax.while_loop(lambda cr: cr[2] < n, body, init)[1]
+
+
 def log_gamma_sample(key, a, shape, dtype=jnp.float32):
     """``log G`` for exact ``G ~ Gamma(a, 1)`` draws; see the module docstring.
 
     key: PRNG key. a: shape parameter(s) > 0, broadcastable to ``shape``. shape: static output
-    shape. Returns ``shape`` ``dtype``
+    shape. dtype: float32 (default) or float64 (under x64). Returns ``shape`` ``dtype``
     log-draws, finite for every ``a > 0``.
     """
     shape = tuple(shape)
+    dtype = jax.dtypes.canonicalize_dtype(dtype)
     a = jnp.broadcast_to(jnp.asarray(a, dtype), shape)
     boost, d, c = _mt_constants(a, dtype)
     ok, val = _propose(jax.random.fold_in(key, 0), d, c, shape, dtype)
@@ -96,21 +132,7 @@ def log_gamma_sample(key, a, shape, dtype=jnp.float32):
 
         ok, val, _ = jax.lax.while_loop(lambda cr: ~jnp.all(cr[0]), body_all, (ok, val, jnp.ones((), jnp.int32)))
     elif n > 0:
-        flat_ok, flat_val = ok.reshape(n), val.reshape(n)
-        flat_d, flat_c = d.reshape(n), c.reshape(n)
-        iota = jnp.arange(n, dtype=jnp.int32)
-
-        def body(carry):
-            ok_, val_, i = carry
-            j = jnp.min(jnp.where(ok_, n, iota))  # the first still-rejected element
-            ok2, val2 = _propose(jax.random.fold_in(key, i), jnp.take(flat_d, j, mode="clip"),
-                                 jnp.take(flat_c, j, mode="clip"), (), dtype)
-            hit = (iota == j) & ok2
-            return ok_ | hit, jnp.where(hit, val2, val_), i + 1
-
-        flat_ok, flat_val, _ = jax.lax.while_loop(lambda cr: ~jnp.all(cr[0]), body,
-                                                  (flat_ok, flat_val, jnp.ones((), jnp.int32)))
-        val = flat_val.reshape(shape)
+        val = _retry(key, d.reshape(n), c.reshape(n), ok.reshape(n), val.reshape(n), dtype).reshape(shape)
     u = jax.random.uniform(jax.random.fold_in(key, _BOOST_STREAM), shape, dtype, minval=jnp.finfo(dtype).tiny)
     return jnp.where(boost, val + jnp.log(u) / jnp.where(boost, a, 1), val)
 

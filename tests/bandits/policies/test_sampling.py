@@ -98,11 +98,13 @@ def test_float64_leg():
 
 def test_vmapped_per_member_draws_are_exact():
     """Under vmap (the sweep's use: one small array per member, rejections retried one element at
-    a time) every column still follows its own Beta."""
-    a = jnp.asarray([0.02, 1.0, 23.0, 1e4])
-    b = jnp.asarray([0.02, 3.0, 6924.0, 1e4])
+    a time) every column still follows its own Beta, including the boosted shapes (``a < 1``) 0.02,
+    0.3 and 1e-3, and no draw is NaN or infinite at shape 1e-3."""
+    a = jnp.asarray([0.02, 0.3, 23.0, 1e4, 1e-3])
+    b = jnp.asarray([0.02, 3.0, 6924.0, 1e4, 1e-3])
     keys = jax.random.split(jax.random.key(18), N // 4)
-    y = jax.jit(jax.vmap(lambda k: beta_logit_sample(k, a, b, (4, 4))))(keys)
-    y = np.asarray(y, np.float64).transpose(2, 0, 1).reshape(4, -1)
-    for j in range(4):
+    y = jax.jit(jax.vmap(lambda k: beta_logit_sample(k, a, b, (4, 5))))(keys)
+    y = np.asarray(y, np.float64).transpose(2, 0, 1).reshape(5, -1)
+    assert np.all(np.isfinite(y))
+    for j in range(5):
         assert stats.kstest(y[j], lambda v, j=j: _logit_beta_cdf(v, float(a[j]), float(b[j]))).pvalue > P_MIN

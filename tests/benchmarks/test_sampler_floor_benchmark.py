@@ -1,0 +1,48 @@
+"""The sampler-floor benchmark runs end to end on tiny sizes and prints every field docs/policies.md
+quotes (a smoke test of the script, not a timing: speed is never asserted in tests)."""
+
+from __future__ import annotations
+
+import json
+import math
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+VARIANTS = ("bits_4w", "bits_2w", "old_sampler", "new_sampler", "words4_sampler", "bts_select_old", "bts_select",
+            "bts_select_words4")
+
+
+@pytest.mark.slow
+def test_sampler_floor_prints_one_json_line_with_every_variant_and_ratio():
+    cmd = [sys.executable, "-m", "benchmarks.sampler_floor", "--members", "6", "--arms", "5", "--repeat", "2"]
+    proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    lines = [ln for ln in proc.stdout.splitlines() if ln.strip()]
+    assert len(lines) == 1, proc.stdout
+    out = json.loads(lines[0])
+    assert (out["members"], out["arms"], out["repeat"]) == (6, 5, 2)
+    us = out["us_per_member_round"]
+    assert set(us) == set(VARIANTS)
+    for name in VARIANTS:
+        assert us[name]["best"] <= us[name]["median"], name
+        for stat in ("best", "median", "cpu_best"):
+            assert math.isfinite(us[name][stat]) and us[name][stat] > 0, (name, stat)
+    for key, (num, den) in {"ratio_new_vs_old": ("new_sampler", "old_sampler"),
+                            "ratio_select_new_vs_old": ("bts_select", "bts_select_old"),
+                            "ratio_words4_vs_old": ("words4_sampler", "old_sampler"),
+                            "ratio_select_words4_vs_old": ("bts_select_words4", "bts_select_old"),
+                            "ratio_bits_4w_vs_new": ("bits_4w", "new_sampler")}.items():
+        for stat in ("best", "median", "cpu_best"):
+            assert out[key][stat] == pytest.approx(us[num][stat] / us[den][stat]), (key, stat)
+
+
+def test_sampler_floor_refuses_a_non_positive_size(capsys):
+    from benchmarks.sampler_floor import parse_args
+
+    with pytest.raises(SystemExit) as exc:
+        parse_args(["--members", "0"])
+    assert exc.value.code == 2 and "--members: expected a positive integer, got 0" in capsys.readouterr().err
