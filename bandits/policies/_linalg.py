@@ -251,8 +251,8 @@ def ridge_row_rank_one(p_tri: Array, theta: Array, x: Array, reward: Array, sign
 # between consecutive poles and the last in ``(d_n, d_n + |z|^2]``. Plain ``jnp`` with a fixed
 # number of iterations (no LAPACK, static shapes), for the small ``d x d`` problems of one round.
 
-_SECULAR_BISECT = 8  # bisection steps before the safeguarded middle-way steps (Li 1994)
-_SECULAR_MIDDLE = 10
+_SECULAR_BISECT = 6  # bisection steps before the safeguarded middle-way steps (Li 1994)
+_SECULAR_MIDDLE = 6
 
 
 def rank_one_eig(dvals: Array, z: Array) -> tuple[Array, Array]:
@@ -278,11 +278,12 @@ def rank_one_eig(dvals: Array, z: Array) -> tuple[Array, Array]:
     cid = jnp.cumsum(first)
     same = cid[:, None] == cid[None, :]
     multi = jnp.sum(same, axis=1) > 1
-    norm_c = jnp.sqrt(same.astype(dt) @ (z * z))
-    z_lead = same.astype(dt) @ jnp.where(first, z, 0)
+    csum = lambda v: jnp.sum(jnp.where(same, v[:, None], 0), axis=0)  # noqa: E731  (per-cluster sums)
+    norm_c = jnp.sqrt(csum(z * z))
+    z_lead = csum(jnp.where(first, z, 0))
     sgn = jnp.where(z_lead >= 0, 1.0, -1.0).astype(dt)
     v = z + jnp.where(first, sgn * norm_c, 0)
-    vnorm2 = same.astype(dt) @ (v * v)
+    vnorm2 = csum(v * v)
     keep = multi & (vnorm2 > 0)
     H = eye - jnp.where(same & keep[:, None], 2 * jnp.outer(v, v) / jnp.where(keep, vnorm2, 1)[:, None], 0)
     zh = jnp.where(keep, jnp.where(first, -sgn * norm_c, 0), z)
@@ -291,44 +292,44 @@ def rank_one_eig(dvals: Array, z: Array) -> tuple[Array, Array]:
     active = jnp.abs(zh) * jnp.sqrt(z2sum) > tol
     za = jnp.where(active, zh, 0)
     w2 = za * za
-    later = jnp.arange(n)[None, :] > jnp.arange(n)[:, None]
-    nxt = jnp.min(jnp.where(later & active[None, :], dvals[None, :], jnp.inf), axis=1)
+    later = jnp.arange(n)[:, None] > jnp.arange(n)[None, :]  # [j, i]: pole j after pole i
+    nxt = jnp.min(jnp.where(later & active[:, None], dvals[:, None], jnp.inf), axis=0)
     has_next = jnp.isfinite(nxt)
     upper = jnp.where(has_next, nxt, dvals + jnp.sum(w2))
     gap = upper - dvals
 
+    # layout: poles j on axis 0, roots i on axis 1, so that the sums over poles run over a non-minor
+    # axis (vectorised by XLA over the roots); the loops are unrolled (one fused kernel per step)
     idx = jnp.arange(n)
-    upto = idx[None, :] <= idx[:, None]  # poles j <= i: the left part (psi) of root i's secular sum
+    upto = idx[:, None] <= idx[None, :]  # pole j <= root i: the left part (psi) of root i's sum
+    act_j = active[:, None]
 
     def secular(delta, mu):
-        den = jnp.where(active[None, :], delta - mu[:, None], 1)
-        t = w2[None, :] / den
-        return 1 + jnp.sum(t, axis=1), t, t / den
+        den = jnp.where(act_j, delta - mu[None, :], 1)
+        t = w2[:, None] / den
+        return 1 + jnp.sum(t, axis=0), t, t / den
 
-    f_mid, _, _ = secular(dvals[None, :] - dvals[:, None], 0.5 * gap)
+    f_mid, _, _ = secular(dvals[:, None] - dvals[None, :], 0.5 * gap)
     left = ~has_next | (f_mid >= 0)
     origin = jnp.where(left, dvals, upper)
-    delta = dvals[None, :] - origin[:, None]  # d_j - origin_i
+    delta = dvals[:, None] - origin[None, :]  # d_j - origin_i
     p_pole = jnp.where(left, 0, -gap)  # root i's left pole, relative to its origin
     q_pole = jnp.where(left, gap, 0)  # its right pole (unused for the last root)
     lo = jnp.where(left, 0, -0.5 * gap)
     hi = jnp.where(left, jnp.where(has_next, 0.5 * gap, gap), 0)
 
-    def bisect(_, c):
-        lo, hi = c
+    for _ in range(_SECULAR_BISECT):
         mu = 0.5 * (lo + hi)
         f, _, _ = secular(delta, mu)
-        return jnp.where(f < 0, mu, lo), jnp.where(f < 0, hi, mu)
+        lo, hi = jnp.where(f < 0, mu, lo), jnp.where(f < 0, hi, mu)
 
-    lo, hi = jax.lax.fori_loop(0, _SECULAR_BISECT, bisect, (lo, hi))
-
-    def middle_way(_, c):
+    mu = 0.5 * (lo + hi)
+    for _ in range(_SECULAR_MIDDLE):
         # model psi and phi by one pole each, matching value and slope at mu, and solve the model
-        lo, hi, mu = c
         f, t, tp = secular(delta, mu)
         lo, hi = jnp.where(f < 0, mu, lo), jnp.where(f < 0, hi, mu)
-        psi, dpsi = jnp.sum(jnp.where(upto, t, 0), axis=1), jnp.sum(jnp.where(upto, tp, 0), axis=1)
-        phi, dphi = f - 1 - psi, jnp.sum(jnp.where(upto, 0, tp), axis=1)
+        psi, dpsi = jnp.sum(jnp.where(upto, t, 0), axis=0), jnp.sum(jnp.where(upto, tp, 0), axis=0)
+        phi, dphi = f - 1 - psi, jnp.sum(jnp.where(upto, 0, tp), axis=0)
         b = dpsi * (p_pole - mu) ** 2
         e = dphi * (q_pole - mu) ** 2
         C = 1 + psi - dpsi * (p_pole - mu) + phi - dphi * (q_pole - mu)
@@ -340,23 +341,29 @@ def rank_one_eig(dvals: Array, z: Array) -> tuple[Array, Array]:
         s1 = big / jnp.where(C != 0, 2 * C, 1)
         s2 = 2 * C0 / jnp.where(big != 0, big, 1)
         s_last = p_pole + b / jnp.where(C > 0, C, 1)
-        inside = lambda s: (s >= lo) & (s <= hi)  # noqa: E731
-        settled = lambda s: jnp.abs(s - mu) <= 4 * eps * jnp.maximum(jnp.abs(mu), hi - lo)  # noqa: E731
+        inside = lambda s, lo=lo, hi=hi: (s >= lo) & (s <= hi)  # noqa: E731
+        settled = lambda s, lo=lo, hi=hi, mu=mu: jnp.abs(s - mu) <= 4 * eps * jnp.maximum(jnp.abs(mu), hi - lo)  # noqa: E731
         cand = jnp.where(has_next, jnp.where(inside(s2) | settled(s2), s2, s1), s_last)
-        return lo, hi, jnp.where(inside(cand), cand, jnp.where(settled(cand), mu, 0.5 * (lo + hi)))
-
-    _, _, mu = jax.lax.fori_loop(0, _SECULAR_MIDDLE, middle_way, (lo, hi, 0.5 * (lo + hi)))
+        mu = jnp.where(inside(cand), cand, jnp.where(settled(cand), mu, 0.5 * (lo + hi)))
 
     # z recomputed from the roots: zhat_j^2 = (lam_j - d_j) prod_{i != j} (lam_i - d_j) / (d_i - d_j)
-    diff = mu[:, None] - delta  # lam_i - d_j
-    pole_gap = dvals[:, None] - dvals[None, :]  # d_i - d_j
+    diff = mu[None, :] - delta  # [j, i] = lam_i - d_j
+    pole_gap = dvals[None, :] - dvals[:, None]  # [j, i] = d_i - d_j
     diag = eye.astype(bool)
-    ratio = jnp.where(diag, diff, diff / jnp.where(diag | ~active[:, None] | ~active[None, :], 1, pole_gap))
-    ratio = jnp.where(active[:, None] & active[None, :], ratio, 1)
-    zhat = jnp.where(active, jnp.sign(za) * jnp.sqrt(jnp.abs(jnp.prod(ratio, axis=0))), 0)
-    vec = jnp.where(active[None, :], zhat[None, :] / jnp.where(active[None, :], -diff, 1), 0)  # rows: roots i
-    vec = vec / jnp.sqrt(jnp.maximum(jnp.sum(vec * vec, axis=1, keepdims=True), jnp.finfo(dt).tiny))
-    U = jnp.where(active[None, :], vec.T, eye)  # column i: eigenvector of root i (e_i if deflated)
+    both = act_j & active[None, :]
+    ratio = jnp.where(diag, diff, diff / jnp.where(diag | ~both, 1, pole_gap))
+    ratio = jnp.where(both, ratio, 1)
+    zhat = jnp.where(active, jnp.sign(za) * jnp.sqrt(jnp.abs(jnp.prod(ratio.T, axis=0))), 0)
+    vec = jnp.where(act_j, zhat[:, None] / jnp.where(act_j, -diff, 1), 0)  # column i: eigenvector of root i
+    vec = vec / jnp.sqrt(jnp.maximum(jnp.sum(vec * vec, axis=0, keepdims=True), jnp.finfo(dt).tiny))
+    U = jnp.where(active[None, :], vec, eye)  # e_i for a deflated pair
     evals = jnp.where(active, origin + mu, dvals)
     order = jnp.argsort(evals)
-    return evals[order], H @ U[:, order]
+    return evals[order], matmul_small(H, U[:, order])
+
+
+def matmul_small(A: Array, B: Array) -> Array:
+    """``A @ B`` for small matrices ``(..., n, m) x (..., m, p)`` as a broadcast product summed over a
+    non-minor axis: under ``vmap`` XLA fuses and vectorises it, where batches of tiny dots run one
+    matrix at a time on CPU."""
+    return jnp.sum(A[..., :, :, None] * B[..., None, :, :], axis=-2)

@@ -51,6 +51,7 @@ from bandits.core import argmax_random_ties
 from bandits.policies._linalg import (
     cho_solve,
     cholesky,
+    matmul_small,
     rank_one_eig,
     ridge_row_rank_one,
     tie_split,
@@ -197,13 +198,13 @@ def _discounted_update(K, d, dtype, with_vt: bool):
         put = functools.partial(jax.lax.dynamic_update_index_in_dim, index=a, axis=0)
         c = _decay(hparams.gamma, state.t + 1 - take(state.tau), dtype)
         Q = take(state.Q)
-        z = x @ Q  # Q^T x
+        z = jnp.sum(Q * x[:, None], axis=0)  # Q^T x
         evals, R = rank_one_eig(c * take(state.evals), z)
-        beta = (c * take(state.beta) + r * z) @ R
-        out = dict(Q=put(state.Q, Q @ R), evals=put(state.evals, evals), beta=put(state.beta, beta),
+        beta = jnp.sum(R * (c * take(state.beta) + r * z)[:, None], axis=0)  # R^T (c beta + r z)
+        out = dict(Q=put(state.Q, matmul_small(Q, R)), evals=put(state.evals, evals), beta=put(state.beta, beta),
                    tau=put(state.tau, state.t + 1), t=state.t + 1)
         if with_vt:
-            S = R.T @ (c * c * take(state.S) + jnp.outer(z, z)) @ R
+            S = matmul_small(R.T, matmul_small(c * c * take(state.S) + jnp.outer(z, z), R))
             out["S"] = put(state.S, 0.5 * (S + S.T))
         else:
             out["S"] = state.S
@@ -212,12 +213,30 @@ def _discounted_update(K, d, dtype, with_vt: bool):
     return update
 
 
+def discounted_linucb_scores(state: DiscountedLinState, x: jax.Array, hparams) -> jax.Array:
+    """D-LinUCB scores ``x^T theta_a + alpha sqrt(x^T V_a^-1 Vt_a V_a^-1 x)`` of every arm: (K,) from x (d,)."""
+    dtype = state.evals.dtype
+    _, u, mean, c = _discounted_terms(state, x, hparams, dtype)
+    # x^T V^-1 Vt V^-1 x = lam |u|^2 + c^2 u^T S u in the eigenbasis
+    # elementwise products summed over a non-minor axis (S is symmetric): XLA vectorises these over
+    # the minor axis, where tiny batched dots and minor-axis sums run far slower on CPU
+    uSu = jnp.sum(jnp.sum(state.S * u[:, :, None], axis=1) * u, axis=1)
+    width2 = jnp.asarray(hparams.lam, dtype) * jnp.sum(u * u, axis=1) + c * c * uSu
+    return mean + jnp.asarray(hparams.alpha, dtype) * jnp.sqrt(jnp.maximum(width2, 0))
+
+
+def discounted_mean_var(state: DiscountedLinState, x: jax.Array, hparams) -> tuple[jax.Array, jax.Array]:
+    """``(x^T V_a^-1 b_a (K,), x^T V_a^-1 x (K,))`` of every arm at context x (d,)."""
+    z, u, mean, _ = _discounted_terms(state, x, hparams, state.evals.dtype)
+    return mean, jnp.maximum(jnp.sum(z * u, axis=1), 0)
+
+
 def _discounted_terms(state, x, hparams, dtype):
     """Per arm at context ``x``: ``(u, mean, c)`` with ``u = Q^T V^-1 x`` (K, d), ``mean = x^T V^-1 b``
     (K,) and the decay ``c`` (K,); O(K d^2)."""
     lam = jnp.asarray(hparams.lam, dtype)
     c = _decay(hparams.gamma, state.t - state.tau, dtype)
-    z = jnp.einsum("kij,i->kj", state.Q, x)  # Q^T x
+    z = jnp.sum(state.Q * x[None, :, None], axis=1)  # Q^T x
     u = z / (lam + c[:, None] * state.evals)
     return z, u, jnp.sum(u * state.beta, axis=1) * c, c
 
@@ -232,12 +251,7 @@ def discounted_linucb(num_actions: int, context_dim: int, dtype=jnp.float32) -> 
     K, d = check_sizes("discounted_linucb", num_actions, context_dim, dtype)
 
     def select(key, state, context, mask, hparams):
-        x = jnp.asarray(context, dtype)
-        _, u, mean, c = _discounted_terms(state, x, hparams, dtype)
-        # x^T V^-1 Vt V^-1 x = lam |u|^2 + c^2 u^T S u
-        width2 = jnp.asarray(hparams.lam, dtype) * jnp.sum(u * u, axis=1) + c * c * jnp.einsum(
-            "ki,kij,kj->k", u, state.S, u)
-        score = mean + jnp.asarray(hparams.alpha, dtype) * jnp.sqrt(jnp.maximum(width2, 0))
+        score = discounted_linucb_scores(state, jnp.asarray(context, dtype), hparams)
         return Decision(action=argmax_random_ties(key, score, mask), probs=tie_split(score, mask))
 
     return Policy("discounted_linucb", K, d, DiscountedLinUCBHParams(), _discounted_init(K, d, dtype),
@@ -266,8 +280,7 @@ def discounted_lints(num_actions: int, context_dim: int, dtype=jnp.float32, n_mc
     K, d = check_sizes("discounted_lints", num_actions, context_dim, dtype, n_mc=n_mc)
 
     def select(key, state, context, mask, hparams):
-        z, u, mean, _ = _discounted_terms(state, jnp.asarray(context, dtype), hparams, dtype)
-        var = jnp.sum(z * u, axis=1)  # x^T V^-1 x
+        mean, var = discounted_mean_var(state, jnp.asarray(context, dtype), hparams)
         std = jnp.asarray(hparams.nu, dtype) * jnp.sqrt(jnp.maximum(var, 0))
         return gaussian_ts_decision(key, mean, std, mask, int(n_mc), dtype)
 
@@ -318,6 +331,22 @@ class SlidingWindowState(NamedTuple):
         return cov, jnp.where(ok, self.theta[p], 0)
 
 
+def sliding_window_scores(state: SlidingWindowState, x: jax.Array, hparams) -> jax.Array:
+    """SW-LinUCB scores ``x^T theta_a + alpha sqrt(x^T A_a^-1 x)`` on the window: (K,) from x (d,)."""
+    dtype = state.theta.dtype
+    d = x.shape[-1]
+    rows, cols, weight, _ = tri_indices(d)
+    n = state.t // state.act.shape[-1]
+    p = n % 2  # the window's bank; its rows written before cycle n - 1 stand for the prior
+    w = x[rows] * x[cols] * jnp.asarray(weight, dtype)
+    quad = state.cov_tri @ w  # (2, K): both banks in one pass (no gather of the window's bank)
+    mean = state.theta @ x
+    ok = jnp.where(p == 0, state.stamp[0], state.stamp[1]) >= n - 1
+    quad = jnp.where(ok, jnp.where(p == 0, quad[0], quad[1]), x @ x / jnp.asarray(hparams.lam, dtype))
+    mean = jnp.where(ok, jnp.where(p == 0, mean[0], mean[1]), 0)
+    return mean + jnp.asarray(hparams.alpha, dtype) * jnp.sqrt(jnp.maximum(quad, 0))
+
+
 @register("sliding_window_linucb", hparams=SlidingWindowHParams, rules={"alpha": V.NONNEGATIVE, "lam": V.POSITIVE})
 def sliding_window_linucb(num_actions: int, context_dim: int, dtype=jnp.float32, window: int = 200) -> Policy:
     """SW-LinUCB: disjoint LinUCB on the last ``window`` (static) rounds; see the module docstring.
@@ -344,18 +373,7 @@ def sliding_window_linucb(num_actions: int, context_dim: int, dtype=jnp.float32,
         )
 
     def select(key, state, context, mask, hparams):
-        x = jnp.asarray(context, dtype)
-        lam = jnp.asarray(hparams.lam, dtype)
-        n = state.t // W
-        live = state.stamp >= jnp.stack([n - 1, n])[:, None]  # (2, K); bank n % 2 is the window's
-        p = n % 2
-        w = x[rows] * x[cols] * jnp.asarray(weight, dtype)
-        quad = state.cov_tri @ w  # (2, K): both banks in one pass (no gather of the active bank)
-        mean = state.theta @ x
-        ok = jnp.where(p == 0, live[0], live[1])
-        quad = jnp.where(ok, jnp.where(p == 0, quad[0], quad[1]), x @ x / lam)
-        mean = jnp.where(ok, jnp.where(p == 0, mean[0], mean[1]), 0)
-        score = mean + jnp.asarray(hparams.alpha, dtype) * jnp.sqrt(jnp.maximum(quad, 0))
+        score = sliding_window_scores(state, jnp.asarray(context, dtype), hparams)
         return Decision(action=argmax_random_ties(key, score, mask), probs=tie_split(score, mask))
 
     def update(state, context, action, reward, hparams):
