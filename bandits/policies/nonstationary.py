@@ -16,16 +16,28 @@ trending, a series whose audience fades) is re-learned quickly.
   with ``theta_a = V_a^-1 b_a``. ``alpha`` plays the role of the paper's ``beta_t`` (held constant,
   as practitioners do; the paper's ``beta_t`` formula grows with ``log(1/delta)`` and ``d``). With
   ``gamma = 1`` this is exactly disjoint LinUCB (Li et al. 2010, Algorithm 1).
+
+  How it is computed: with ``V_a = lam I + M_a`` an action that is not chosen only decays
+  (``M_a <- gamma M_a``), so each action's ``M_a``, ``Vt_a - lam I`` and ``b_a`` are stored as of
+  its last update ``tau_a`` and scaled by ``c = gamma^(t - tau_a)`` when read. ``M_a`` is kept as an
+  eigenbasis ``Q_a diag(l_a) Q_a^T``, so ``(lam I + c M_a)^-1 x`` costs ``O(d^2)`` for any ``c``;
+  only the chosen action changes in a round, by a rank-one eigen update of ``diag(c l) + z z^T``
+  (``z = Q^T x``; :func:`bandits.policies._linalg.rank_one_eig`), with ``Q^T b`` and
+  ``Q^T (Vt - lam I) Q`` rotated into the new basis. A round costs ``O(K d^2)`` to score and
+  ``O(d^3)`` to update, instead of factorising all ``K`` matrices.
 * ``sliding_window_linucb`` -- SW-LinUCB (Cheung, Simchi-Levi and Zhu 2019): LinUCB on the last
-  ``window`` rounds only. The window is a ring buffer of static size; statistics are kept
-  incrementally (add the new row, subtract the evicted one) and refactorised exactly from the buffer
-  every ``window`` rounds, which bounds float32 drift from the add/subtract cycle.
+  ``window`` rounds only. The window is a ring buffer of static size; each action's ridge inverse
+  is kept packed (as LinUCB's) and changed only for the touched actions: Sherman-Morrison for the
+  new row, a rank-one downdate for the evicted one. To bound the downdates' float32 drift a second
+  bank of inverses is rebuilt from the prior, by additions only, during each cycle of ``window``
+  rounds; at the cycle's end it holds exactly the window and takes over.
 * ``discounted_ts`` -- discounted Beta-Bernoulli Thompson sampling (Raj and Kalyani 2017):
   ``S_a <- gamma S_a + 1[a=a_t] r``, ``F_a <- gamma F_a + 1[a=a_t](1-r)``; sample
   ``Beta(alpha0 + S_a, beta0 + F_a)``. Context-free (the context is accepted and ignored).
   With ``gamma = 1`` this is the Beta-Bernoulli TS of Chapelle and Li (2011), Algorithm 2.
-* ``discounted_lints`` -- linear Gaussian TS on the D-LinUCB statistics: the score of action ``a``
-  is drawn from ``N(x^T theta_a, nu^2 x^T V_a^-1 x)``.
+* ``discounted_lints`` -- linear Gaussian TS on the D-LinUCB statistics (kept as for
+  ``discounted_linucb``, without ``Vt``): the score of action ``a`` is drawn from
+  ``N(x^T theta_a, nu^2 x^T V_a^-1 x)``.
 
 Thompson-sampling probabilities have no closed form: they are estimated by Monte Carlo with
 ``n_mc`` (static) posterior draws; ties inside a draw are split evenly. The returned action is the
@@ -33,8 +45,7 @@ argmax of the first draw, so ``probs[action] > 0`` always.
 
 This module also hosts the small numerical helpers shared by the exploration policies
 (``ridge_*``, :func:`mc_argmax_probs`): disjoint per-action ridge statistics solved through
-Cholesky factors (no explicit inverse is stored, so there is no Sherman-Morrison drift), computed
-with the LAPACK-free loops of :mod:`bandits.policies._linalg`.
+Cholesky factors, computed with the LAPACK-free loops of :mod:`bandits.policies._linalg`.
 """
 
 from __future__ import annotations
@@ -201,7 +212,11 @@ def _discounted_update(K, d, dtype, with_vt: bool):
         z = jnp.sum(Q * x[:, None], axis=0)  # Q^T x
         evals, R = rank_one_eig(c * take(state.evals), z)
         beta = jnp.sum(R * (c * take(state.beta) + r * z)[:, None], axis=0)  # R^T (c beta + r z)
-        out = dict(Q=put(state.Q, matmul_small(Q, R)), evals=put(state.evals, evals), beta=put(state.beta, beta),
+        Qn = matmul_small(Q, R)
+        # one Newton-Schulz step towards the nearest orthogonal matrix: without it the float32
+        # round-off of the products Q R accumulates, linearly, over an item's updates
+        Qn = 1.5 * Qn - 0.5 * matmul_small(Qn, matmul_small(Qn.T, Qn))
+        out = dict(Q=put(state.Q, Qn), evals=put(state.evals, evals), beta=put(state.beta, beta),
                    tau=put(state.tau, state.t + 1), t=state.t + 1)
         if with_vt:
             S = matmul_small(R.T, matmul_small(c * c * take(state.S) + jnp.outer(z, z), R))
@@ -274,8 +289,8 @@ class DiscountedLinTSHParams(NamedTuple):
 def discounted_lints(num_actions: int, context_dim: int, dtype=jnp.float32, n_mc: int = 256) -> Policy:
     """Discounted linear Thompson sampling: score_a ~ N(x^T V_a^-1 b_a, nu^2 x^T V_a^-1 x).
 
-    Statistics as in ``discounted_linucb`` (``Vt`` is carried but unused). probs: Monte Carlo over
-    ``n_mc`` (static) draws.
+    Statistics as in ``discounted_linucb`` (``S``, for ``Vt``, stays zero: unused). probs: Monte
+    Carlo over ``n_mc`` (static) draws.
     """
     K, d = check_sizes("discounted_lints", num_actions, context_dim, dtype, n_mc=n_mc)
 
@@ -361,7 +376,7 @@ def sliding_window_linucb(num_actions: int, context_dim: int, dtype=jnp.float32,
     """
     K, d = check_sizes("sliding_window_linucb", num_actions, context_dim, dtype, window=window)
     W = int(window)
-    rows, cols, weight, _ = tri_indices(d)
+    rows, cols, _, _ = tri_indices(d)
     eye_tri = jnp.asarray(rows == cols, dtype)
 
     def init(key, hparams):

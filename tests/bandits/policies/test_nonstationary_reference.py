@@ -182,3 +182,32 @@ def test_rank_one_eig_matches_numpy_with_deflation(dtype):
             np.testing.assert_allclose(evals, np.linalg.eigvalsh(M), atol=tol * scale)
             np.testing.assert_allclose(Rm.T @ Rm, np.eye(n), atol=tol)
             np.testing.assert_allclose(Rm @ np.diag(evals) @ Rm.T, M, atol=tol * scale)
+
+
+def test_discounted_linucb_float32_drift_bounded():
+    """10,000 float32 rounds (5,000 eigen updates per arm): the bases stay orthogonal to float32
+    round-off and the decayed matrices at round-off of the float64 recursion."""
+    k, d, t = 2, 6, 10_000
+    rng = np.random.default_rng(9)
+    X, A, R = rng.normal(size=(t, d)) / np.sqrt(d), rng.integers(0, k, t), rng.normal(size=t)
+    pol = make("discounted_linucb", num_actions=k, context_dim=d)
+    h = jax.tree.map(lambda v: jnp.asarray(v, jnp.float32), pol.hparams(gamma=0.999, lam=1.0))
+
+    def body(s, row):
+        return pol.update(s, *row, h), None
+
+    s, _ = jax.jit(lambda s0, xs, as_, rs: jax.lax.scan(body, s0, (xs, as_, rs)))(
+        pol.init(jax.random.key(0), h), jnp.asarray(X, jnp.float32), jnp.asarray(A, jnp.int32),
+        jnp.asarray(R, jnp.float32))
+    V, Vt, b = np.stack([np.eye(d)] * k), np.stack([np.eye(d)] * k), np.zeros((k, d))
+    for x, a, r in zip(X, A, R, strict=True):
+        V, Vt, b = 0.999 * V + 0.001 * np.eye(d), 0.999**2 * Vt + (1 - 0.999**2) * np.eye(d), 0.999 * b
+        V[a] += np.outer(x, x)
+        Vt[a] += np.outer(x, x)
+        b[a] += r * x
+    Q = np.asarray(s.Q, np.float64)
+    eps = np.finfo(np.float32).eps
+    assert np.abs(np.einsum("kji,kjl->kil", Q, Q) - np.eye(d)).max() < 10 * d * eps
+    for got, want in zip(s.matrices(0.999, 1.0), (V, Vt, b), strict=True):
+        # a few hundred eps relative: round-off of the last ~1/(1 - gamma) updates, not of all 5,000
+        assert np.abs(np.asarray(got, np.float64) - want).max() <= 1000 * eps * np.abs(want).max()
