@@ -299,7 +299,7 @@ def rank_one_eig(dvals: Array, z: Array) -> tuple[Array, Array]:
     gap = upper - dvals
 
     # layout: poles j on axis 0, roots i on axis 1, so that the sums over poles run over a non-minor
-    # axis (vectorised by XLA over the roots); the loops are unrolled (one fused kernel per step)
+    # axis (vectorised by XLA over the roots)
     idx = jnp.arange(n)
     upto = idx[:, None] <= idx[None, :]  # pole j <= root i: the left part (psi) of root i's sum
     act_j = active[:, None]
@@ -318,14 +318,17 @@ def rank_one_eig(dvals: Array, z: Array) -> tuple[Array, Array]:
     lo = jnp.where(left, 0, -0.5 * gap)
     hi = jnp.where(left, jnp.where(has_next, 0.5 * gap, gap), 0)
 
-    for _ in range(_SECULAR_BISECT):
+    def bisect(_, c):
+        lo, hi = c
         mu = 0.5 * (lo + hi)
         f, _, _ = secular(delta, mu)
-        lo, hi = jnp.where(f < 0, mu, lo), jnp.where(f < 0, hi, mu)
+        return jnp.where(f < 0, mu, lo), jnp.where(f < 0, hi, mu)
 
-    mu = 0.5 * (lo + hi)
-    for _ in range(_SECULAR_MIDDLE):
+    lo, hi = jax.lax.fori_loop(0, _SECULAR_BISECT, bisect, (lo, hi))
+
+    def middle_way(_, c):
         # model psi and phi by one pole each, matching value and slope at mu, and solve the model
+        lo, hi, mu = c
         f, t, tp = secular(delta, mu)
         lo, hi = jnp.where(f < 0, mu, lo), jnp.where(f < 0, hi, mu)
         psi, dpsi = jnp.sum(jnp.where(upto, t, 0), axis=0), jnp.sum(jnp.where(upto, tp, 0), axis=0)
@@ -344,7 +347,9 @@ def rank_one_eig(dvals: Array, z: Array) -> tuple[Array, Array]:
         inside = lambda s, lo=lo, hi=hi: (s >= lo) & (s <= hi)  # noqa: E731
         settled = lambda s, lo=lo, hi=hi, mu=mu: jnp.abs(s - mu) <= 4 * eps * jnp.maximum(jnp.abs(mu), hi - lo)  # noqa: E731
         cand = jnp.where(has_next, jnp.where(inside(s2) | settled(s2), s2, s1), s_last)
-        mu = jnp.where(inside(cand), cand, jnp.where(settled(cand), mu, 0.5 * (lo + hi)))
+        return lo, hi, jnp.where(inside(cand), cand, jnp.where(settled(cand), mu, 0.5 * (lo + hi)))
+
+    _, _, mu = jax.lax.fori_loop(0, _SECULAR_MIDDLE, middle_way, (lo, hi, 0.5 * (lo + hi)))
 
     # z recomputed from the roots: zhat_j^2 = (lam_j - d_j) prod_{i != j} (lam_i - d_j) / (d_i - d_j)
     diff = mu[None, :] - delta  # [j, i] = lam_i - d_j
