@@ -224,3 +224,151 @@ def ridge_update_slots(state: RidgeState, xs: Array, actions: Array, rewards: Ar
     for slot in range(actions.shape[0]):
         state = ridge_update(state, xs[slot], actions[slot], rewards[slot])
     return state
+
+
+def ridge_row_rank_one(p_tri: Array, theta: Array, x: Array, reward: Array, sign: Array) -> tuple[Array, Array]:
+    """Signed rank-one change of ONE arm's packed ridge inverse: ``A' = A + s x x^T``, ``b' = b + s r x``.
+
+    p_tri: ``(d(d+1)/2,)`` upper triangle of ``P = A^{-1}``; theta: ``(d,)`` ``= P b``; x: ``(d,)``;
+    reward, sign: ``()``. ``sign = +1`` adds the row (Sherman-Morrison, as :func:`ridge_update`),
+    ``-1`` removes a row that ``A`` contains (downdate, ``1 - x^T P x > 0`` in exact arithmetic),
+    ``0`` leaves both unchanged. Returns ``(p_tri', theta')`` with
+    ``P' = P - s P x x^T P / (1 + s x^T P x)`` and ``theta' = theta + s P x (r - x . theta) / (1 + s x^T P x)``.
+    """
+    d = x.shape[-1]
+    rows, cols, _, _ = tri_indices(d)
+    u = unpack_sym(p_tri, d) @ x
+    den = 1 + sign * jnp.maximum(u @ x, 0)
+    gain = sign * u / jnp.maximum(den, jnp.finfo(x.dtype).eps)
+    return p_tri - gain[rows] * u[cols], theta + gain * (reward - theta @ x)
+
+
+# --------------------------------------------------------------------------- rank-one eigen update
+#
+# The eigen-decomposition of ``diag(dvals) + z z^T`` from that of ``diag(dvals)`` (Bunch, Nielsen and
+# Sorensen 1978; eigenvectors as in Gu and Eisenstat 1994): after deflation the new eigenvalues are
+# the roots of the secular equation ``f(lam) = 1 + sum_j z_j^2 / (d_j - lam)``, one in each interval
+# between consecutive poles and the last in ``(d_n, d_n + |z|^2]``. Plain ``jnp`` with a fixed
+# number of iterations (no LAPACK, static shapes), for the small ``d x d`` problems of one round.
+
+_SECULAR_BISECT = 6  # bisection steps before the safeguarded middle-way steps (Li 1994)
+_SECULAR_MIDDLE = 6
+
+
+def rank_one_eig(dvals: Array, z: Array) -> tuple[Array, Array]:
+    """Eigen-decomposition of ``diag(dvals) + z z^T``: ``R diag(evals) R^T``.
+
+    dvals: ``(n,)`` sorted ascending; z: ``(n,)``. Returns ``(evals (n,) ascending, R (n, n)
+    orthogonal)``. Deflation: poles closer than ``tol = 8 eps max(|d|_max, |z|^2)`` are merged by a
+    Householder reflection that leaves one ``z`` component per cluster (the matrix is perturbed by at
+    most ``tol`` per merged gap), and components with ``|z_j| |z| <= tol`` are dropped (their pair
+    ``(d_j, e_j)`` is kept). Each remaining root is found relative to its nearer pole (so ``lam - d``
+    keeps its relative accuracy), by bisection then safeguarded middle-way steps (Li 1994) inside the bracket; the
+    eigenvectors use the ``z`` recomputed from the roots (Gu-Eisenstat), which keeps them orthogonal.
+    """
+    n = dvals.shape[-1]
+    dt = dvals.dtype
+    eps = jnp.finfo(dt).eps
+    eye = jnp.eye(n, dtype=dt)
+    z2sum = z @ z
+    tol = 8 * eps * jnp.maximum(jnp.max(jnp.abs(dvals)), z2sum)
+
+    # clusters of (nearly) equal poles: one Householder reflection per cluster
+    first = jnp.concatenate([jnp.ones((1,), bool), (dvals[1:] - dvals[:-1]) > tol])
+    cid = jnp.cumsum(first)
+    same = cid[:, None] == cid[None, :]
+    multi = jnp.sum(same, axis=1) > 1
+    csum = lambda v: jnp.sum(jnp.where(same, v[:, None], 0), axis=0)  # noqa: E731  (per-cluster sums)
+    norm_c = jnp.sqrt(csum(z * z))
+    z_lead = csum(jnp.where(first, z, 0))
+    sgn = jnp.where(z_lead >= 0, 1.0, -1.0).astype(dt)
+    v = z + jnp.where(first, sgn * norm_c, 0)
+    vnorm2 = csum(v * v)
+    keep = multi & (vnorm2 > 0)
+    H = eye - jnp.where(same & keep[:, None], 2 * jnp.outer(v, v) / jnp.where(keep, vnorm2, 1)[:, None], 0)
+    zh = jnp.where(keep, jnp.where(first, -sgn * norm_c, 0), z)
+
+    # drop negligible components
+    active = jnp.abs(zh) * jnp.sqrt(z2sum) > tol
+    za = jnp.where(active, zh, 0)
+    w2 = za * za
+    later = jnp.arange(n)[:, None] > jnp.arange(n)[None, :]  # [j, i]: pole j after pole i
+    nxt = jnp.min(jnp.where(later & active[:, None], dvals[:, None], jnp.inf), axis=0)
+    has_next = jnp.isfinite(nxt)
+    upper = jnp.where(has_next, nxt, dvals + jnp.sum(w2))
+    gap = upper - dvals
+
+    # layout: poles j on axis 0, roots i on axis 1, so that the sums over poles run over a non-minor
+    # axis (vectorised by XLA over the roots)
+    idx = jnp.arange(n)
+    upto = idx[:, None] <= idx[None, :]  # pole j <= root i: the left part (psi) of root i's sum
+    act_j = active[:, None]
+
+    def secular(delta, mu):
+        den = jnp.where(act_j, delta - mu[None, :], 1)
+        t = w2[:, None] / den
+        return 1 + jnp.sum(t, axis=0), t, t / den
+
+    f_mid, _, _ = secular(dvals[:, None] - dvals[None, :], 0.5 * gap)
+    left = ~has_next | (f_mid >= 0)
+    origin = jnp.where(left, dvals, upper)
+    delta = dvals[:, None] - origin[None, :]  # d_j - origin_i
+    p_pole = jnp.where(left, 0, -gap)  # root i's left pole, relative to its origin
+    q_pole = jnp.where(left, gap, 0)  # its right pole (unused for the last root)
+    lo = jnp.where(left, 0, -0.5 * gap)
+    hi = jnp.where(left, jnp.where(has_next, 0.5 * gap, gap), 0)
+
+    def bisect(_, c):
+        lo, hi = c
+        mu = 0.5 * (lo + hi)
+        f, _, _ = secular(delta, mu)
+        return jnp.where(f < 0, mu, lo), jnp.where(f < 0, hi, mu)
+
+    lo, hi = jax.lax.fori_loop(0, _SECULAR_BISECT, bisect, (lo, hi))
+
+    def middle_way(_, c):
+        # model psi and phi by one pole each, matching value and slope at mu, and solve the model
+        lo, hi, mu = c
+        f, t, tp = secular(delta, mu)
+        lo, hi = jnp.where(f < 0, mu, lo), jnp.where(f < 0, hi, mu)
+        psi, dpsi = jnp.sum(jnp.where(upto, t, 0), axis=0), jnp.sum(jnp.where(upto, tp, 0), axis=0)
+        phi, dphi = f - 1 - psi, jnp.sum(jnp.where(upto, 0, tp), axis=0)
+        b = dpsi * (p_pole - mu) ** 2
+        e = dphi * (q_pole - mu) ** 2
+        C = 1 + psi - dpsi * (p_pole - mu) + phi - dphi * (q_pole - mu)
+        # C (p - s)(q - s) + b (q - s) + e (p - s) = 0, with p q = 0 (the origin is one of the poles)
+        B1 = C * (p_pole + q_pole) + b + e
+        C0 = b * q_pole + e * p_pole
+        root = jnp.sqrt(jnp.maximum(B1 * B1 - 4 * C * C0, 0))
+        big = B1 + jnp.where(B1 >= 0, root, -root)
+        s1 = big / jnp.where(C != 0, 2 * C, 1)
+        s2 = 2 * C0 / jnp.where(big != 0, big, 1)
+        s_last = p_pole + b / jnp.where(C > 0, C, 1)
+        inside = lambda s, lo=lo, hi=hi: (s >= lo) & (s <= hi)  # noqa: E731
+        settled = lambda s, lo=lo, hi=hi, mu=mu: jnp.abs(s - mu) <= 4 * eps * jnp.maximum(jnp.abs(mu), hi - lo)  # noqa: E731
+        cand = jnp.where(has_next, jnp.where(inside(s2) | settled(s2), s2, s1), s_last)
+        return lo, hi, jnp.where(inside(cand), cand, jnp.where(settled(cand), mu, 0.5 * (lo + hi)))
+
+    _, _, mu = jax.lax.fori_loop(0, _SECULAR_MIDDLE, middle_way, (lo, hi, 0.5 * (lo + hi)))
+
+    # z recomputed from the roots: zhat_j^2 = (lam_j - d_j) prod_{i != j} (lam_i - d_j) / (d_i - d_j)
+    diff = mu[None, :] - delta  # [j, i] = lam_i - d_j
+    pole_gap = dvals[None, :] - dvals[:, None]  # [j, i] = d_i - d_j
+    diag = eye.astype(bool)
+    both = act_j & active[None, :]
+    ratio = jnp.where(diag, diff, diff / jnp.where(diag | ~both, 1, pole_gap))
+    ratio = jnp.where(both, ratio, 1)
+    zhat = jnp.where(active, jnp.sign(za) * jnp.sqrt(jnp.abs(jnp.prod(ratio.T, axis=0))), 0)
+    vec = jnp.where(act_j, zhat[:, None] / jnp.where(act_j, -diff, 1), 0)  # column i: eigenvector of root i
+    vec = vec / jnp.sqrt(jnp.maximum(jnp.sum(vec * vec, axis=0, keepdims=True), jnp.finfo(dt).tiny))
+    U = jnp.where(active[None, :], vec, eye)  # e_i for a deflated pair
+    evals = jnp.where(active, origin + mu, dvals)
+    order = jnp.argsort(evals)
+    return evals[order], matmul_small(H, U[:, order])
+
+
+def matmul_small(A: Array, B: Array) -> Array:
+    """``A @ B`` for small matrices ``(..., n, m) x (..., m, p)`` as a broadcast product summed over a
+    non-minor axis: under ``vmap`` XLA fuses and vectorises it, where batches of tiny dots run one
+    matrix at a time on CPU."""
+    return jnp.sum(A[..., :, :, None] * B[..., None, :, :], axis=-2)

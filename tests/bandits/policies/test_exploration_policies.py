@@ -181,8 +181,10 @@ def test_discounted_linucb_matches_numpy_and_reduces_to_linucb():
             hp = pol.hparams(gamma=gamma, lam=0.5, alpha=0.8)
             s, h = _feed(pol, hp, X, A, R, jnp.float64)
             V, Vt, b = _dlinucb_numpy(X, A, R, K, gamma, 0.5)
-            np.testing.assert_allclose(np.asarray(s.V), V, rtol=1e-10, atol=1e-12)
-            np.testing.assert_allclose(np.asarray(s.Vt), Vt, rtol=1e-10, atol=1e-12)
+            sV, sVt, sb = s.matrices(gamma, 0.5)
+            np.testing.assert_allclose(np.asarray(sV), V, rtol=1e-10, atol=1e-12)
+            np.testing.assert_allclose(np.asarray(sVt), Vt, rtol=1e-10, atol=1e-12)
+            np.testing.assert_allclose(np.asarray(sb), b, rtol=1e-10, atol=1e-12)
             score = [x @ np.linalg.solve(V[k], b[k]) + 0.8 * np.sqrt(
                 x @ np.linalg.solve(V[k], Vt[k] @ np.linalg.solve(V[k], x))) for k in range(K)]
             if gamma == 1.0:  # plain disjoint LinUCB: ridge on each action's rows
@@ -208,11 +210,12 @@ def test_sliding_window_is_ridge_on_last_window(x64):
         s, h = _feed(pol, hp, X, A, R, dtype)
         for t_end in (T,):
             Xw, Aw, Rw = X[t_end - W:t_end], A[t_end - W:t_end], R[t_end - W:t_end]
+            cov, theta = (np.asarray(v, np.float64) for v in s.window_ridge(1.0))
             for k in range(K):
                 G = np.eye(d) + Xw[Aw == k].T @ Xw[Aw == k]
                 tol = 1e-10 if x64 else 2e-5
-                np.testing.assert_allclose(np.asarray(s.A[k], np.float64), G, atol=tol * 10)
-                np.testing.assert_allclose(np.asarray(s.b[k], np.float64), Xw[Aw == k].T @ Rw[Aw == k],
+                np.testing.assert_allclose(cov[k], np.linalg.inv(G), atol=tol * 10)
+                np.testing.assert_allclose(theta[k], np.linalg.solve(G, Xw[Aw == k].T @ Rw[Aw == k]),
                                            atol=tol * 10)
         dec = jax.jit(pol.select)(jax.random.key(0), s, jnp.asarray(x, dtype), jnp.ones(K, bool), h)
     ref = []
@@ -229,8 +232,10 @@ def test_sliding_window_float32_drift_bounded():
     pol = make("sliding_window_linucb", num_actions=K, context_dim=d, window=W)
     s, _ = _feed(pol, pol.default_hparams, X, A, R, jnp.float32)
     Xw, Aw = X[-W:], A[-W:]
+    cov, _ = s.window_ridge(1.0)
     for k in range(K):
-        np.testing.assert_allclose(np.asarray(s.A[k]), np.eye(d) + Xw[Aw == k].T @ Xw[Aw == k], atol=1e-4)
+        np.testing.assert_allclose(np.asarray(cov[k]), np.linalg.inv(np.eye(d) + Xw[Aw == k].T @ Xw[Aw == k]),
+                                   atol=1e-4)
 
 
 def _beta_argmax_probs(a, b):
