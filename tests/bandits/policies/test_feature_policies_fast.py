@@ -1,0 +1,89 @@
+"""Hybrid LinUCB and LinTS with feature priors (their rank-one state) against float64 references.
+
+The references are written from the definitions, not from the policies' update rules: the hybrid
+model's scores are the joint ridge regression on ``[x (x) phi_a, x (x) e_a]`` solved directly in
+float64; ``lints_feature_prior`` with ``refit_every=1`` is compared with the per-round refit of
+:func:`bandits.policies.priors.lints_prior_posterior` and a numpy posterior.
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from bandits.policies import make
+from bandits.policies.hybrid_linucb import hybrid_mean_and_variance
+
+F32_EPS = float(np.finfo(np.float32).eps)
+
+
+def _data(T, K, d, seed):
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(T, d)) / np.sqrt(d)
+    X[:, 0] = 1.0  # an intercept, as in the workload's contexts
+    return X, rng.integers(0, K, size=T), rng.normal(size=T)
+
+
+def _updater(policy, h, dtype):
+    """``run(state, X, A, R)``: the policy's updates over a sequence, one jitted scan."""
+
+    def body(s, row):
+        x, a, r = row
+        return policy.update(s, x, a, r, h), None
+
+    scan = jax.jit(lambda s0, xs, as_, rs: jax.lax.scan(body, s0, (xs, as_, rs))[0])
+    return lambda s, X, A, R: scan(s, jnp.asarray(X, dtype), jnp.asarray(A, jnp.int32), jnp.asarray(R, dtype))
+
+
+def _joint_ridge(X, items, R, feats, lam, slot_item, x_eval):
+    """Scores of the joint ridge regression on ``[beta, theta_item]``, float64.
+
+    items: (T,) the title behind each observation; feats: (n_items, p); slot_item: (K,) the title
+    now in each slot. Returns ``(mean (K,), s (K,))`` at context ``x_eval``.
+    """
+    n_items, p = feats.shape
+    d = X.shape[1]
+
+    def row(x, j):
+        return np.concatenate([np.outer(x, feats[j]).ravel(), np.kron(np.eye(n_items)[j], x)])
+
+    F = np.stack([row(x, j) for x, j in zip(X, items, strict=True)])
+    P = lam * np.eye(d * p + n_items * d) + F.T @ F
+    w = np.linalg.solve(P, F.T @ R)
+    Fx = np.stack([row(x_eval, j) for j in slot_item])
+    return Fx @ w, np.einsum("ki,ki->k", Fx, np.linalg.solve(P, Fx.T).T)
+
+
+@pytest.mark.parametrize("x64", [True, False])
+def test_hybrid_rank_one_state_matches_joint_ridge_through_a_new_title(x64):
+    """400 rounds; at round 200 slot 2 gets a new title (new features): from then on the policy
+    must equal the joint ridge in which the old title is a separate item no longer shown."""
+    K, d, p, lam, T, T1 = 6, 5, 3, 0.8, 400, 200
+    X, A, R = _data(T, K, d, seed=5)
+    rng = np.random.default_rng(6)
+    phi = rng.normal(size=(K, p))
+    phi_new = rng.normal(size=p)
+    feats = np.vstack([phi, phi_new])  # title K is the newcomer in slot 2
+    items = np.where((A == 2) & (np.arange(T) >= T1), K, A)
+    x_eval = X[-1] * 0.7 + 0.1
+    dtype = jnp.float64 if x64 else jnp.float32
+    with jax.enable_x64(x64):
+        pol = make("hybrid_linucb", num_actions=K, context_dim=d, dtype=dtype, item_features=phi)
+        h = jax.tree.map(lambda v: jnp.asarray(v, dtype), pol.hparams(lam=lam))
+        run, score = _updater(pol, h, dtype), jax.jit(hybrid_mean_and_variance)
+        s = run(pol.init(jax.random.key(0), h), X[:T1], A[:T1], R[:T1])
+        s = s._replace(item_features=s.item_features.at[2].set(jnp.asarray(phi_new, dtype)))
+        got_swap = [np.asarray(v, np.float64) for v in score(s, jnp.asarray(x_eval, dtype))]
+        s = run(s, X[T1:], A[T1:], R[T1:])
+        got_end = [np.asarray(v, np.float64) for v in score(s, jnp.asarray(x_eval, dtype))]
+    slots_after = [0, 1, K, 3, 4, 5]
+    ref_swap = _joint_ridge(X[:T1], items[:T1], R[:T1], feats, lam, slots_after, x_eval)
+    ref_end = _joint_ridge(X, items, R, feats, lam, slots_after, x_eval)
+    # float32: T rank-one steps, each adding at most O(eps) relative error to quantities of order
+    # <= 1 here (|mean| < 1, s < 0.1): linear worst-case accumulation T * eps ~ 5e-5
+    tol = dict(rtol=1e-9, atol=1e-10) if x64 else dict(rtol=T * F32_EPS, atol=T * F32_EPS)
+    for got, ref in ((got_swap, ref_swap), (got_end, ref_end)):
+        np.testing.assert_allclose(got[0], ref[0], **tol)
+        np.testing.assert_allclose(got[1], ref[1], **tol)
