@@ -26,7 +26,7 @@ with ``u_a = A_a^-1 x``:
 * one update of item ``a`` changes ``A0`` by the rank-one ``w w^T / c`` and ``b0`` by
   ``(r - x^T A_a^-1 b_a) w / c`` with ``w = lam u_a (x) phi_a``, ``c = 1 + x^T u_a``.
 
-The state keeps ``A0^-1``, every ``A_a^-1`` and every ``N_a`` (packed), all updated by
+The state keeps ``A0^-1``, every ``A_a^-1`` and every ``N_a``, all updated by
 Sherman-Morrison steps: the chosen item's ``A_a^-1`` (gathered and scattered alone), ``A0^-1`` and
 every ``N_a`` (rank one each). No ``B_a`` is stored and nothing is factorised inside a round.
 
@@ -53,7 +53,7 @@ import numpy as np
 from bandits import validation as V
 from bandits.contracts import Decision, Policy
 from bandits.core import argmax_random_ties
-from bandits.policies._linalg import tie_split, tri_indices
+from bandits.policies._linalg import tie_split
 from bandits.policies.nonstationary import check_sizes
 from bandits.policies.registry import register
 
@@ -69,7 +69,7 @@ class HybridLinUCBState(NamedTuple):
     """Hybrid LinUCB statistics, all in the policy's dtype (see the module docstring).
 
     A0_inv: (k, k) ``A0^-1``; b0: (k,); A_inv: (K, d, d) every ``A_a^-1``; b: (K, d);
-    N_tri: (K, d(d+1)/2) upper triangles of ``N_a`` (:func:`~bandits.policies._linalg.tri_indices`);
+    N: (K, d, d) every ``N_a``;
     stat_features: (K, p) the features each item's statistics were gathered under;
     item_features: (K, p) the current features; lam: () the ridge penalty; t: () int32 rounds.
     """
@@ -78,7 +78,7 @@ class HybridLinUCBState(NamedTuple):
     b0: jax.Array
     A_inv: jax.Array
     b: jax.Array
-    N_tri: jax.Array
+    N: jax.Array
     stat_features: jax.Array
     item_features: jax.Array
     lam: jax.Array
@@ -120,7 +120,7 @@ def hybrid_linucb(num_actions: int, context_dim: int, dtype=jnp.float32, item_fe
         return HybridLinUCBState(
             A0_inv=A0_inv, b0=jnp.zeros((k,), dtype),
             A_inv=jnp.broadcast_to(jnp.eye(d, dtype=dtype) / lam, (K, d, d)),
-            b=jnp.zeros((K, d), dtype), N_tri=_phi_blocks(A0_inv, phi, d),
+            b=jnp.zeros((K, d), dtype), N=_phi_blocks(A0_inv, phi, d),
             stat_features=phi, item_features=phi, lam=lam, t=jnp.zeros((), jnp.int32),
         )
 
@@ -136,12 +136,9 @@ def hybrid_linucb(num_actions: int, context_dim: int, dtype=jnp.float32, item_fe
 
 
 def _phi_blocks(A0_inv: jax.Array, phi: jax.Array, d: int) -> jax.Array:
-    """Packed ``N_a = (I_d (x) phi_a)^T A0_inv (I_d (x) phi_a)``: A0_inv (k, k), phi (m, p) -> (m, d(d+1)/2)."""
-    rows, cols, _, _ = tri_indices(d)
-    p = phi.shape[-1]
-    M = A0_inv.reshape(d, p, d, p)
-    N = jnp.einsum("ijkl,mj,ml->mik", M, phi, phi)
-    return N[:, rows, cols]
+    """``N_a = (I_d (x) phi_a)^T A0_inv (I_d (x) phi_a)``: A0_inv (k, k), phi (m, p) -> (m, d, d)."""
+    M = A0_inv.reshape(d, phi.shape[-1], d, phi.shape[-1])
+    return jnp.einsum("ijkl,mj,ml->mik", M, phi, phi)
 
 
 def _stale(state: HybridLinUCBState) -> jax.Array:
@@ -154,32 +151,33 @@ def hybrid_update(state: HybridLinUCBState, x: jax.Array, action, reward) -> Hyb
     ``O(K d^2 + k^2)``: rank-one steps on ``A0^-1``, every ``N_a`` and the chosen ``A_a^-1``."""
     dtype = state.b.dtype
     K, d = state.b.shape
-    rows, cols, _, _ = tri_indices(d)
     a = jnp.asarray(action, jnp.int32)
     take = functools.partial(jax.lax.dynamic_index_in_dim, index=a, axis=0, keepdims=False)
     put = functools.partial(jax.lax.dynamic_update_index_in_dim, index=a, axis=0)
     lam = state.lam
+    chosen = jnp.arange(K) == a
     phi = take(state.item_features)
     new_title = jnp.any(phi != take(state.stat_features))
     # a new title in the slot starts its own statistics (see the module docstring)
     P = jnp.where(new_title, jnp.eye(d, dtype=dtype) / lam, take(state.A_inv))
     ba = jnp.where(new_title, 0, take(state.b))
-    Na = jnp.where(new_title, _phi_blocks(state.A0_inv, phi[None], d)[0], take(state.N_tri))
-    stat = put(state.stat_features, phi)
+    stat = jnp.where(chosen[:, None], state.item_features, state.stat_features)
     u = P @ x
     c = 1 + jnp.maximum(u @ x, 0)
     y = u @ ba
     w = lam * (u[:, None] * phi[None, :]).reshape(-1)  # z - B_a^T A_a^-1 x, (k,)
     g = state.A0_inv @ w
     den = c + jnp.maximum(w @ g, 0)
+    # every N_b changes by the same rank-one step of A0^-1, seen through (I (x) phi_b); a new
+    # title's N_a is rebuilt from the updated A0^-1
     A0_inv = state.A0_inv - jnp.outer(g, g) / den
-    b0 = state.b0 + ((reward - y) / c) * w
-    # every N_b changes by the same rank-one step of A0^-1, seen through (I (x) phi_b)
     h = stat @ g.reshape(d, -1).T  # (K, d)
-    N_tri = put(state.N_tri, Na) - h[:, rows] * h[:, cols] / den
+    N = state.N - h[:, :, None] * (h[:, None, :] / den)
+    N = jnp.where((chosen & new_title)[:, None, None], _phi_blocks(A0_inv, phi[None], d), N)
+    b0 = state.b0 + ((reward - y) / c) * w
     return state._replace(
         A0_inv=A0_inv, b0=b0, A_inv=put(state.A_inv, P - jnp.outer(u, u) / c),
-        b=put(state.b, ba + reward * x), N_tri=N_tri, stat_features=stat, t=state.t + 1,
+        b=put(state.b, ba + reward * x), N=N, stat_features=stat, t=state.t + 1,
     )
 
 
@@ -193,18 +191,20 @@ def hybrid_mean_and_variance(state: HybridLinUCBState, context) -> tuple[jax.Arr
     """
     dtype = state.b.dtype
     K, d = state.b.shape
-    rows, cols, weight, _ = tri_indices(d)
     x = jnp.asarray(context, dtype)
     lam = state.lam
     C = (state.A0_inv @ state.b0).reshape(d, -1)  # beta_hat as (d, p)
     u = jnp.einsum("kij,j->ki", state.A_inv, x)  # A_a^-1 x
     mean = jnp.sum(u * (state.b + lam * (state.stat_features @ C.T)), axis=-1)
-    quad = jnp.sum(state.N_tri * (u[:, rows] * u[:, cols] * jnp.asarray(weight, dtype)), axis=-1)
+    quad = jnp.sum(u * jnp.einsum("kij,kj->ki", state.N, u), axis=-1)
     s = lam * lam * quad + u @ x
-    # a new title (features changed since its statistics): no data of its own, z_a = x (x) phi_a
+    # a new title (features changed since its statistics): no data of its own, z_a = x (x) phi_a,
+    # s_a = phi_a^T S phi_a + x^T x / lam with S[j, l] = sum_ik x_i x_k A0^-1[(i, j), (k, l)]
     phi = state.item_features
-    S = jnp.einsum("ijkl,i,k->jl", state.A0_inv.reshape(d, -1, d, phi.shape[-1]), x, x)
-    mean_new = (phi @ C.T) @ x
-    s_new = jnp.einsum("kj,jl,kl->k", phi, S, phi) + (x @ x) / lam
+    p = phi.shape[-1]
+    T = (x @ state.A0_inv.reshape(d, p * d * p)).reshape(p, d, p)
+    S = jnp.einsum("jkl,k->jl", T, x)
+    mean_new = phi @ (C.T @ x)
+    s_new = jnp.sum((phi @ S) * phi, axis=-1) + (x @ x) / lam
     stale = _stale(state)
     return jnp.where(stale, mean_new, mean), jnp.where(stale, s_new, s)
