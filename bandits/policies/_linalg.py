@@ -224,3 +224,23 @@ def ridge_update_slots(state: RidgeState, xs: Array, actions: Array, rewards: Ar
     for slot in range(actions.shape[0]):
         state = ridge_update(state, xs[slot], actions[slot], rewards[slot])
     return state
+
+
+def spd_inverse_small(A: Array) -> Array:
+    """``A^{-1}`` of SPD ``A (..., n, n)`` by Gauss-Jordan elimination, ``(..., n, n)`` symmetrised.
+
+    No pivoting is needed for SPD matrices (each pivot is a Schur complement of ``A``, hence
+    positive; floored at the dtype's ``tiny``). The ``n`` elimination steps are unrolled with static
+    indices: plain elementwise ``jnp`` (no gather, no loop, no LAPACK), ``O(n^3)``, meant for small
+    ``n`` (the compiled program grows with ``n``).
+    """
+    n = A.shape[-1]
+    idx = np.arange(n)
+    X = A
+    for k in range(n):
+        ek = idx == k
+        piv = jnp.maximum(X[..., k, k], jnp.finfo(A.dtype).tiny)[..., None]
+        row = jnp.where(ek, 1, X[..., k, :]) / piv  # (..., n)
+        col = jnp.where(ek, 0, X[..., :, k])  # (..., n)
+        X = jnp.where(ek[:, None], row[..., None, :], jnp.where(ek, 0, X) - col[..., :, None] * row[..., None, :])
+    return 0.5 * (X + jnp.swapaxes(X, -1, -2))

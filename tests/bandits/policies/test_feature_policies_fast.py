@@ -87,3 +87,71 @@ def test_hybrid_rank_one_state_matches_joint_ridge_through_a_new_title(x64):
     for got, ref in ((got_swap, ref_swap), (got_end, ref_end)):
         np.testing.assert_allclose(got[0], ref[0], **tol)
         np.testing.assert_allclose(got[1], ref[1], **tol)
+
+
+# ----------------------------------------------------------------------------- LinTS feature prior
+
+
+def _np_item_prior(th, n, phi, hp):
+    """The empirical-Bayes prior ``(m0 (K, d), v0 (K,))`` from the module's formulas, float64."""
+    d = th.shape[1]
+    w = (n >= hp.n_min).astype(float)
+    Gp = (phi * w[:, None]).T @ phi + hp.ridge * np.eye(phi.shape[1])
+    W = np.linalg.solve(Gp, (phi * w[:, None]).T @ th)
+    tau2 = np.sum(w * np.sum((th - phi @ W) ** 2, 1)) / (w.sum() * d) if w.sum() > 0 else hp.prior_var
+    tau2 = max(tau2, hp.min_var)
+    return phi @ W, tau2 * (1 + np.einsum("ki,ij,kj->k", phi, np.linalg.inv(Gp), phi))
+
+
+def _np_lints_prior(X, A, R, phi, hp, refit_every, x_eval):
+    """Posterior mean and variance at ``x_eval`` when title ``a``'s prior is the one fitted at the
+    last round it was refreshed: after round ``t`` (1-based) the block ``t mod n_blocks`` of
+    ``size = ceil(K / refit_every)`` consecutive titles (the last block ending at title ``K - 1``),
+    every title when ``size >= K``."""
+    K, d = phi.shape[0], X.shape[1]
+    G, g, n = np.zeros((K, d, d)), np.zeros((K, d)), np.zeros(K)
+    m0, v0 = _np_item_prior(np.zeros((K, d)), n, phi, hp)
+    size = min(-(-K // refit_every), K)
+    n_blocks = -(-K // size)
+    for t, (x, a, r) in enumerate(zip(X, A, R, strict=True), start=1):
+        G[a] += np.outer(x, x)
+        g[a] += r * x
+        n[a] += 1
+        th = np.stack([np.linalg.solve(G[k] + hp.lam * np.eye(d), g[k]) for k in range(K)])
+        m_now, v_now = _np_item_prior(th, n, phi, hp)
+        start = min((t % n_blocks) * size, K - size)
+        idx = np.arange(start, start + size)
+        m0[idx], v0[idx] = m_now[idx], v_now[idx]
+    P = np.eye(d)[None] / v0[:, None, None] + G / hp.noise_var
+    mean = np.stack([np.linalg.solve(P[k], m0[k] / v0[k] + g[k] / hp.noise_var) for k in range(K)])
+    return mean @ x_eval, np.array([x_eval @ np.linalg.solve(P[k], x_eval) for k in range(K)])
+
+
+@pytest.mark.parametrize("refit_every,x64", [(1, True), (3, True), (3, False)])
+def test_lints_feature_prior_stored_posterior_matches_reference(refit_every, x64):
+    from bandits.policies.priors import lints_prior_posterior, lints_prior_scores
+
+    K, d, p, T = 5, 3, 2, 150
+    X, A, R = _data(T, K, d, seed=21)
+    A = np.where(np.arange(T) < 110, A % 4, 4)  # title 4 only appears at the end (a new title)
+    phi = np.random.default_rng(22).normal(size=(K, p))
+    x_eval = np.array([1.0, -0.4, 0.8])
+    dtype = jnp.float64 if x64 else jnp.float32
+    with jax.enable_x64(x64):
+        pol = make("lints_feature_prior", num_actions=K, context_dim=d, dtype=dtype, item_features=phi,
+                   refit_every=refit_every)
+        hp = pol.hparams(n_min=12.0, ridge=0.5, noise_var=0.8, lam=1.0, prior_var=2.0)
+        h = jax.tree.map(lambda v: jnp.asarray(v, dtype), hp)
+        s = _updater(pol, h, dtype)(pol.init(jax.random.key(0), h), X, A, R)
+        mean, var = (np.asarray(v, np.float64) for v in lints_prior_scores(s, jnp.asarray(x_eval, dtype), h))
+        if refit_every == 1:  # the from-scratch per-round refit
+            mu, P = (np.asarray(v) for v in jax.jit(lints_prior_posterior)(s, h))
+            np.testing.assert_allclose(mean, mu @ x_eval, rtol=1e-9)
+            np.testing.assert_allclose(var, [x_eval @ np.linalg.solve(Pk, x_eval) for Pk in P], rtol=1e-9)
+    ref_mean, ref_var = _np_lints_prior(X, A, R, phi, hp, refit_every, x_eval)
+    # float32: T rank-one ridge steps and one d x d inverse per refresh, quantities of order 1
+    tol = dict(rtol=1e-9, atol=1e-12) if x64 else dict(rtol=T * F32_EPS, atol=T * F32_EPS)
+    np.testing.assert_allclose(mean, ref_mean, **tol)
+    np.testing.assert_allclose(var, ref_var, **tol)
+    if refit_every > 1:  # the staleness is real: the per-round refit gives other numbers
+        assert not np.allclose(ref_mean, _np_lints_prior(X, A, R, phi, hp, 1, x_eval)[0], rtol=1e-6)
