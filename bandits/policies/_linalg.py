@@ -244,3 +244,17 @@ def spd_inverse_small(A: Array) -> Array:
         col = jnp.where(ek, 0, X[..., :, k])  # (..., n)
         X = jnp.where(ek[:, None], row[..., None, :], jnp.where(ek, 0, X) - col[..., :, None] * row[..., None, :])
     return 0.5 * (X + jnp.swapaxes(X, -1, -2))
+
+
+def unpack_sym_sliced(tri: Array, context_dim: int) -> Array:
+    """:func:`unpack_sym` by static slices (no gather): ``(..., d(d+1)/2)`` -> ``(..., d, d)``."""
+    d = context_dim
+    offsets = np.concatenate([[0], np.cumsum(np.arange(d, 0, -1))])
+    pad = [(0, 0)] * (tri.ndim - 1)
+    upper = jnp.stack([jnp.pad(tri[..., offsets[i]:offsets[i + 1]], pad + [(i, 0)]) for i in range(d)], axis=-2)
+    return upper + jnp.swapaxes(upper, -1, -2) * jnp.asarray(1 - np.eye(d), tri.dtype)
+
+
+def pack_sym_sliced(M: Array) -> Array:
+    """Upper triangle of ``M (..., d, d)``, row-major as :func:`tri_indices`, by static slices."""
+    return jnp.concatenate([M[..., i, i:] for i in range(M.shape[-1])], axis=-1)

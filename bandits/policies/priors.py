@@ -53,10 +53,15 @@ from bandits import validation as V
 from bandits.contracts import Policy
 from bandits.policies._linalg import (
     RidgeState,
+    pack_sym_sliced,
     ridge_init,
+    ridge_scores,
     ridge_update,
     spd_inverse_small,
     spd_solve,
+    tri_indices,
+    unpack_sym,
+    unpack_sym_sliced,
 )
 from bandits.policies._sampling import beta_logit_sample
 from bandits.policies.hybrid_linucb import validate_item_features
@@ -113,7 +118,7 @@ def fit_linear_item_prior(item_features, theta, weights=None, ridge=1.0, fallbac
 def predict_linear_item_prior(prior: LinearItemPrior, item_features) -> tuple[jax.Array, jax.Array]:
     """Prior for titles with features ``(m, p)``: ``(mean (m, d), var (m,))``, isotropic per title."""
     phi = jnp.asarray(item_features, prior.coef.dtype)
-    lev = jnp.einsum("mi,ij,mj->m", phi, prior.gram_inv, phi)
+    lev = jnp.sum((phi @ prior.gram_inv) * phi, axis=-1)
     return phi @ prior.coef, prior.tau2 * (1 + lev)
 
 
@@ -169,22 +174,33 @@ class LinTSPriorHParams(NamedTuple):
 class LinTSPriorState(NamedTuple):
     """Statistics of ``lints_feature_prior``, all in the policy's dtype (t: int32).
 
-    G: (K, d, d) sum x x^T per title; g: (K, d) sum r x; n: (K,) counts; item_features: (K, p);
-    t: () rounds. ridge: per-title ridge estimates ``(G_a + lam I)^-1 g_a`` (the prior
-    regression's targets) as a :class:`~bandits.policies._linalg.RidgeState`. m0 (K, d), v0 (K,):
-    the prior each title's posterior was last refreshed with; cov: (K, d, d) that posterior's
-    covariance ``(I / v0_a + G_a / noise_var)^-1``.
+    G_tri: (K, d(d+1)/2) upper triangles of ``G_a = sum x x^T`` per title
+    (:func:`~bandits.policies._linalg.tri_indices`); g: (K, d) sum r x; item_features: (K, p);
+    t: () rounds. ridge: the per-title ridge estimates ``(G_a + lam I)^-1 g_a`` (the prior
+    regression's targets; ``ridge.counts`` (K,) are the titles' counts). m0 (K, d), v0 (K,): the
+    prior each title's posterior was last refreshed with; post: that posterior as a
+    :class:`~bandits.policies._linalg.RidgeState` (``post.theta`` the mean, ``post.cov_tri`` the
+    covariance ``(I / v0_a + G_a / noise_var)^-1``).
     """
 
-    G: jax.Array
+    G_tri: jax.Array
     g: jax.Array
-    n: jax.Array
     item_features: jax.Array
     t: jax.Array
     ridge: RidgeState
     m0: jax.Array
     v0: jax.Array
-    cov: jax.Array
+    post: RidgeState
+
+    @property
+    def G(self) -> jax.Array:
+        """``(K, d, d)``: every title's ``sum x x^T`` (unpacked copy)."""
+        return unpack_sym(self.G_tri, self.g.shape[-1])
+
+    @property
+    def n(self) -> jax.Array:
+        """``(K,)``: every title's number of updates."""
+        return self.ridge.counts
 
 
 def _fitted_prior(theta_hat, n, item_features, hparams) -> tuple[jax.Array, jax.Array]:
@@ -207,36 +223,38 @@ def lints_prior_posterior(state: LinTSPriorState, hparams) -> tuple[jax.Array, j
     K, d = state.g.shape
     eye = jnp.eye(d, dtype=dtype)
     lam = jnp.asarray(hparams.lam, dtype)
-    theta_hat = spd_solve(state.G + lam * eye, state.g)
+    G = state.G
+    theta_hat = spd_solve(G + lam * eye, state.g)
     m0, v0 = _fitted_prior(theta_hat, state.n, state.item_features, hparams)
     nv = jnp.asarray(hparams.noise_var, dtype)
-    P = eye[None] / v0[:, None, None] + state.G / nv
+    P = eye[None] / v0[:, None, None] + G / nv
     mean = spd_solve(P, m0 / v0[:, None] + state.g / nv)
     return mean, P
 
 
-def lints_prior_scores(state: LinTSPriorState, context, hparams) -> tuple[jax.Array, jax.Array]:
+def lints_prior_scores(state: LinTSPriorState, context) -> tuple[jax.Array, jax.Array]:
     """Posterior mean ``x^T mu_a`` and variance ``x^T P_a^-1 x`` of every title, ``((K,), (K,))``,
-    from the state's stored covariances (``O(K d^2)``, no factorisation)."""
-    dtype = state.g.dtype
-    x = jnp.asarray(context, dtype)
-    u = jnp.einsum("kij,j->ki", state.cov, x)  # P_a^-1 x
-    rhs = state.m0 / state.v0[:, None] + state.g / jnp.asarray(hparams.noise_var, dtype)
-    return jnp.sum(u * rhs, axis=-1), u @ x
+    from the state's stored posteriors (``O(K d^2)``, no factorisation)."""
+    return ridge_scores(state.post, jnp.asarray(context, state.g.dtype))
 
 
-def _posterior_cov(G, v0, hparams):
-    """``(I / v0 + G / noise_var)^-1`` for G (m, d, d), v0 (m,) -> (m, d, d) (LAPACK-free)."""
-    d = G.shape[-1]
-    P = jnp.eye(d, dtype=G.dtype) / v0[:, None, None] + G / jnp.asarray(hparams.noise_var, G.dtype)
-    return spd_inverse_small(P)
+def _posteriors(G_tri, g, m0, v0, hparams) -> tuple[jax.Array, jax.Array]:
+    """Posterior ``(cov_tri (m, d(d+1)/2), mean (m, d))`` under priors ``m0 (m, d)``, ``v0 (m,)``
+    from G_tri (m, d(d+1)/2), g (m, d): one ``d x d`` inverse per title (LAPACK-free)."""
+    d = g.shape[-1]
+    nv = jnp.asarray(hparams.noise_var, g.dtype)
+    P = jnp.eye(d, dtype=g.dtype) / v0[:, None, None] + unpack_sym_sliced(G_tri, d) / nv
+    cov = spd_inverse_small(P)
+    mean = jnp.sum(cov * (m0 / v0[:, None] + g / nv)[:, None, :], axis=-1)
+    return pack_sym_sliced(cov), mean
 
 
 @jax.jit  # one compiled program when ``init`` runs eagerly
 def _refreshed_all(state: LinTSPriorState, hparams) -> LinTSPriorState:
     """Refit the prior and refresh every title's posterior with it."""
     m0, v0 = _fitted_prior(state.ridge.theta, state.n, state.item_features, hparams)
-    return state._replace(m0=m0, v0=v0, cov=_posterior_cov(state.G, v0, hparams))
+    cov_tri, mean = _posteriors(state.G_tri, state.g, m0, v0, hparams)
+    return state._replace(m0=m0, v0=v0, post=state.post._replace(cov_tri=cov_tri, theta=mean))
 
 
 def _refreshed_block(state: LinTSPriorState, start, size: int, hparams) -> LinTSPriorState:
@@ -245,9 +263,10 @@ def _refreshed_block(state: LinTSPriorState, start, size: int, hparams) -> LinTS
     m0, v0 = _fitted_prior(state.ridge.theta, state.n, state.item_features, hparams)
     block = functools.partial(jax.lax.dynamic_slice_in_dim, start_index=start, slice_size=size, axis=0)
     put = functools.partial(jax.lax.dynamic_update_slice_in_dim, start_index=start, axis=0)
-    v = block(v0)
-    return state._replace(m0=put(state.m0, block(m0)), v0=put(state.v0, v),
-                          cov=put(state.cov, _posterior_cov(block(state.G), v, hparams)))
+    m, v = block(m0), block(v0)
+    cov_tri, mean = _posteriors(block(state.G_tri), block(state.g), m, v, hparams)
+    post = state.post._replace(cov_tri=put(state.post.cov_tri, cov_tri), theta=put(state.post.theta, mean))
+    return state._replace(m0=put(state.m0, m), v0=put(state.v0, v), post=post)
 
 
 @register("lints_feature_prior", hparams=LinTSPriorHParams,
@@ -267,17 +286,17 @@ def lints_feature_prior(num_actions: int, context_dim: int, dtype=jnp.float32, i
     feats = validate_item_features("lints_feature_prior", item_features, K, dtype)
     size = min(-(-K // int(refit_every)), K)  # titles refreshed in turn each round
     n_blocks = -(-K // size)  # <= refit_every
+    rows, cols, _, _ = tri_indices(d)
 
     def init(key, hparams):
-        z = jnp.zeros((K,), dtype)
-        state = LinTSPriorState(G=jnp.zeros((K, d, d), dtype), g=jnp.zeros((K, d), dtype), n=z,
+        ridge = ridge_init(K, d, hparams.lam, dtype)
+        state = LinTSPriorState(G_tri=jnp.zeros_like(ridge.cov_tri), g=jnp.zeros((K, d), dtype),
                                 item_features=jnp.asarray(feats, dtype), t=jnp.zeros((), jnp.int32),
-                                ridge=ridge_init(K, d, hparams.lam, dtype), m0=jnp.zeros((K, d), dtype),
-                                v0=jnp.ones((K,), dtype), cov=jnp.zeros((K, d, d), dtype))
+                                ridge=ridge, m0=jnp.zeros((K, d), dtype), v0=jnp.ones((K,), dtype), post=ridge)
         return _refreshed_all(state, hparams)
 
     def select(key, state, context, mask, hparams):
-        mean, var = lints_prior_scores(state, context, hparams)
+        mean, var = lints_prior_scores(state, context)
         std = jnp.asarray(hparams.nu, dtype) * jnp.sqrt(jnp.maximum(var, 0))
         return gaussian_ts_decision(key, mean, std, mask, int(n_mc), dtype)
 
@@ -287,13 +306,12 @@ def lints_feature_prior(num_actions: int, context_dim: int, dtype=jnp.float32, i
         a = jnp.asarray(action, jnp.int32)
         take = functools.partial(jax.lax.dynamic_index_in_dim, index=a, axis=0, keepdims=False)
         put = functools.partial(jax.lax.dynamic_update_index_in_dim, index=a, axis=0)
-        # the updated title's posterior under its current prior: a Sherman-Morrison step
-        cov_a = take(state.cov)
-        u = cov_a @ x
-        cov_a = cov_a - jnp.outer(u, u) / (jnp.asarray(hparams.noise_var, dtype) + jnp.maximum(u @ x, 0))
-        state = state._replace(G=put(state.G, take(state.G) + jnp.outer(x, x)), g=put(state.g, take(state.g) + r * x),
-                               n=put(state.n, take(state.n) + 1), ridge=ridge_update(state.ridge, x, a, r),
-                               cov=put(state.cov, cov_a), t=state.t + 1)
+        # the updated title's posterior under the prior it has: a recursive-least-squares step
+        # with noise variance noise_var (inputs scaled by 1 / sqrt(noise_var))
+        s = jax.lax.rsqrt(jnp.asarray(hparams.noise_var, dtype))
+        state = state._replace(G_tri=put(state.G_tri, take(state.G_tri) + x[rows] * x[cols]),
+                               g=put(state.g, take(state.g) + r * x), ridge=ridge_update(state.ridge, x, a, r),
+                               post=ridge_update(state.post, s * x, a, s * r), t=state.t + 1)
         if size >= K:
             return _refreshed_all(state, hparams)
         # block b = t mod n_blocks covers titles [b * size, b * size + size), the last one shifted

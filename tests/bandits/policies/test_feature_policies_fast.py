@@ -143,7 +143,7 @@ def test_lints_feature_prior_stored_posterior_matches_reference(refit_every, x64
         hp = pol.hparams(n_min=12.0, ridge=0.5, noise_var=0.8, lam=1.0, prior_var=2.0)
         h = jax.tree.map(lambda v: jnp.asarray(v, dtype), hp)
         s = _updater(pol, h, dtype)(pol.init(jax.random.key(0), h), X, A, R)
-        mean, var = (np.asarray(v, np.float64) for v in lints_prior_scores(s, jnp.asarray(x_eval, dtype), h))
+        mean, var = (np.asarray(v, np.float64) for v in lints_prior_scores(s, jnp.asarray(x_eval, dtype)))
         if refit_every == 1:  # the from-scratch per-round refit
             mu, P = (np.asarray(v) for v in jax.jit(lints_prior_posterior)(s, h))
             np.testing.assert_allclose(mean, mu @ x_eval, rtol=1e-9)
