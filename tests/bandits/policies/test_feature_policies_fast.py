@@ -155,3 +155,21 @@ def test_lints_feature_prior_stored_posterior_matches_reference(refit_every, x64
     np.testing.assert_allclose(var, ref_var, **tol)
     if refit_every > 1:  # the staleness is real: the per-round refit gives other numbers
         assert not np.allclose(ref_mean, _np_lints_prior(X, A, R, phi, hp, 1, x_eval)[0], rtol=1e-6)
+
+
+def test_small_spd_inverse_and_sliced_packing_match_numpy():
+    from bandits.policies._linalg import pack_sym_sliced, spd_inverse_small, tri_indices, unpack_sym_sliced
+
+    rng = np.random.default_rng(3)
+    with jax.enable_x64(True):
+        for n in (1, 4, 21):
+            B = rng.normal(size=(3, n, n))
+            A = B @ np.swapaxes(B, 1, 2) + 0.1 * np.eye(n)
+            inv = np.asarray(jax.jit(spd_inverse_small)(jnp.asarray(A)))
+            np.testing.assert_allclose(inv, np.linalg.inv(A), rtol=1e-8, atol=1e-8 * np.abs(np.linalg.inv(A)).max())
+            rows, cols, _, _ = tri_indices(n)
+            S = 0.5 * (A + np.swapaxes(A, 1, 2)) + B  # any square matrix: only its upper triangle is packed
+            np.testing.assert_array_equal(np.asarray(jax.jit(pack_sym_sliced)(jnp.asarray(S))), S[:, rows, cols])
+            full = np.asarray(jax.jit(unpack_sym_sliced, static_argnums=1)(jnp.asarray(S[:, rows, cols]), n))
+            upper = np.triu(S)
+            np.testing.assert_array_equal(full, upper + np.swapaxes(np.triu(S, 1), 1, 2))
