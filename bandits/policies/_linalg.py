@@ -372,3 +372,37 @@ def matmul_small(A: Array, B: Array) -> Array:
     non-minor axis: under ``vmap`` XLA fuses and vectorises it, where batches of tiny dots run one
     matrix at a time on CPU."""
     return jnp.sum(A[..., :, :, None] * B[..., None, :, :], axis=-2)
+
+
+def spd_inverse_small(A: Array) -> Array:
+    """``A^{-1}`` of SPD ``A (..., n, n)`` by Gauss-Jordan elimination, ``(..., n, n)`` symmetrised.
+
+    No pivoting is needed for SPD matrices (each pivot is a Schur complement of ``A``, hence
+    positive; floored at the dtype's ``tiny``). The ``n`` elimination steps are unrolled with static
+    indices: plain elementwise ``jnp`` (no gather, no loop, no LAPACK), ``O(n^3)``, meant for small
+    ``n`` (the compiled program grows with ``n``).
+    """
+    n = A.shape[-1]
+    idx = np.arange(n)
+    X = A
+    for k in range(n):
+        ek = idx == k
+        piv = jnp.maximum(X[..., k, k], jnp.finfo(A.dtype).tiny)[..., None]
+        row = jnp.where(ek, 1, X[..., k, :]) / piv  # (..., n)
+        col = jnp.where(ek, 0, X[..., :, k])  # (..., n)
+        X = jnp.where(ek[:, None], row[..., None, :], jnp.where(ek, 0, X) - col[..., :, None] * row[..., None, :])
+    return 0.5 * (X + jnp.swapaxes(X, -1, -2))
+
+
+def unpack_sym_sliced(tri: Array, context_dim: int) -> Array:
+    """:func:`unpack_sym` by static slices (no gather): ``(..., d(d+1)/2)`` -> ``(..., d, d)``."""
+    d = context_dim
+    offsets = np.concatenate([[0], np.cumsum(np.arange(d, 0, -1))])
+    pad = [(0, 0)] * (tri.ndim - 1)
+    upper = jnp.stack([jnp.pad(tri[..., offsets[i]:offsets[i + 1]], pad + [(i, 0)]) for i in range(d)], axis=-2)
+    return upper + jnp.swapaxes(upper, -1, -2) * jnp.asarray(1 - np.eye(d), tri.dtype)
+
+
+def pack_sym_sliced(M: Array) -> Array:
+    """Upper triangle of ``M (..., d, d)``, row-major as :func:`tri_indices`, by static slices."""
+    return jnp.concatenate([M[..., i, i:] for i in range(M.shape[-1])], axis=-1)

@@ -10,21 +10,40 @@ very first impression; ``theta_a (d,)`` is the item's own correction, learned fr
 (Li et al. found the hybrid model best when data are sparse, i.e. cold start). Put a constant 1 in
 ``x`` (or in ``phi``) to get main effects of ``phi`` (or of ``x``).
 
-The statistics follow Algorithm 2 exactly (``A0 (k,k)``, ``b0 (k,)`` shared; ``A_a (d,d)``,
-``B_a (d,k)``, ``b_a (d,)`` per item), which is block elimination of one joint ridge regression
-with penalty ``lam`` on ``[beta, theta_1..theta_K]``; the score is
-``z^T beta_hat + x^T theta_hat_a + alpha * sqrt(s_a)`` with ``s_a`` the joint posterior variance
-(tests check both against the joint ridge solution). Linear systems are solved through Cholesky
-factors (the LAPACK-free loops of :mod:`bandits.policies._linalg`); no inverse is stored.
+The model is one joint ridge regression with penalty ``lam`` on ``[beta, theta_1..theta_K]``;
+Algorithm 2 solves it by block elimination (``A0 (k,k)``, ``b0 (k,)`` shared; ``A_a (d,d)``,
+``B_a (d,k)``, ``b_a (d,)`` per item). The score is ``z^T beta_hat + x^T theta_hat_a + alpha *
+sqrt(s_a)`` with ``s_a`` the joint posterior variance (tests check both against Algorithm 2 and the
+joint ridge solution).
+
+How it is computed (the same numbers as Algorithm 2, in ``O(K d^2 + k^2)`` per round). While an
+item keeps its features ``phi_a``, ``B_a = sum x z^T = (A_a - lam I) (x) phi_a^T`` (Kronecker), so
+with ``u_a = A_a^-1 x``:
+
+* ``z_a - B_a^T A_a^-1 x = lam u_a (x) phi_a`` and ``s_a = lam^2 u_a^T N_a u_a + x^T u_a`` with
+  ``N_a = (I_d (x) phi_a)^T A0^-1 (I_d (x) phi_a)`` ``(d, d)``;
+* the prediction is ``u_a^T (b_a + lam C phi_a)``, ``C (d, p)`` being ``beta_hat`` reshaped;
+* one update of item ``a`` changes ``A0`` by the rank-one ``w w^T / c`` and ``b0`` by
+  ``(r - x^T A_a^-1 b_a) w / c`` with ``w = lam u_a (x) phi_a``, ``c = 1 + x^T u_a``.
+
+The state keeps ``A0^-1``, every ``A_a^-1`` and every ``N_a``, all updated by
+Sherman-Morrison steps: the chosen item's ``A_a^-1`` (gathered and scattered alone), ``A0^-1`` and
+every ``N_a`` (rank one each). No ``B_a`` is stored and nothing is factorised inside a round.
 
 Item features live in the policy STATE (``state.item_features (K, p)``), initialised from the
 constructor's ``item_features``; replace them (``state._replace(item_features=...)``) when a
-living catalog fills a slot with a new title. Default: ``ones((K, 1))``, i.e. ``z = x``: a context
-effect shared by all items plus per-item corrections.
+living catalog fills a slot with a new title. A slot whose features differ from those its
+statistics were gathered under (``state.stat_features``) holds a NEW title: it is scored as an
+item with no data of its own from that round on, and its first update restarts its own statistics
+(``A_a = lam I``, ``b_a = 0``). ``A0``, ``b0`` keep what the previous title taught about ``beta``,
+so this is exactly the joint ridge regression in which the previous title is a separate item that
+is no longer shown. Default: ``ones((K, 1))``, i.e. ``z = x``: a context effect shared by all
+items plus per-item corrections.
 """
 
 from __future__ import annotations
 
+import functools
 from typing import NamedTuple
 
 import jax
@@ -34,7 +53,7 @@ import numpy as np
 from bandits import validation as V
 from bandits.contracts import Decision, Policy
 from bandits.core import argmax_random_ties
-from bandits.policies._linalg import cho_solve, cholesky, tie_split
+from bandits.policies._linalg import tie_split
 from bandits.policies.nonstationary import check_sizes
 from bandits.policies.registry import register
 
@@ -47,14 +66,22 @@ class HybridLinUCBHParams(NamedTuple):
 
 
 class HybridLinUCBState(NamedTuple):
-    """A0: (k, k); b0: (k,); A: (K, d, d); B: (K, d, k); b: (K, d); item_features: (K, p); t: () int32."""
+    """Hybrid LinUCB statistics, all in the policy's dtype (see the module docstring).
 
-    A0: jax.Array
+    A0_inv: (k, k) ``A0^-1``; b0: (k,); A_inv: (K, d, d) every ``A_a^-1``; b: (K, d);
+    N: (K, d, d) every ``N_a``;
+    stat_features: (K, p) the features each item's statistics were gathered under;
+    item_features: (K, p) the current features; lam: () the ridge penalty; t: () int32 rounds.
+    """
+
+    A0_inv: jax.Array
     b0: jax.Array
-    A: jax.Array
-    B: jax.Array
+    A_inv: jax.Array
     b: jax.Array
+    N: jax.Array
+    stat_features: jax.Array
     item_features: jax.Array
+    lam: jax.Array
     t: jax.Array
 
 
@@ -88,11 +115,13 @@ def hybrid_linucb(num_actions: int, context_dim: int, dtype=jnp.float32, item_fe
 
     def init(key, hparams):
         lam = jnp.asarray(hparams.lam, dtype)
+        phi = jnp.asarray(feats, dtype)
+        A0_inv = jnp.eye(k, dtype=dtype) / lam
         return HybridLinUCBState(
-            A0=lam * jnp.eye(k, dtype=dtype), b0=jnp.zeros((k,), dtype),
-            A=jnp.broadcast_to(lam * jnp.eye(d, dtype=dtype), (K, d, d)),
-            B=jnp.zeros((K, d, k), dtype), b=jnp.zeros((K, d), dtype),
-            item_features=jnp.asarray(feats, dtype), t=jnp.zeros((), jnp.int32),
+            A0_inv=A0_inv, b0=jnp.zeros((k,), dtype),
+            A_inv=jnp.broadcast_to(jnp.eye(d, dtype=dtype) / lam, (K, d, d)),
+            b=jnp.zeros((K, d), dtype), N=_phi_blocks(A0_inv, phi, d),
+            stat_features=phi, item_features=phi, lam=lam, t=jnp.zeros((), jnp.int32),
         )
 
     def select(key, state, context, mask, hparams):
@@ -101,32 +130,55 @@ def hybrid_linucb(num_actions: int, context_dim: int, dtype=jnp.float32, item_fe
         return Decision(action=argmax_random_ties(key, ucb, mask), probs=tie_split(ucb, mask))
 
     def update(state, context, action, reward, hparams):
-        x = jnp.asarray(context, dtype)
-        r = jnp.asarray(reward, dtype)
-        a = jnp.asarray(action, jnp.int32)
-        z = shared_features(x, state.item_features)[a]  # (k,)
-        Aa, Ba, ba = state.A[a], state.B[a], state.b[a]
-
-        def elim(Aa_, Ba_, ba_):
-            La = cholesky(Aa_)
-            AiB = jax.vmap(lambda col: cho_solve(La, col), in_axes=1, out_axes=1)(Ba_)  # (d, k)
-            Aib = cho_solve(La, ba_)  # (d,)
-            return Ba_.T @ AiB, Ba_.T @ Aib
-
-        M_old, m_old = elim(Aa, Ba, ba)
-        Aa = Aa + jnp.outer(x, x)
-        Ba = Ba + jnp.outer(x, z)
-        ba = ba + r * x
-        M_new, m_new = elim(Aa, Ba, ba)
-        A0 = state.A0 + M_old + jnp.outer(z, z) - M_new
-        b0 = state.b0 + m_old + r * z - m_new
-        A0 = 0.5 * (A0 + A0.T)  # keep exactly symmetric for the Cholesky
-        return state._replace(
-            A0=A0, b0=b0, A=state.A.at[a].set(Aa), B=state.B.at[a].set(Ba), b=state.b.at[a].set(ba),
-            t=state.t + 1,
-        )
+        return hybrid_update(state, jnp.asarray(context, dtype), action, jnp.asarray(reward, dtype))
 
     return Policy("hybrid_linucb", K, d, HybridLinUCBHParams(), init, select, update)
+
+
+def _phi_blocks(A0_inv: jax.Array, phi: jax.Array, d: int) -> jax.Array:
+    """``N_a = (I_d (x) phi_a)^T A0_inv (I_d (x) phi_a)``: A0_inv (k, k), phi (m, p) -> (m, d, d)."""
+    M = A0_inv.reshape(d, phi.shape[-1], d, phi.shape[-1])
+    return jnp.einsum("ijkl,mj,ml->mik", M, phi, phi)
+
+
+def _stale(state: HybridLinUCBState) -> jax.Array:
+    """(K,) bool: items whose current features differ from their statistics' (a new title)."""
+    return jnp.any(state.item_features != state.stat_features, axis=-1)
+
+
+def hybrid_update(state: HybridLinUCBState, x: jax.Array, action, reward) -> HybridLinUCBState:
+    """Algorithm 2's update of item ``action`` with context ``x (d,)`` and ``reward ()``, in
+    ``O(K d^2 + k^2)``: rank-one steps on ``A0^-1``, every ``N_a`` and the chosen ``A_a^-1``."""
+    dtype = state.b.dtype
+    K, d = state.b.shape
+    a = jnp.asarray(action, jnp.int32)
+    take = functools.partial(jax.lax.dynamic_index_in_dim, index=a, axis=0, keepdims=False)
+    put = functools.partial(jax.lax.dynamic_update_index_in_dim, index=a, axis=0)
+    lam = state.lam
+    chosen = jnp.arange(K) == a
+    phi = take(state.item_features)
+    new_title = jnp.any(phi != take(state.stat_features))
+    # a new title in the slot starts its own statistics (see the module docstring)
+    P = jnp.where(new_title, jnp.eye(d, dtype=dtype) / lam, take(state.A_inv))
+    ba = jnp.where(new_title, 0, take(state.b))
+    stat = jnp.where(chosen[:, None], state.item_features, state.stat_features)
+    u = P @ x
+    c = 1 + jnp.maximum(u @ x, 0)
+    y = u @ ba
+    w = lam * (u[:, None] * phi[None, :]).reshape(-1)  # z - B_a^T A_a^-1 x, (k,)
+    g = state.A0_inv @ w
+    den = c + jnp.maximum(w @ g, 0)
+    # every N_b changes by the same rank-one step of A0^-1, seen through (I (x) phi_b); a new
+    # title's N_a is rebuilt from the updated A0^-1
+    A0_inv = state.A0_inv - jnp.outer(g, g) / den
+    h = stat @ g.reshape(d, -1).T  # (K, d)
+    N = state.N - h[:, :, None] * (h[:, None, :] / den)
+    N = jnp.where((chosen & new_title)[:, None, None], _phi_blocks(A0_inv, phi[None], d), N)
+    b0 = state.b0 + ((reward - y) / c) * w
+    return state._replace(
+        A0_inv=A0_inv, b0=b0, A_inv=put(state.A_inv, P - jnp.outer(u, u) / c),
+        b=put(state.b, ba + reward * x), N=N, stat_features=stat, t=state.t + 1,
+    )
 
 
 def hybrid_mean_and_variance(state: HybridLinUCBState, context) -> tuple[jax.Array, jax.Array]:
@@ -134,17 +186,25 @@ def hybrid_mean_and_variance(state: HybridLinUCBState, context) -> tuple[jax.Arr
 
     state: a :class:`HybridLinUCBState`; context: (d,). Returns ``(mean (K,), s (K,))`` in the
     state's dtype, with ``s_a = (z_a - v_a)^T A0^-1 (z_a - v_a) + x^T A_a^-1 x``,
-    ``v_a = B_a^T A_a^-1 x`` (Algorithm 2's ``s_{t,a}`` after collecting terms).
+    ``v_a = B_a^T A_a^-1 x`` (Algorithm 2's ``s_{t,a}`` after collecting terms), computed through
+    the Kronecker structure of the module docstring in ``O(K d^2 + k^2)``.
     """
     dtype = state.b.dtype
+    K, d = state.b.shape
     x = jnp.asarray(context, dtype)
-    L0 = cholesky(state.A0)
-    beta = cho_solve(L0, state.b0)
-    La = cholesky(state.A)
-    z = shared_features(x, state.item_features)  # (K, k)
-    rhs = state.b - jnp.einsum("kij,j->ki", state.B, beta)
-    theta = cho_solve(La, rhs)  # (K, d)
-    u = cho_solve(La, jnp.broadcast_to(x, rhs.shape))  # A_a^-1 x, (K, d)
-    w = z - jnp.einsum("kij,ki->kj", state.B, u)
-    s = jnp.einsum("ki,ki->k", w, cho_solve(jnp.broadcast_to(L0, (w.shape[0],) + L0.shape), w)) + u @ x
-    return z @ beta + theta @ x, s
+    lam = state.lam
+    C = (state.A0_inv @ state.b0).reshape(d, -1)  # beta_hat as (d, p)
+    u = jnp.einsum("kij,j->ki", state.A_inv, x)  # A_a^-1 x
+    mean = jnp.sum(u * (state.b + lam * (state.stat_features @ C.T)), axis=-1)
+    quad = jnp.sum(u * jnp.einsum("kij,kj->ki", state.N, u), axis=-1)
+    s = lam * lam * quad + u @ x
+    # a new title (features changed since its statistics): no data of its own, z_a = x (x) phi_a,
+    # s_a = phi_a^T S phi_a + x^T x / lam with S[j, l] = sum_ik x_i x_k A0^-1[(i, j), (k, l)]
+    phi = state.item_features
+    p = phi.shape[-1]
+    T = (x @ state.A0_inv.reshape(d, p * d * p)).reshape(p, d, p)
+    S = jnp.einsum("jkl,k->jl", T, x)
+    mean_new = phi @ (C.T @ x)
+    s_new = jnp.sum((phi @ S) * phi, axis=-1) + (x @ x) / lam
+    stale = _stale(state)
+    return jnp.where(stale, mean_new, mean), jnp.where(stale, s_new, s)

@@ -16,12 +16,22 @@ Two pure-JAX fitting/prediction pairs (usable offline on numpy arrays or inside 
   ``alpha + beta = m (1 - m) / var - 1`` clipped to ``[min_strength, max_strength]``. The result
   ``(alpha0, beta0)`` plugs into any Beta-Bernoulli TS with per-item priors (e.g. ``bts``).
 
-Two registered online policies use them as empirical-Bayes priors re-fitted every round from the
-titles that already have data (``n_j >= n_min``), so a title arriving mid-run gets an informed
-prior on its first impression, without the policy having to detect arrivals:
+Two registered online policies use them as empirical-Bayes priors re-fitted from the titles that
+already have data (``n_j >= n_min``), so a title arriving mid-run gets an informed prior, without
+the policy having to detect arrivals:
 
 * ``lints_feature_prior``: disjoint linear TS, item ``a``'s prior ``N(W^T phi_a, v_a I)``; posterior
-  precision ``I / v_a + G_a / noise_var``, mean ``P_a^-1 (m_a / v_a + g_a / noise_var)``.
+  precision ``I / v_a + G_a / noise_var``, mean ``P_a^-1 (m_a / v_a + g_a / noise_var)``. The prior
+  regression is re-fitted after every update (``O(K p d)``, from ridge estimates kept by
+  recursive least squares). Each title's posterior covariance is kept in the state: the updated
+  title's by a Sherman-Morrison step under the prior it has; and after every update a block of
+  ``ceil(K / refit_every)`` titles, in turn, is re-factorised under the prior fitted now (a
+  ``d x d`` inverse each), so every title's posterior uses a prior at most ``refit_every`` rounds
+  old (static constructor option, default 100: one title a round for ``K <= 100``). This is a
+  deliberate choice: the empirical-Bayes prior pools all titles and moves slowly, while
+  re-factorising all ``K`` posteriors every round costs ``O(K d^3)``. ``refit_every=1`` is the
+  per-round refit exactly (tested against :func:`lints_prior_posterior`, which refits from
+  scratch).
 * ``bernoulli_ts_feature_prior``: context-free Beta-Bernoulli TS, item ``a``'s prior
   ``Beta(alpha0_a, beta0_a)`` from :func:`predict_beta_item_prior`.
 
@@ -33,6 +43,7 @@ shrinkage; its own likelihood soon dominates.) Item features live in the state
 
 from __future__ import annotations
 
+import functools
 from typing import NamedTuple
 
 import jax
@@ -40,7 +51,18 @@ import jax.numpy as jnp
 
 from bandits import validation as V
 from bandits.contracts import Policy
-from bandits.policies._linalg import cho_solve, cholesky, spd_inverse, spd_solve
+from bandits.policies._linalg import (
+    RidgeState,
+    pack_sym_sliced,
+    ridge_init,
+    ridge_scores,
+    ridge_update,
+    spd_inverse_small,
+    spd_solve,
+    tri_indices,
+    unpack_sym,
+    unpack_sym_sliced,
+)
 from bandits.policies._sampling import beta_logit_sample
 from bandits.policies.hybrid_linucb import validate_item_features
 from bandits.policies.nonstationary import check_sizes, gaussian_ts_decision
@@ -70,9 +92,8 @@ def _weighted_ridge(item_features, targets, weights, ridge):
     w = jnp.asarray(weights, phi.dtype)
     p = phi.shape[1]
     G = (phi * w[:, None]).T @ phi + jnp.asarray(ridge, phi.dtype) * jnp.eye(p, dtype=phi.dtype)
-    L = cholesky(G)
-    W = jax.vmap(lambda col: cho_solve(L, col), in_axes=1, out_axes=1)((phi * w[:, None]).T @ targets)
-    return W, spd_inverse(G)
+    Ginv = spd_inverse_small(G)  # p x p: one small inverse serves both outputs
+    return Ginv @ ((phi * w[:, None]).T @ targets), Ginv
 
 
 def fit_linear_item_prior(item_features, theta, weights=None, ridge=1.0, fallback_var=1.0,
@@ -97,7 +118,7 @@ def fit_linear_item_prior(item_features, theta, weights=None, ridge=1.0, fallbac
 def predict_linear_item_prior(prior: LinearItemPrior, item_features) -> tuple[jax.Array, jax.Array]:
     """Prior for titles with features ``(m, p)``: ``(mean (m, d), var (m,))``, isotropic per title."""
     phi = jnp.asarray(item_features, prior.coef.dtype)
-    lev = jnp.einsum("mi,ij,mj->m", phi, prior.gram_inv, phi)
+    lev = jnp.sum((phi @ prior.gram_inv) * phi, axis=-1)
     return phi @ prior.coef, prior.tau2 * (1 + lev)
 
 
@@ -151,30 +172,101 @@ class LinTSPriorHParams(NamedTuple):
 
 
 class LinTSPriorState(NamedTuple):
-    """G: (K, d, d) sum x x^T per title; g: (K, d) sum r x; n: (K,) counts; item_features: (K, p)."""
+    """Statistics of ``lints_feature_prior``, all in the policy's dtype (t: int32).
 
-    G: jax.Array
+    G_tri: (K, d(d+1)/2) upper triangles of ``G_a = sum x x^T`` per title
+    (:func:`~bandits.policies._linalg.tri_indices`); g: (K, d) sum r x; item_features: (K, p);
+    t: () rounds. ridge: the per-title ridge estimates ``(G_a + lam I)^-1 g_a`` (the prior
+    regression's targets; ``ridge.counts`` (K,) are the titles' counts). m0 (K, d), v0 (K,): the
+    prior each title's posterior was last refreshed with; post: that posterior as a
+    :class:`~bandits.policies._linalg.RidgeState` (``post.theta`` the mean, ``post.cov_tri`` the
+    covariance ``(I / v0_a + G_a / noise_var)^-1``).
+    """
+
+    G_tri: jax.Array
     g: jax.Array
-    n: jax.Array
     item_features: jax.Array
     t: jax.Array
+    ridge: RidgeState
+    m0: jax.Array
+    v0: jax.Array
+    post: RidgeState
+
+    @property
+    def G(self) -> jax.Array:
+        """``(K, d, d)``: every title's ``sum x x^T`` (unpacked copy)."""
+        return unpack_sym(self.G_tri, self.g.shape[-1])
+
+    @property
+    def n(self) -> jax.Array:
+        """``(K,)``: every title's number of updates."""
+        return self.ridge.counts
+
+
+def _fitted_prior(theta_hat, n, item_features, hparams) -> tuple[jax.Array, jax.Array]:
+    """Every title's prior ``(m0 (K, d), v0 (K,))`` fitted on the titles with ``n >= n_min``."""
+    dtype = theta_hat.dtype
+    w = (n >= jnp.asarray(hparams.n_min, dtype)).astype(dtype)
+    prior = fit_linear_item_prior(item_features, theta_hat, w, hparams.ridge, hparams.prior_var,
+                                  hparams.min_var)
+    return predict_linear_item_prior(prior, item_features)
 
 
 def lints_prior_posterior(state: LinTSPriorState, hparams) -> tuple[jax.Array, jax.Array]:
-    """Posterior ``(mean (K, d), precision (K, d, d))`` of every title under the fitted prior."""
+    """Posterior ``(mean (K, d), precision (K, d, d))`` of every title under the prior fitted NOW.
+
+    Computed from scratch from ``G``, ``g``, ``n`` and the item features (``K`` linear solves):
+    what ``lints_feature_prior`` uses with ``refit_every=1``; with a larger ``refit_every`` the
+    policy's titles may still use a prior up to ``refit_every`` rounds old.
+    """
     dtype = state.g.dtype
     K, d = state.g.shape
     eye = jnp.eye(d, dtype=dtype)
     lam = jnp.asarray(hparams.lam, dtype)
-    theta_hat = spd_solve(state.G + lam * eye, state.g)
-    w = (state.n >= jnp.asarray(hparams.n_min, dtype)).astype(dtype)
-    prior = fit_linear_item_prior(state.item_features, theta_hat, w, hparams.ridge, hparams.prior_var,
-                                  hparams.min_var)
-    m0, v0 = predict_linear_item_prior(prior, state.item_features)
+    G = state.G
+    theta_hat = spd_solve(G + lam * eye, state.g)
+    m0, v0 = _fitted_prior(theta_hat, state.n, state.item_features, hparams)
     nv = jnp.asarray(hparams.noise_var, dtype)
-    P = eye[None] / v0[:, None, None] + state.G / nv
+    P = eye[None] / v0[:, None, None] + G / nv
     mean = spd_solve(P, m0 / v0[:, None] + state.g / nv)
     return mean, P
+
+
+def lints_prior_scores(state: LinTSPriorState, context) -> tuple[jax.Array, jax.Array]:
+    """Posterior mean ``x^T mu_a`` and variance ``x^T P_a^-1 x`` of every title, ``((K,), (K,))``,
+    from the state's stored posteriors (``O(K d^2)``, no factorisation)."""
+    return ridge_scores(state.post, jnp.asarray(context, state.g.dtype))
+
+
+def _posteriors(G_tri, g, m0, v0, hparams) -> tuple[jax.Array, jax.Array]:
+    """Posterior ``(cov_tri (m, d(d+1)/2), mean (m, d))`` under priors ``m0 (m, d)``, ``v0 (m,)``
+    from G_tri (m, d(d+1)/2), g (m, d): one ``d x d`` inverse per title (LAPACK-free)."""
+    d = g.shape[-1]
+    nv = jnp.asarray(hparams.noise_var, g.dtype)
+    P = jnp.eye(d, dtype=g.dtype) / v0[:, None, None] + unpack_sym_sliced(G_tri, d) / nv
+    cov = spd_inverse_small(P)
+    mean = jnp.sum(cov * (m0 / v0[:, None] + g / nv)[:, None, :], axis=-1)
+    return pack_sym_sliced(cov), mean
+
+
+@jax.jit  # one compiled program when ``init`` runs eagerly
+def _refreshed_all(state: LinTSPriorState, hparams) -> LinTSPriorState:
+    """Refit the prior and refresh every title's posterior with it."""
+    m0, v0 = _fitted_prior(state.ridge.theta, state.n, state.item_features, hparams)
+    cov_tri, mean = _posteriors(state.G_tri, state.g, m0, v0, hparams)
+    return state._replace(m0=m0, v0=v0, post=state.post._replace(cov_tri=cov_tri, theta=mean))
+
+
+def _refreshed_block(state: LinTSPriorState, start, size: int, hparams) -> LinTSPriorState:
+    """Refit the prior; refresh the posteriors of titles ``start .. start + size - 1`` with it
+    (a contiguous block: slices, no scatter)."""
+    m0, v0 = _fitted_prior(state.ridge.theta, state.n, state.item_features, hparams)
+    block = functools.partial(jax.lax.dynamic_slice_in_dim, start_index=start, slice_size=size, axis=0)
+    put = functools.partial(jax.lax.dynamic_update_slice_in_dim, start_index=start, axis=0)
+    m, v = block(m0), block(v0)
+    cov_tri, mean = _posteriors(block(state.G_tri), block(state.g), m, v, hparams)
+    post = state.post._replace(cov_tri=put(state.post.cov_tri, cov_tri), theta=put(state.post.theta, mean))
+    return state._replace(m0=put(state.m0, m), v0=put(state.v0, v), post=post)
 
 
 @register("lints_feature_prior", hparams=LinTSPriorHParams,
@@ -182,32 +274,50 @@ def lints_prior_posterior(state: LinTSPriorState, hparams) -> tuple[jax.Array, j
                  "min_var": V.POSITIVE, "n_min": V.NONNEGATIVE, "lam": V.POSITIVE},
           needs=("item_features",))
 def lints_feature_prior(num_actions: int, context_dim: int, dtype=jnp.float32, item_features=None,
-                        n_mc: int = 256) -> Policy:
+                        n_mc: int = 256, refit_every: int = 100) -> Policy:
     """Disjoint linear TS with empirical-Bayes priors from item features; see the module docstring.
 
-    probs: Monte Carlo over ``n_mc`` (static) draws of ``x^T theta_a``.
+    probs: Monte Carlo over ``n_mc`` (static) draws of ``x^T theta_a``. refit_every (static, >= 1):
+    every title's posterior uses a prior at most this many rounds old (1: every title's posterior
+    under the prior refitted every round).
     """
-    K, d = check_sizes("lints_feature_prior", num_actions, context_dim, dtype, n_mc=n_mc)
+    K, d = check_sizes("lints_feature_prior", num_actions, context_dim, dtype, n_mc=n_mc,
+                       refit_every=refit_every)
     feats = validate_item_features("lints_feature_prior", item_features, K, dtype)
+    size = min(-(-K // int(refit_every)), K)  # titles refreshed in turn each round
+    n_blocks = -(-K // size)  # <= refit_every
+    rows, cols, _, _ = tri_indices(d)
 
     def init(key, hparams):
-        return LinTSPriorState(G=jnp.zeros((K, d, d), dtype), g=jnp.zeros((K, d), dtype),
-                               n=jnp.zeros((K,), dtype), item_features=jnp.asarray(feats, dtype),
-                               t=jnp.zeros((), jnp.int32))
+        ridge = ridge_init(K, d, hparams.lam, dtype)
+        state = LinTSPriorState(G_tri=jnp.zeros_like(ridge.cov_tri), g=jnp.zeros((K, d), dtype),
+                                item_features=jnp.asarray(feats, dtype), t=jnp.zeros((), jnp.int32),
+                                ridge=ridge, m0=jnp.zeros((K, d), dtype), v0=jnp.ones((K,), dtype), post=ridge)
+        return _refreshed_all(state, hparams)
 
     def select(key, state, context, mask, hparams):
-        x = jnp.asarray(context, dtype)
-        mean, P = lints_prior_posterior(state, hparams)
-        var = jnp.einsum("ki,i->k", cho_solve(cholesky(P), jnp.broadcast_to(x, mean.shape)), x)
+        mean, var = lints_prior_scores(state, context)
         std = jnp.asarray(hparams.nu, dtype) * jnp.sqrt(jnp.maximum(var, 0))
-        return gaussian_ts_decision(key, mean @ x, std, mask, int(n_mc), dtype)
+        return gaussian_ts_decision(key, mean, std, mask, int(n_mc), dtype)
 
     def update(state, context, action, reward, hparams):
         x = jnp.asarray(context, dtype)
-        oh = jax.nn.one_hot(action, K, dtype=dtype)
-        return state._replace(G=state.G + oh[:, None, None] * jnp.outer(x, x),
-                              g=state.g + oh[:, None] * (jnp.asarray(reward, dtype) * x),
-                              n=state.n + oh, t=state.t + 1)
+        r = jnp.asarray(reward, dtype)
+        a = jnp.asarray(action, jnp.int32)
+        take = functools.partial(jax.lax.dynamic_index_in_dim, index=a, axis=0, keepdims=False)
+        put = functools.partial(jax.lax.dynamic_update_index_in_dim, index=a, axis=0)
+        # the updated title's posterior under the prior it has: a recursive-least-squares step
+        # with noise variance noise_var (inputs scaled by 1 / sqrt(noise_var))
+        s = jax.lax.rsqrt(jnp.asarray(hparams.noise_var, dtype))
+        state = state._replace(G_tri=put(state.G_tri, take(state.G_tri) + x[rows] * x[cols]),
+                               g=put(state.g, take(state.g) + r * x), ridge=ridge_update(state.ridge, x, a, r),
+                               post=ridge_update(state.post, s * x, a, s * r), t=state.t + 1)
+        if size >= K:
+            return _refreshed_all(state, hparams)
+        # block b = t mod n_blocks covers titles [b * size, b * size + size), the last one shifted
+        # back to end at K: every title is refreshed at least once every n_blocks rounds
+        start = jnp.minimum((state.t % n_blocks) * size, K - size)
+        return _refreshed_block(state, start, size, hparams)
 
     return Policy("lints_feature_prior", K, d, LinTSPriorHParams(), init, select, update)
 
