@@ -22,6 +22,7 @@ def _run(*args):
     return {row["policy"]: row for row in map(json.loads, filter(str.strip, proc.stdout.splitlines()))}
 
 
+@pytest.mark.slow
 def test_single_slot_rows_with_references():
     rows = _run("--policies", "linucb,bernoulli_ts")
     assert set(rows) == {"random", "linucb", "bernoulli_ts"}

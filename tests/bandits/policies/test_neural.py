@@ -196,6 +196,7 @@ def test_neural_linear_ts_on_a_linear_world_is_within_the_stated_margin_of_lints
 # --------------------------------------------------------------------------- determinism
 
 
+@pytest.mark.slow
 def test_a_member_alone_equals_the_same_member_in_a_batch():
     env = linear_gaussian(num_actions=K, context_dim=D)
     pol = make("neural_linear_ts", num_actions=K, context_dim=D, **SMALL)
