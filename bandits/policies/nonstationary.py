@@ -43,9 +43,8 @@ Thompson-sampling probabilities have no closed form: they are estimated by Monte
 ``n_mc`` (static) posterior draws; ties inside a draw are split evenly. The returned action is the
 argmax of the first draw, so ``probs[action] > 0`` always.
 
-This module also hosts the small numerical helpers shared by the exploration policies
-(``ridge_*``, :func:`mc_argmax_probs`): disjoint per-action ridge statistics solved through
-Cholesky factors, computed with the LAPACK-free loops of :mod:`bandits.policies._linalg`.
+This module also hosts small helpers shared by the exploration policies (:func:`check_sizes`,
+:func:`gaussian_ts_decision`).
 """
 
 from __future__ import annotations
@@ -60,14 +59,11 @@ from bandits import validation as V
 from bandits.contracts import Decision, Policy
 from bandits.core import argmax_random_ties
 from bandits.policies._linalg import (
-    cho_solve,
-    cholesky,
     matmul_small,
     rank_one_eig,
     ridge_row_rank_one,
     tie_split,
     tri_indices,
-    tri_solve_lower,
     unpack_sym,
 )
 from bandits.policies._sampling import beta_logit_sample
@@ -91,46 +87,6 @@ def check_sizes(name: str, num_actions, context_dim, dtype, **positive_ints) -> 
         if not isinstance(val, int | jnp.integer) or int(val) < 1:
             raise ValueError(f"{name}: {key}: expected an integer >= 1, got {val!r}")
     return int(num_actions), int(context_dim)
-
-
-def ridge_init(num_actions: int, context_dim: int, lam, dtype) -> tuple[jax.Array, jax.Array]:
-    """Per-action ridge statistics at the prior: ``A (K, d, d) = lam I``, ``b (K, d) = 0``."""
-    eye = jnp.eye(context_dim, dtype=dtype)
-    A = jnp.broadcast_to(jnp.asarray(lam, dtype) * eye, (num_actions, context_dim, context_dim))
-    return A, jnp.zeros((num_actions, context_dim), dtype)
-
-
-def ridge_solve(A: jax.Array, rhs: jax.Array) -> jax.Array:
-    """``A_a^-1 rhs_a`` for every action through Cholesky. A: (K, d, d) SPD; rhs: (K, d) -> (K, d)."""
-    return cho_solve(cholesky(A), rhs)
-
-
-def ridge_mean_var(A: jax.Array, b: jax.Array, x: jax.Array) -> tuple[jax.Array, jax.Array]:
-    """Ridge prediction and ``x^T A_a^-1 x`` for every action.
-
-    A: (K, d, d); b: (K, d); x: (d,). Returns ``(mean (K,), var (K,))``.
-    """
-    L = cholesky(A)
-    theta = cho_solve(L, b)
-    u = tri_solve_lower(L, jnp.broadcast_to(x, b.shape))
-    return theta @ x, jnp.sum(u * u, axis=-1)
-
-
-def mc_argmax_probs(key, samples: jax.Array, mask: jax.Array) -> tuple[jax.Array, jax.Array]:
-    """Thompson-sampling probabilities from posterior draws of the scores.
-
-    samples: ``(n_mc, K)`` float, one row per posterior draw; mask: ``(K,)`` bool.
-    Returns ``(action () int32, probs (K,))``: ``probs`` is the fraction of draws in which each
-    available action is the argmax (ties inside a draw split evenly); ``action`` is the argmax of
-    the first draw (ties broken at random with ``key``), so ``probs[action] >= 1 / n_mc``.
-    """
-    neg_inf = jnp.asarray(-jnp.inf, samples.dtype)
-    s = jnp.where(mask[None, :], samples, neg_inf)
-    best = jnp.max(s, axis=1, keepdims=True)
-    is_best = mask[None, :] & (s >= best)
-    share = is_best.astype(samples.dtype) / jnp.sum(is_best, axis=1, keepdims=True).astype(samples.dtype)
-    probs = jnp.mean(share, axis=0)
-    return argmax_random_ties(key, samples[0], mask), probs
 
 
 def gaussian_ts_decision(key, mean, std, mask, n_mc: int, dtype) -> Decision:
