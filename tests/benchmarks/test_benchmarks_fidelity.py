@@ -8,9 +8,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
+@pytest.mark.slow
 def test_fidelity_benchmark_prints_one_json_line(tmp_path):
     cmd = [sys.executable, "benchmarks/fidelity.py", "--world", "toy", "--rows", "4000", "--item-prior", "none",
            "--panel", "random,top_site,random_slate", "--penalties", "3,3", "--out", str(tmp_path / "f.json"),
@@ -29,6 +32,7 @@ def test_fidelity_benchmark_prints_one_json_line(tmp_path):
     assert json.loads((tmp_path / "f.json").read_text())["policies"] == ["random", "top_site", "random_slate"]
 
 
+@pytest.mark.slow
 def test_members_benchmark_prints_one_json_line():
     cmd = [sys.executable, "benchmarks/members.py", "--seeds", "0"]
     proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=600)
@@ -39,6 +43,7 @@ def test_members_benchmark_prints_one_json_line():
     assert len(out["runs"]) == 1 and out["n_rows"] == 10000
 
 
+@pytest.mark.slow
 def test_fidelity_fit_diagnostics_print_one_json_line():
     cmd = [sys.executable, "benchmarks/fidelity.py", "--world", "toy", "--rows", "4000", "--item-prior", "none",
            "--penalties", "3,3", "--fit-only"]

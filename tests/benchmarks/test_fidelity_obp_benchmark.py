@@ -56,6 +56,7 @@ def test_fidelity_obp_ours_and_truths(capsys):
     assert next(r["truth"] for r in recs if r["policy"] == "classifier") == pytest.approx(acc, abs=1e-12)
 
 
+@pytest.mark.slow
 def test_fidelity_obp_matches_obp(capsys):
     mod = _module()
     if not mod.DEFAULT_PEERS.exists():

@@ -8,6 +8,7 @@ import json
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -19,6 +20,7 @@ def _module():
     return mod
 
 
+@pytest.mark.slow
 def test_selection_study_smoke(tmp_path, capsys):
     mod = _module()
     res = mod.main(["--worlds", "toy", "--rows", "3000", "--labels", "random,top_site", "--factor", "2",

@@ -6,9 +6,12 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from benchmarks import neural_speed, study_neural
 
 
+@pytest.mark.slow
 def test_study_prints_one_json_line_with_paired_intervals_and_a_figure(tmp_path, capsys):
     fig = tmp_path / "neural.png"
     out = study_neural.main(["--worlds", "circles", "--policies", "lints,neural_linear_ts", "--seeds", "3",
@@ -24,6 +27,7 @@ def test_study_prints_one_json_line_with_paired_intervals_and_a_figure(tmp_path,
     assert fig.stat().st_size > 10_000
 
 
+@pytest.mark.slow
 def test_speed_prints_one_json_line_with_same_run_ratios(capsys):
     out = neural_speed.main(["--seeds", "4", "--horizon", "8", "--repeats", "1", "--arms", "3", "--dim", "2",
                              "--policies", "lints,neural_epsilon_greedy"])
