@@ -12,7 +12,7 @@ log-uniform on [0.5, 20], ``beta`` on [100, 5000], fixed seed), keys of the swee
 * ``bits_4w`` / ``bits_2w``: ``jax.random.bits`` alone, 4 and 2 uint32 words per arm (4: the
   fewest an exact first pass needs, a normal and a uniform per Gamma; 2: one word per Gamma);
 * ``old_sampler``: the sampler before its retry loop was pipelined (``_old_log_gamma_sample``
-  below, kept verbatim as the reference; 6 words per arm, the same words as the new one);
+  below: the previous retry loop around the current proposal; 6 words per arm, the same words as the new one);
 * ``new_sampler``: :func:`bandits.policies._sampling.beta_logit_sample`;
 * ``words4_sampler``: an exact variant with 4 words per arm, tried and not adopted: one
   ``random.bits`` call per pass and the boost uniform taken from the acceptance test
@@ -41,43 +41,26 @@ import jax.numpy as jnp
 import numpy as np
 
 from bandits.engine import prng
-from bandits.policies._sampling import _log_v_minus_w, beta_logit_sample
+from bandits.policies._sampling import _log_v_minus_w, _mt_constants, _propose, beta_logit_sample
 from bandits.policies.registry import make
 from bandits.policies.thompson import ts_decision
 
-# ---- reference: the sampler before this change (6 words per Beta draw), kept verbatim --------
+# ---- reference: the previous retry loop (same proposals and words: _propose, _mt_constants) ----
 _OLD_BOOST_STREAM = 0x7FFFFFFF
 _OLD_SINGLE_RETRY_MAX = 2048
-
-
-def _old_mt_constants(a, dtype):
-    boost = a < 1
-    d = jnp.where(boost, a + 1, a) - jnp.asarray(1 / 3, dtype)
-    return boost, d, jax.lax.rsqrt(9 * d)
-
-
-def _old_propose(key, d, c, shape, dtype):
-    k1, k2 = jax.random.split(key)
-    x = jax.random.normal(k1, shape, dtype)
-    u = jax.random.uniform(k2, shape, dtype, minval=jnp.finfo(dtype).tiny)
-    y = c * x
-    ok_v = y > -1
-    log_v = 3 * jnp.log1p(jnp.where(ok_v, y, 0))
-    ok = ok_v & (jnp.log(u) < 0.5 * x * x + d * _log_v_minus_w(y, log_v))
-    return ok, jnp.log(d) + log_v
 
 
 def _old_log_gamma_sample(key, a, shape, dtype=jnp.float32):
     shape = tuple(shape)
     a = jnp.broadcast_to(jnp.asarray(a, dtype), shape)
-    boost, d, c = _old_mt_constants(a, dtype)
-    ok, val = _old_propose(jax.random.fold_in(key, 0), d, c, shape, dtype)
+    boost, d, c = _mt_constants(a, dtype)
+    ok, val = _propose(jax.random.fold_in(key, 0), d, c, shape, dtype)
     n = a.size
     if n > _OLD_SINGLE_RETRY_MAX:
 
         def body_all(carry):
             ok_, val_, i = carry
-            ok2, val2 = _old_propose(jax.random.fold_in(key, i), d, c, shape, dtype)
+            ok2, val2 = _propose(jax.random.fold_in(key, i), d, c, shape, dtype)
             return ok_ | ok2, jnp.where(ok_, val_, val2), i + 1
 
         ok, val, _ = jax.lax.while_loop(lambda cr: ~jnp.all(cr[0]), body_all, (ok, val, jnp.ones((), jnp.int32)))
@@ -89,7 +72,7 @@ def _old_log_gamma_sample(key, a, shape, dtype=jnp.float32):
         def body(carry):
             ok_, val_, i = carry
             j = jnp.min(jnp.where(ok_, n, iota))
-            ok2, val2 = _old_propose(jax.random.fold_in(key, i), jnp.take(flat_d, j, mode="clip"),
+            ok2, val2 = _propose(jax.random.fold_in(key, i), jnp.take(flat_d, j, mode="clip"),
                                      jnp.take(flat_c, j, mode="clip"), (), dtype)
             hit = (iota == j) & ok2
             return ok_ | hit, jnp.where(hit, val2, val_), i + 1
@@ -113,7 +96,7 @@ def _old_beta_logit_sample(key, alpha, beta, shape, dtype=jnp.float32):
 def _words4_propose(key, a, shape, dtype):
     """Marsaglia-Tsang proposal from one ``random.bits`` call (2 words per element), with
     ``log G = log(d v) + log(u / h(x)) / a`` for ``a < 1``."""
-    boost, d, c = _old_mt_constants(a, dtype)
+    boost, d, c = _mt_constants(a, dtype)
     words = jax.random.bits(key, (2,) + tuple(shape), jnp.uint32)
     m = (words >> 9).astype(dtype)
     scale = jnp.asarray(2.0 ** -23, dtype)
