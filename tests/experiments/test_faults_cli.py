@@ -137,7 +137,7 @@ def test_ctrl_c_exits_quietly_with_130_even_when_quiet(tmp_path):
     env = {**os.environ, "PYTHONPATH": str(REPO), "JAX_PLATFORMS": "cpu"}
     root = tmp_path / "s"
     argv = [sys.executable, "-m", "experiments.cli", "env=linear", "env.num_actions=4", "env.context_dim=3",
-            "policy=linucb", "seeds=400", "sweep.chunk_seeds=2", "horizon=2000", f"out_dir={root}", "--quiet"]
+            "policy=linucb", "seeds=400", "sweep.chunk_seeds=2", "horizon=20000", f"out_dir={root}", "--quiet"]
     proc = subprocess.Popen(argv, cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     started = _wait_for(lambda: len(store.cell_files(root, "bakeoff")) >= 1, proc=proc)
     assert started, proc.stderr.read().decode()[-2000:]
