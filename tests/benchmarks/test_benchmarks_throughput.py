@@ -52,6 +52,7 @@ def test_issue_targets_read_as_ratio_and_scaled_by_machine_factor():
     assert issue_targets("linucb", 1e7, 1e6, {}, None)[0].keys() >= {"target", "rate"}
 
 
+@pytest.mark.slow
 def test_textbook_reference_learns():
     """The straightforward JAX reference is a working LinUCB/LinTS: far less regret than random."""
     import jax

@@ -71,6 +71,7 @@ def _point(row) -> tuple[str, float]:
     return row.policy, hp["alpha"] if row.policy == "linucb" else hp["v"]
 
 
+@pytest.mark.slow
 def test_tuned_linucb_and_lints_rank_as_the_truth_does(tmp_path, monkeypatch, capsys):
     n = 16_000
     X, A, R, mu = _world(3, n)
