@@ -237,12 +237,6 @@ def _write(replay: Replay, t: Array, x: Array, a: Array, r: Array) -> Replay:
     return Replay(x=put(replay.x, x), action=put(replay.action, a), reward=put(replay.reward, r))
 
 
-def _loss(net: Array, mlp: MLP, x: Array, a: Array, r: Array) -> Array:
-    """``0.5 mean_i (f(x_i)_{a_i} - r_i)^2`` over a minibatch ``x (B, d)``, ``a (B,)``, ``r (B,)``."""
-    pred = jnp.take_along_axis(mlp.apply(net, x), a[:, None], axis=1)[:, 0]
-    return 0.5 * jnp.mean((pred - r) ** 2)
-
-
 def _learn(cfg: _Config, learner: Learner, x: Array, a: Array, r: Array, hparams) -> Learner:
     """Write the round's row into the buffer, then ``train_steps`` Adam steps on minibatches."""
     t = learner.t
@@ -255,7 +249,7 @@ def _learn(cfg: _Config, learner: Learner, x: Array, a: Array, r: Array, hparams
 
     def step(carry, rows):
         net, opt_state = carry
-        grads = jax.grad(_loss)(net, cfg.mlp, replay.x[rows], replay.action[rows], replay.reward[rows])
+        grads = cfg.mlp.loss_grad(net, replay.x[rows], replay.action[rows], replay.reward[rows])
         updates, opt_state = opt.update(grads, opt_state, net)
         return (optax.apply_updates(net, updates), opt_state), None
 
@@ -471,17 +465,14 @@ def neural_ucb(num_actions: int, context_dim: int, dtype=jnp.float32, alpha: flo
     def select(key, state, context, mask, hparams) -> Decision:
         _check_round(cfg, context, mask)
         x = jnp.asarray(context, dt)
-        net = state.learner.net
-        f = cfg.mlp.apply(net, x)
-        jac = jax.jacrev(cfg.mlp.apply)(net, x)  # (K, P): the gradient of every arm's output
-        width2 = (jac ** 2) @ (1 / state.z)
+        f, width2 = cfg.mlp.apply_and_widths(state.learner.net, 1 / state.z, x)  # closed form, no Jacobian
         probs = tie_split(f + jnp.asarray(hparams.alpha, dt) * jnp.sqrt(width2), mask)
         return Decision(action=sample_from_probs(key, probs), probs=probs)
 
     def update(state, context, action, reward, hparams) -> NeuralUCBState:
         _check_round(cfg, context)
         x, a = jnp.asarray(context, dt), jnp.asarray(action, jnp.int32)
-        g = jax.grad(lambda p: cfg.mlp.apply(p, x)[a])(state.learner.net)
+        g = cfg.mlp.output_grad(state.learner.net, x, a)
         z = state.z + g ** 2
         learner = _learn(cfg, state.learner, x, a, jnp.asarray(reward, dt), hparams)
         return NeuralUCBState(learner=learner, z=z)

@@ -12,11 +12,13 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 import numpy as np
+import optax
 import pytest
 from sklearn.datasets import make_circles
 
 from bandits.engine.rollout import make_rollout
 from bandits.policies import make
+from bandits.policies._mlp import MLP
 from bandits.policies.neural import NeuralLinearState
 from envs.supervised import supervised_env_from_arrays
 from envs.synthetic import linear_gaussian
@@ -135,6 +137,78 @@ def test_head_is_the_float64_ridge_posterior_of_the_documented_rows():
 def test_head_float64_leg_with_a_fixed_refresh_period():
     with jax.enable_x64(True):
         _check_heads(50, 1.0, jnp.float64, rtol=1e-10, atol=1e-12)
+
+
+# --------------------------------------------------------------------------- the network's derivatives
+
+
+def _autodiff_loss(mlp, net, x, a, r):
+    """The training loss as first written: every arm's output, then the played one (reference)."""
+    return 0.5 * jnp.mean((jnp.take_along_axis(mlp.apply(net, x), a[:, None], axis=1)[:, 0] - r) ** 2)
+
+
+@pytest.mark.parametrize("sizes", [(D, 8, K), (D, 6, 5, 4, K)])
+def test_closed_form_derivatives_equal_autodiff_in_float64(sizes):
+    with jax.enable_x64(True):
+        mlp, rng = MLP(sizes), np.random.default_rng(3)
+        net = mlp.init(jax.random.key(2), jnp.float64)
+        net = net + jnp.asarray(rng.normal(size=net.shape)) * 0.1  # non-zero biases too
+        x = jnp.asarray(rng.normal(size=(9, D)))
+        a = jnp.asarray(rng.integers(0, K, 9), jnp.int32)
+        r = jnp.asarray(rng.normal(size=9))
+        w = jnp.asarray(rng.uniform(0.1, 2.0, size=net.shape))
+
+        def both(net, x, a, r, w):
+            one = (jax.vmap(lambda x, a: mlp.output_grad(net, x, a))(x, a),
+                   jax.vmap(lambda x, a: jax.grad(lambda p: mlp.apply(p, x)[a])(net))(x, a))
+            jac = jax.vmap(lambda x: jax.jacrev(mlp.apply)(net, x))(x)  # (9, K, P)
+            f, w2 = jax.vmap(lambda x: mlp.apply_and_widths(net, w, x))(x)
+            return ((mlp.loss_grad(net, x, a, r), jax.grad(_autodiff_loss, 1)(mlp, net, x, a, r)), one,
+                    (f, mlp.apply(net, x)), (w2, (jac ** 2) @ w))
+
+        for got, ref in jax.jit(both)(net, x, a, r, w):
+            np.testing.assert_allclose(got, ref, rtol=1e-12, atol=1e-14)
+
+
+def test_neural_ucb_round_equals_the_autodiff_reference():
+    # one select and one update of NeuralUCB (two Adam steps per round) against the same round written
+    # with jax.jacrev / jax.grad and optax, in float64, from a state several rounds in
+    B, S, H = 5, 2, 16
+    with jax.enable_x64(True):
+        pol = make("neural_ucb", num_actions=K, context_dim=D, dtype=jnp.float64, hidden=(8, 4), buffer_size=H,
+                   batch_size=B, train_steps=S)
+        hp = jax.tree.map(lambda v: jnp.asarray(v, jnp.float64), pol.default_hparams)
+        rng = np.random.default_rng(4)
+        update = jax.jit(pol.update)
+        st = pol.init(jax.random.key(1), hp)
+        for _ in range(9):
+            st = update(st, jnp.asarray(rng.normal(size=D)), jnp.asarray(rng.integers(K), jnp.int32),
+                        jnp.asarray(rng.normal()), hp)
+        x, r, a = jnp.asarray(rng.normal(size=D)), jnp.asarray(0.8), jnp.asarray(2, jnp.int32)
+        mask = jnp.asarray([True, False, True])
+        dec = jax.jit(pol.select)(jax.random.key(0), st, x, mask, hp)
+        new = update(st, x, a, r, hp)
+
+        mlp, t = MLP((D, 8, 4, K)), int(st.learner.t)
+        u = jax.random.uniform(jax.random.fold_in(st.learner.key, t), (S, B), jnp.float64)
+        idx = np.minimum(np.floor(np.asarray(u) * min(t + 1, H)).astype(int), min(t + 1, H) - 1)
+        buf, opt = new.learner.replay, optax.adam(hp.lr)
+
+        @jax.jit
+        def reference(net, z, opt_state):
+            score = mlp.apply(net, x) + hp.alpha * jnp.sqrt((jax.jacrev(mlp.apply)(net, x) ** 2) @ (1 / z))
+            z_new = z + jax.grad(lambda p: mlp.apply(p, x)[a])(net) ** 2
+            for rows in idx:  # the documented minibatches of the buffer that holds this round's row
+                g = jax.grad(_autodiff_loss, 1)(mlp, net, buf.x[rows], buf.action[rows], buf.reward[rows])
+                upd, opt_state = opt.update(g, opt_state, net)
+                net = optax.apply_updates(net, upd)
+            return score, z_new, net
+
+        score, z_new, net = reference(st.learner.net, st.z, st.learner.opt)
+        best = np.asarray(mask) & np.isclose(np.asarray(score), np.asarray(score)[np.asarray(mask)].max())
+        np.testing.assert_allclose(dec.probs, best / best.sum(), atol=1e-12)
+        np.testing.assert_allclose(new.z, z_new, rtol=1e-12)
+        np.testing.assert_allclose(new.learner.net, net, rtol=1e-10, atol=1e-12)
 
 
 # --------------------------------------------------------------------------- regret against LinTS
