@@ -27,7 +27,10 @@ Training (all four). Every round the played ``(x, a, r)`` is written into a ring
 ``buffer_size`` rows (the most recent rows; static size), then ``train_steps`` Adam steps (optax,
 learning rate ``lr``) are taken on minibatches of ``batch_size`` rows drawn uniformly with
 replacement from the filled part of the buffer, loss ``0.5 mean (f(x_i)_{a_i} - r_i)^2``. The
-minibatch indices come from a key kept in the state, folded with the round index.
+minibatch indices come from a key kept in the state, folded with the round index. The gradients
+(the loss's, and NeuralUCB's per-arm output gradients) are backpropagated in closed form by
+:class:`~bandits.policies._mlp.MLP` (same values as ``jax.grad`` / ``jax.jacrev``, without the
+``K``-wide one-hot backward pass or the ``(K, num_params)`` Jacobian).
 
 Representation refresh (neural-linear). The Showdown paper retrains the network every ``N`` rounds
 and then refits the linear head on all the data under the new features. Inside a vmapped
