@@ -1,5 +1,5 @@
-"""Smoke tests of the neural study and speed scripts at tiny sizes (the full runs are in
-benchmarks/study_neural.py and benchmarks/neural_speed.py; their claims are tested at small scale in
+"""Smoke tests of the neural study, speed and floor scripts at tiny sizes (the full runs are in
+benchmarks/study_neural.py, benchmarks/neural_speed.py and benchmarks/neural_floor.py; their claims are tested at small scale in
 tests/bandits/policies/test_neural.py)."""
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ import json
 
 import pytest
 
-from benchmarks import neural_speed, study_neural
+from benchmarks import neural_floor, neural_speed, study_neural
 
 
 @pytest.mark.slow
@@ -35,3 +35,14 @@ def test_speed_prints_one_json_line_with_same_run_ratios(capsys):
     p = out["policies"]
     assert p["lints"]["lints_over_this_best"] == 1.0
     assert p["neural_epsilon_greedy"]["rounds_x_seeds_per_s_best"] > 0
+
+
+@pytest.mark.slow
+def test_floor_prints_one_json_line_with_both_variants_of_each_policy(capsys):
+    out = neural_floor.main(["--world", "linear", "--arms", "3", "--dim", "2", "--seeds", "4", "--horizon", "8",
+                             "--repeats", "1", "--policies", "neural_epsilon_greedy"])
+    assert json.loads(capsys.readouterr().out.strip()) == out
+    v = out["variants"]
+    assert set(v) == {"linucb", "neural_epsilon_greedy", "neural_epsilon_greedy@train_steps=0"}
+    assert v["linucb"]["x_linucb_best"] == 1.0
+    assert all(x["best_s"] > 0 and x["best_s"] <= x["median_s"] for x in v.values())
