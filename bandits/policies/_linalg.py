@@ -275,7 +275,8 @@ def rank_one_eig(dvals: Array, z: Array) -> tuple[Array, Array]:
 
     # clusters of (nearly) equal poles: one Householder reflection per cluster
     first = jnp.concatenate([jnp.ones((1,), bool), (dvals[1:] - dvals[:-1]) > tol])
-    cid = jnp.cumsum(first)
+    upto_i = jnp.arange(n)[:, None] <= jnp.arange(n)[None, :]  # [k, i]: k <= i
+    cid = jnp.sum(jnp.where(upto_i, first[:, None], 0), axis=0)  # cumulative count (no reduce-window)
     same = cid[:, None] == cid[None, :]
     multi = jnp.sum(same, axis=1) > 1
     csum = lambda v: jnp.sum(jnp.where(same, v[:, None], 0), axis=0)  # noqa: E731  (per-cluster sums)
@@ -363,8 +364,13 @@ def rank_one_eig(dvals: Array, z: Array) -> tuple[Array, Array]:
     vec = vec / jnp.sqrt(jnp.maximum(jnp.sum(vec * vec, axis=0, keepdims=True), jnp.finfo(dt).tiny))
     U = jnp.where(active[None, :], vec, eye)  # e_i for a deflated pair
     evals = jnp.where(active, origin + mu, dvals)
-    order = jnp.argsort(evals)
-    return evals[order], matmul_small(H, U[:, order])
+    # ascending order without a sort or a gather: rank_i = #{j: e_j < e_i, ties by index}, then
+    # the permutation as a 0/1 matrix inside the product H U P
+    before = (evals[:, None] < evals[None, :]) | ((evals[:, None] == evals[None, :]) & ~upto_i)  # [j, i]: j before i
+    rank = jnp.sum(before, axis=0)
+    P = (rank[:, None] == jnp.arange(n)[None, :]).astype(dt)  # [i, r]: root i goes to position r
+    hi_prec = jax.lax.Precision.HIGHEST
+    return jnp.sum(P * evals[:, None], axis=0), jnp.matmul(jnp.matmul(H, U, precision=hi_prec), P, precision=hi_prec)
 
 
 def matmul_small(A: Array, B: Array) -> Array:
