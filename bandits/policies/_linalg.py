@@ -275,9 +275,12 @@ def rank_one_eig(dvals: Array, z: Array) -> tuple[Array, Array]:
 
     # clusters of (nearly) equal poles: one Householder reflection per cluster
     first = jnp.concatenate([jnp.ones((1,), bool), (dvals[1:] - dvals[:-1]) > tol])
-    cid = jnp.cumsum(first)
-    same = cid[:, None] == cid[None, :]
-    multi = jnp.sum(same, axis=1) > 1
+    upto_i = jnp.arange(n)[:, None] <= jnp.arange(n)[None, :]  # [k, i]: k <= i
+    cid = jnp.sum(jnp.where(upto_i, first[:, None], 0), axis=0)  # cumulative count (no reduce-window)
+    # materialised once: fused into its (n, n) consumers the count would be recomputed per element
+    cid = jax.lax.optimization_barrier(cid)
+    same = cid[:, None] == cid[None, :]  # symmetric: its sums run over the non-minor axis
+    multi = jnp.sum(same, axis=0) > 1
     csum = lambda v: jnp.sum(jnp.where(same, v[:, None], 0), axis=0)  # noqa: E731  (per-cluster sums)
     norm_c = jnp.sqrt(csum(z * z))
     z_lead = csum(jnp.where(first, z, 0))
@@ -353,18 +356,25 @@ def rank_one_eig(dvals: Array, z: Array) -> tuple[Array, Array]:
 
     # z recomputed from the roots: zhat_j^2 = (lam_j - d_j) prod_{i != j} (lam_i - d_j) / (d_i - d_j)
     diff = mu[None, :] - delta  # [j, i] = lam_i - d_j
-    pole_gap = dvals[None, :] - dvals[:, None]  # [j, i] = d_i - d_j
     diag = eye.astype(bool)
-    both = act_j & active[None, :]
-    ratio = jnp.where(diag, diff, diff / jnp.where(diag | ~both, 1, pole_gap))
-    ratio = jnp.where(both, ratio, 1)
-    zhat = jnp.where(active, jnp.sign(za) * jnp.sqrt(jnp.abs(jnp.prod(ratio.T, axis=0))), 0)
+    # built transposed ([i, j]) so that the product over the roots i runs over the non-minor axis
+    diff_t = mu[:, None] - (dvals[None, :] - origin[:, None])  # [i, j] = lam_i - d_j, as diff.T
+    gap_t = dvals[:, None] - dvals[None, :]  # [i, j] = d_i - d_j
+    both_t = active[:, None] & active[None, :]
+    ratio = jnp.where(diag, diff_t, diff_t / jnp.where(diag | ~both_t, 1, gap_t))
+    ratio = jnp.where(both_t, ratio, 1)
+    zhat = jnp.where(active, jnp.sign(za) * jnp.sqrt(jnp.abs(jnp.prod(ratio, axis=0))), 0)
     vec = jnp.where(act_j, zhat[:, None] / jnp.where(act_j, -diff, 1), 0)  # column i: eigenvector of root i
     vec = vec / jnp.sqrt(jnp.maximum(jnp.sum(vec * vec, axis=0, keepdims=True), jnp.finfo(dt).tiny))
     U = jnp.where(active[None, :], vec, eye)  # e_i for a deflated pair
     evals = jnp.where(active, origin + mu, dvals)
-    order = jnp.argsort(evals)
-    return evals[order], matmul_small(H, U[:, order])
+    # ascending order without a sort or a gather: rank_i = #{j: e_j < e_i, ties by index}, then
+    # the permutation as a 0/1 matrix inside the product H U P
+    before = (evals[:, None] < evals[None, :]) | ((evals[:, None] == evals[None, :]) & ~upto_i)  # [j, i]: j before i
+    rank = jnp.sum(before, axis=0)
+    P = (rank[:, None] == jnp.arange(n)[None, :]).astype(dt)  # [i, r]: root i goes to position r
+    hi_prec = jax.lax.Precision.HIGHEST
+    return jnp.sum(P * evals[:, None], axis=0), jnp.matmul(jnp.matmul(H, U, precision=hi_prec), P, precision=hi_prec)
 
 
 def matmul_small(A: Array, B: Array) -> Array:

@@ -59,7 +59,6 @@ from bandits import validation as V
 from bandits.contracts import Decision, Policy
 from bandits.core import argmax_random_ties
 from bandits.policies._linalg import (
-    matmul_small,
     rank_one_eig,
     ridge_row_rank_one,
     tie_split,
@@ -141,6 +140,13 @@ def _decay(gamma, steps, dtype):
     return jnp.power(jnp.asarray(gamma, dtype), steps.astype(dtype))
 
 
+def _dot(A, B):
+    """``A @ B`` of two small matrices as an XLA dot (full precision). A dot stays one kernel under
+    ``vmap``; a broadcast product summed over an axis gets fused into its consumers, which then
+    recompute it once per output element."""
+    return jnp.matmul(A, B, precision=jax.lax.Precision.HIGHEST)
+
+
 def _discounted_init(K, d, dtype):
     def init(key, hparams):
         return DiscountedLinState(
@@ -168,14 +174,15 @@ def _discounted_update(K, d, dtype, with_vt: bool):
         z = jnp.sum(Q * x[:, None], axis=0)  # Q^T x
         evals, R = rank_one_eig(c * take(state.evals), z)
         beta = jnp.sum(R * (c * take(state.beta) + r * z)[:, None], axis=0)  # R^T (c beta + r z)
-        Qn = matmul_small(Q, R)
+        Qn = _dot(Q, R)
         # one Newton-Schulz step towards the nearest orthogonal matrix: without it the float32
         # round-off of the products Q R accumulates, linearly, over an item's updates
-        Qn = 1.5 * Qn - 0.5 * matmul_small(Qn, matmul_small(Qn.T, Qn))
+        Qn = 1.5 * Qn - 0.5 * _dot(Qn, _dot(Qn.T, Qn))
         out = dict(Q=put(state.Q, Qn), evals=put(state.evals, evals), beta=put(state.beta, beta),
                    tau=put(state.tau, state.t + 1), t=state.t + 1)
         if with_vt:
-            S = matmul_small(R.T, matmul_small(c * c * take(state.S) + jnp.outer(z, z), R))
+            y = jnp.sum(R * z[:, None], axis=0)  # R^T z
+            S = (c * c) * _dot(R.T, _dot(take(state.S), R)) + jnp.outer(y, y)
             out["S"] = put(state.S, 0.5 * (S + S.T))
         else:
             out["S"] = state.S

@@ -25,8 +25,9 @@ pending at the end of a run are never applied, as in a real system). Delays, cli
 * ``mode="uniform"``: ``d ~ Uniform{0, ..., delay}``;
 * ``mode="geometric"``: ``d ~ Geometric`` on ``{0, 1, ...}`` with mean ``delay``, truncated at D.
 
-The random modes scan all ``D + 1`` slots with ``lax.cond`` (under ``vmap`` both branches run, so a
-round costs ``D + 1`` inner updates: keep D moderate). Delay draws use a key kept in the state
+The random modes apply the rows due in a round with a ``lax.while_loop`` over their number (one
+inner update per arrival; under ``vmap`` the loop runs as many times as the member with most
+arrivals, the others keeping their state). Delay draws use a key kept in the state
 (``fold_in(key, t)``), so ``update`` stays a pure function of its arguments.
 
 Both wrappers are also registered (``"batched"``, ``"delayed"``) with a ``base`` policy name, so
@@ -186,12 +187,21 @@ def delayed(policy: Policy, max_delay: int = 10, mode: str = "fixed", delay: flo
             j = (t - jnp.clip(jnp.round(jnp.asarray(hparams.delay)), 0, max_delay).astype(jnp.int32)) % N
             inner = apply(state.inner, j)
         else:
+            # the due rows, oldest first: slot[k] is the ring index of the k-th arrival, n of them;
+            # a while loop applies exactly those n (under vmap: as many as the member with most)
             order = (t + 1 + jnp.arange(N)) % N  # generation rounds t-D .. t, oldest first
+            hit = due[order] == t
+            rank = jnp.cumsum(hit) - 1
+            slot = jnp.sum(jnp.where(hit[None, :] & (rank[None, :] == jnp.arange(N)[:, None]), order[None, :], 0),
+                           axis=1)
+            n = jnp.sum(hit)
 
-            def body(s, j):
-                return apply(s, j), None
+            def body(c):
+                k, s = c
+                j = slot[k]
+                return k + 1, policy.update(s, ctx[j], act[j], rew[j], h_in)
 
-            inner, _ = jax.lax.scan(body, state.inner, order)
+            _, inner = jax.lax.while_loop(lambda c: c[0] < n, body, (jnp.zeros((), jnp.int32), state.inner))
         return DelayedState(inner=inner, ctx=ctx, act=act, rew=rew, due=due, t=t + 1, key=state.key)
 
     return Policy(f"delayed({policy.name})", policy.num_actions, policy.context_dim, default, init, select,
