@@ -250,7 +250,6 @@ def _posteriors(G_tri, g, m0, v0, hparams) -> tuple[jax.Array, jax.Array]:
     return cov.reshape(-1, d * d)[:, rows * d + cols], mean
 
 
-@jax.jit  # one compiled program when ``init`` runs eagerly
 def _refreshed_all(state: LinTSPriorState, hparams) -> LinTSPriorState:
     """Refit the prior and refresh every title's posterior with it."""
     m0, v0 = _fitted_prior(state.ridge.theta, state.n, state.item_features, hparams)
@@ -291,10 +290,13 @@ def lints_feature_prior(num_actions: int, context_dim: int, dtype=jnp.float32, i
 
     def init(key, hparams):
         ridge = ridge_init(K, d, hparams.lam, dtype)
-        state = LinTSPriorState(G_tri=jnp.zeros_like(ridge.cov_tri), g=jnp.zeros((K, d), dtype),
-                                item_features=jnp.asarray(feats, dtype), t=jnp.zeros((), jnp.int32),
-                                ridge=ridge, m0=jnp.zeros((K, d), dtype), v0=jnp.ones((K,), dtype), post=ridge)
-        return _refreshed_all(state, hparams)
+        phi = jnp.asarray(feats, dtype)
+        # no title has data yet: every posterior is its prior N(m0_a, v0_a I), nothing to invert
+        m0, v0 = _fitted_prior(ridge.theta, ridge.counts, phi, hparams)
+        post = RidgeState(cov_tri=v0[:, None] * jnp.asarray(rows == cols, dtype)[None, :], theta=m0,
+                          counts=ridge.counts)
+        return LinTSPriorState(G_tri=jnp.zeros_like(ridge.cov_tri), g=jnp.zeros((K, d), dtype), item_features=phi,
+                               t=jnp.zeros((), jnp.int32), ridge=ridge, m0=m0, v0=v0, post=post)
 
     def select(key, state, context, mask, hparams):
         mean, var = lints_prior_scores(state, context)
