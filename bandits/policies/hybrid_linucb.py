@@ -16,28 +16,29 @@ Algorithm 2 solves it by block elimination (``A0 (k,k)``, ``b0 (k,)`` shared; ``
 sqrt(s_a)`` with ``s_a`` the joint posterior variance (tests check both against Algorithm 2 and the
 joint ridge solution).
 
-How it is computed (the same numbers as Algorithm 2, in ``O(K d^2 + k^2)`` per round). While an
-item keeps its features ``phi_a``, ``B_a = sum x z^T = (A_a - lam I) (x) phi_a^T`` (Kronecker), so
-with ``u_a = A_a^-1 x``:
+How it is computed (the same numbers as Algorithm 2). While an item keeps its features ``phi_a``,
+``B_a = sum x z^T = (A_a - lam I) (x) phi_a^T`` (Kronecker), so with ``u_a = A_a^-1 x``:
 
-* ``z_a - B_a^T A_a^-1 x = lam u_a (x) phi_a`` and ``s_a = lam^2 u_a^T N_a u_a + x^T u_a`` with
-  ``N_a = (I_d (x) phi_a)^T A0^-1 (I_d (x) phi_a)`` ``(d, d)``;
+* ``z_a - B_a^T A_a^-1 x = lam q_a`` with ``q_a = u_a (x) phi_a`` ``(k,)``, hence
+  ``s_a = lam^2 q_a^T A0^-1 q_a + x^T u_a``: all items' ``A0^-1 q_a`` are one ``(K, k) x (k, k)``
+  matrix product per round (``O(K d^2 + K k^2)`` for the select, no per-item state besides
+  ``A_a^-1`` and ``b_a``);
 * the prediction is ``u_a^T (b_a + lam C phi_a)``, ``C (d, p)`` being ``beta_hat`` reshaped;
 * one update of item ``a`` changes ``A0`` by the rank-one ``w w^T / c`` and ``b0`` by
-  ``(r - x^T A_a^-1 b_a) w / c`` with ``w = lam u_a (x) phi_a``, ``c = 1 + x^T u_a``.
+  ``(r - x^T A_a^-1 b_a) w / c`` with ``w = lam q_a``, ``c = 1 + x^T u_a``.
 
-The state keeps ``A0^-1``, every ``A_a^-1`` and every ``N_a``, all updated by
-Sherman-Morrison steps: the chosen item's ``A_a^-1`` (gathered and scattered alone), ``A0^-1`` and
-every ``N_a`` (rank one each). No ``B_a`` is stored and nothing is factorised inside a round.
+The state keeps ``A0^-1``, ``beta_hat`` and every ``A_a^-1`` and ``b_a``; an update is
+Sherman-Morrison steps on ``A0^-1`` (with the matching step of ``beta_hat``) and on the chosen
+item's ``A_a^-1`` (gathered and scattered alone), ``O(k^2 + d^2)``. Nothing is factorised.
 
 Item features live in the policy STATE (``state.item_features (K, p)``), initialised from the
 constructor's ``item_features``; replace them (``state._replace(item_features=...)``) when a
 living catalog fills a slot with a new title. A slot whose features differ from those its
 statistics were gathered under (``state.stat_features``) holds a NEW title: it is scored as an
-item with no data of its own from that round on, and its first update restarts its own statistics
-(``A_a = lam I``, ``b_a = 0``). ``A0``, ``b0`` keep what the previous title taught about ``beta``,
-so this is exactly the joint ridge regression in which the previous title is a separate item that
-is no longer shown. Default: ``ones((K, 1))``, i.e. ``z = x``: a context effect shared by all
+item with no data of its own (``A_a = lam I``, ``b_a = 0``) from that round on, and its first
+update restarts its own statistics. ``A0``, ``b0`` keep what the previous title taught about
+``beta``, so this is exactly the joint ridge regression in which the previous title is a separate
+item that is no longer shown. Default: ``ones((K, 1))``, i.e. ``z = x``: a context effect shared by all
 items plus per-item corrections.
 """
 
@@ -68,17 +69,16 @@ class HybridLinUCBHParams(NamedTuple):
 class HybridLinUCBState(NamedTuple):
     """Hybrid LinUCB statistics, all in the policy's dtype (see the module docstring).
 
-    A0_inv: (k, k) ``A0^-1``; b0: (k,); A_inv: (K, d, d) every ``A_a^-1``; b: (K, d);
-    N: (K, d, d) every ``N_a``;
+    A0_inv: (k, k) ``A0^-1``; beta: (k,) ``beta_hat = A0^-1 b0``; A_inv: (K, d, d) every
+    ``A_a^-1``; b: (K, d) every ``b_a``;
     stat_features: (K, p) the features each item's statistics were gathered under;
     item_features: (K, p) the current features; lam: () the ridge penalty; t: () int32 rounds.
     """
 
     A0_inv: jax.Array
-    b0: jax.Array
+    beta: jax.Array
     A_inv: jax.Array
     b: jax.Array
-    N: jax.Array
     stat_features: jax.Array
     item_features: jax.Array
     lam: jax.Array
@@ -116,11 +116,9 @@ def hybrid_linucb(num_actions: int, context_dim: int, dtype=jnp.float32, item_fe
     def init(key, hparams):
         lam = jnp.asarray(hparams.lam, dtype)
         phi = jnp.asarray(feats, dtype)
-        A0_inv = jnp.eye(k, dtype=dtype) / lam
         return HybridLinUCBState(
-            A0_inv=A0_inv, b0=jnp.zeros((k,), dtype),
-            A_inv=jnp.broadcast_to(jnp.eye(d, dtype=dtype) / lam, (K, d, d)),
-            b=jnp.zeros((K, d), dtype), N=_phi_blocks(A0_inv, phi, d),
+            A0_inv=jnp.eye(k, dtype=dtype) / lam, beta=jnp.zeros((k,), dtype),
+            A_inv=jnp.broadcast_to(jnp.eye(d, dtype=dtype) / lam, (K, d, d)), b=jnp.zeros((K, d), dtype),
             stat_features=phi, item_features=phi, lam=lam, t=jnp.zeros((), jnp.int32),
         )
 
@@ -135,12 +133,6 @@ def hybrid_linucb(num_actions: int, context_dim: int, dtype=jnp.float32, item_fe
     return Policy("hybrid_linucb", K, d, HybridLinUCBHParams(), init, select, update)
 
 
-def _phi_blocks(A0_inv: jax.Array, phi: jax.Array, d: int) -> jax.Array:
-    """``N_a = (I_d (x) phi_a)^T A0_inv (I_d (x) phi_a)``: A0_inv (k, k), phi (m, p) -> (m, d, d)."""
-    M = A0_inv.reshape(d, phi.shape[-1], d, phi.shape[-1])
-    return jnp.einsum("ijkl,mj,ml->mik", M, phi, phi)
-
-
 def _stale(state: HybridLinUCBState) -> jax.Array:
     """(K,) bool: items whose current features differ from their statistics' (a new title)."""
     return jnp.any(state.item_features != state.stat_features, axis=-1)
@@ -148,36 +140,29 @@ def _stale(state: HybridLinUCBState) -> jax.Array:
 
 def hybrid_update(state: HybridLinUCBState, x: jax.Array, action, reward) -> HybridLinUCBState:
     """Algorithm 2's update of item ``action`` with context ``x (d,)`` and ``reward ()``, in
-    ``O(K d^2 + k^2)``: rank-one steps on ``A0^-1``, every ``N_a`` and the chosen ``A_a^-1``."""
+    ``O(k^2 + d^2)``: rank-one steps on ``A0^-1`` and ``beta_hat``, and on the chosen ``A_a^-1``."""
     dtype = state.b.dtype
-    K, d = state.b.shape
+    d = state.b.shape[-1]
     a = jnp.asarray(action, jnp.int32)
     take = functools.partial(jax.lax.dynamic_index_in_dim, index=a, axis=0, keepdims=False)
     put = functools.partial(jax.lax.dynamic_update_index_in_dim, index=a, axis=0)
     lam = state.lam
-    chosen = jnp.arange(K) == a
     phi = take(state.item_features)
     new_title = jnp.any(phi != take(state.stat_features))
     # a new title in the slot starts its own statistics (see the module docstring)
     P = jnp.where(new_title, jnp.eye(d, dtype=dtype) / lam, take(state.A_inv))
     ba = jnp.where(new_title, 0, take(state.b))
-    stat = jnp.where(chosen[:, None], state.item_features, state.stat_features)
     u = P @ x
     c = 1 + jnp.maximum(u @ x, 0)
     y = u @ ba
     w = lam * (u[:, None] * phi[None, :]).reshape(-1)  # z - B_a^T A_a^-1 x, (k,)
     g = state.A0_inv @ w
     den = c + jnp.maximum(w @ g, 0)
-    # every N_b changes by the same rank-one step of A0^-1, seen through (I (x) phi_b); a new
-    # title's N_a is rebuilt from the updated A0^-1
-    A0_inv = state.A0_inv - jnp.outer(g, g) / den
-    h = stat @ g.reshape(d, -1).T  # (K, d)
-    N = state.N - h[:, :, None] * (h[:, None, :] / den)
-    N = jnp.where((chosen & new_title)[:, None, None], _phi_blocks(A0_inv, phi[None], d), N)
-    b0 = state.b0 + ((reward - y) / c) * w
+    # A0 += w w^T / c and b0 += (r - y) w / c, so beta_hat = A0^-1 b0 moves along g = A0^-1 w
     return state._replace(
-        A0_inv=A0_inv, b0=b0, A_inv=put(state.A_inv, P - jnp.outer(u, u) / c),
-        b=put(state.b, ba + reward * x), N=N, stat_features=stat, t=state.t + 1,
+        A0_inv=state.A0_inv - jnp.outer(g, g) / den, beta=state.beta + g * ((reward - y - w @ state.beta) / den),
+        A_inv=put(state.A_inv, P - jnp.outer(u, u) / c), b=put(state.b, ba + reward * x),
+        stat_features=put(state.stat_features, phi), t=state.t + 1,
     )
 
 
@@ -187,24 +172,21 @@ def hybrid_mean_and_variance(state: HybridLinUCBState, context) -> tuple[jax.Arr
     state: a :class:`HybridLinUCBState`; context: (d,). Returns ``(mean (K,), s (K,))`` in the
     state's dtype, with ``s_a = (z_a - v_a)^T A0^-1 (z_a - v_a) + x^T A_a^-1 x``,
     ``v_a = B_a^T A_a^-1 x`` (Algorithm 2's ``s_{t,a}`` after collecting terms), computed through
-    the Kronecker structure of the module docstring in ``O(K d^2 + k^2)``.
+    the Kronecker structure of the module docstring: ``s_a = lam^2 q_a^T A0^-1 q_a + x^T u_a`` with
+    ``q_a = u_a (x) phi_a``, all items' ``A0^-1 q_a`` in one ``(K, k) x (k, k)`` product.
     """
     dtype = state.b.dtype
     K, d = state.b.shape
     x = jnp.asarray(context, dtype)
     lam = state.lam
-    C = (state.A0_inv @ state.b0).reshape(d, -1)  # beta_hat as (d, p)
-    u = jnp.einsum("kij,j->ki", state.A_inv, x)  # A_a^-1 x
-    mean = jnp.sum(u * (state.b + lam * (state.stat_features @ C.T)), axis=-1)
-    quad = jnp.sum(u * jnp.einsum("kij,kj->ki", state.N, u), axis=-1)
-    s = lam * lam * quad + u @ x
-    # a new title (features changed since its statistics): no data of its own, z_a = x (x) phi_a,
-    # s_a = phi_a^T S phi_a + x^T x / lam with S[j, l] = sum_ik x_i x_k A0^-1[(i, j), (k, l)]
+    # a new title (features changed since its statistics) has no data of its own: A_a = lam I,
+    # b_a = 0, under its current features (for the other items current = statistics' features)
+    stale = _stale(state)[:, None]
+    u = jnp.where(stale, x / lam, jnp.einsum("kij,j->ki", state.A_inv, x))  # A_a^-1 x
+    b = jnp.where(stale, 0, state.b)
     phi = state.item_features
-    p = phi.shape[-1]
-    T = (x @ state.A0_inv.reshape(d, p * d * p)).reshape(p, d, p)
-    S = jnp.einsum("jkl,k->jl", T, x)
-    mean_new = phi @ (C.T @ x)
-    s_new = jnp.sum((phi @ S) * phi, axis=-1) + (x @ x) / lam
-    stale = _stale(state)
-    return jnp.where(stale, mean_new, mean), jnp.where(stale, s_new, s)
+    C = state.beta.reshape(d, -1)  # beta_hat as (d, p)
+    mean = jnp.sum(u * (b + lam * (phi @ C.T)), axis=-1)
+    q = (u[:, :, None] * phi[:, None, :]).reshape(K, -1)  # (K, k)
+    s = lam * lam * jnp.sum((q @ state.A0_inv) * q, axis=-1) + u @ x
+    return mean, s

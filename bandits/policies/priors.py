@@ -53,7 +53,6 @@ from bandits import validation as V
 from bandits.contracts import Policy
 from bandits.policies._linalg import (
     RidgeState,
-    pack_sym_sliced,
     ridge_init,
     ridge_scores,
     ridge_update,
@@ -61,7 +60,6 @@ from bandits.policies._linalg import (
     spd_solve,
     tri_indices,
     unpack_sym,
-    unpack_sym_sliced,
 )
 from bandits.policies._sampling import beta_logit_sample
 from bandits.policies.hybrid_linucb import validate_item_features
@@ -203,13 +201,14 @@ class LinTSPriorState(NamedTuple):
         return self.ridge.counts
 
 
-def _fitted_prior(theta_hat, n, item_features, hparams) -> tuple[jax.Array, jax.Array]:
-    """Every title's prior ``(m0 (K, d), v0 (K,))`` fitted on the titles with ``n >= n_min``."""
+def _fitted_prior(theta_hat, n, item_features, hparams, for_features=None) -> tuple[jax.Array, jax.Array]:
+    """The prior ``(m0 (m, d), v0 (m,))`` fitted on the titles with ``n >= n_min``, for the titles
+    with features ``for_features (m, p)`` (default: every title's, ``m = K``)."""
     dtype = theta_hat.dtype
     w = (n >= jnp.asarray(hparams.n_min, dtype)).astype(dtype)
     prior = fit_linear_item_prior(item_features, theta_hat, w, hparams.ridge, hparams.prior_var,
                                   hparams.min_var)
-    return predict_linear_item_prior(prior, item_features)
+    return predict_linear_item_prior(prior, item_features if for_features is None else for_features)
 
 
 def lints_prior_posterior(state: LinTSPriorState, hparams) -> tuple[jax.Array, jax.Array]:
@@ -243,13 +242,14 @@ def _posteriors(G_tri, g, m0, v0, hparams) -> tuple[jax.Array, jax.Array]:
     from G_tri (m, d(d+1)/2), g (m, d): one ``d x d`` inverse per title (LAPACK-free)."""
     d = g.shape[-1]
     nv = jnp.asarray(hparams.noise_var, g.dtype)
-    P = jnp.eye(d, dtype=g.dtype) / v0[:, None, None] + unpack_sym_sliced(G_tri, d) / nv
+    rows, cols, _, _ = tri_indices(d)
+    P = jnp.eye(d, dtype=g.dtype) / v0[:, None, None] + unpack_sym(G_tri, d) / nv
     cov = spd_inverse_small(P)
-    mean = jnp.sum(cov * (m0 / v0[:, None] + g / nv)[:, None, :], axis=-1)
-    return pack_sym_sliced(cov), mean
+    rhs = m0 / v0[:, None] + g / nv
+    mean = jnp.matmul(cov, rhs[:, :, None])[:, :, 0]
+    return cov.reshape(-1, d * d)[:, rows * d + cols], mean
 
 
-@jax.jit  # one compiled program when ``init`` runs eagerly
 def _refreshed_all(state: LinTSPriorState, hparams) -> LinTSPriorState:
     """Refit the prior and refresh every title's posterior with it."""
     m0, v0 = _fitted_prior(state.ridge.theta, state.n, state.item_features, hparams)
@@ -260,10 +260,10 @@ def _refreshed_all(state: LinTSPriorState, hparams) -> LinTSPriorState:
 def _refreshed_block(state: LinTSPriorState, start, size: int, hparams) -> LinTSPriorState:
     """Refit the prior; refresh the posteriors of titles ``start .. start + size - 1`` with it
     (a contiguous block: slices, no scatter)."""
-    m0, v0 = _fitted_prior(state.ridge.theta, state.n, state.item_features, hparams)
     block = functools.partial(jax.lax.dynamic_slice_in_dim, start_index=start, slice_size=size, axis=0)
     put = functools.partial(jax.lax.dynamic_update_slice_in_dim, start_index=start, axis=0)
-    m, v = block(m0), block(v0)
+    m, v = _fitted_prior(state.ridge.theta, state.n, state.item_features, hparams,
+                         block(state.item_features))
     cov_tri, mean = _posteriors(block(state.G_tri), block(state.g), m, v, hparams)
     post = state.post._replace(cov_tri=put(state.post.cov_tri, cov_tri), theta=put(state.post.theta, mean))
     return state._replace(m0=put(state.m0, m), v0=put(state.v0, v), post=post)
@@ -290,10 +290,13 @@ def lints_feature_prior(num_actions: int, context_dim: int, dtype=jnp.float32, i
 
     def init(key, hparams):
         ridge = ridge_init(K, d, hparams.lam, dtype)
-        state = LinTSPriorState(G_tri=jnp.zeros_like(ridge.cov_tri), g=jnp.zeros((K, d), dtype),
-                                item_features=jnp.asarray(feats, dtype), t=jnp.zeros((), jnp.int32),
-                                ridge=ridge, m0=jnp.zeros((K, d), dtype), v0=jnp.ones((K,), dtype), post=ridge)
-        return _refreshed_all(state, hparams)
+        phi = jnp.asarray(feats, dtype)
+        # no title has data yet: every posterior is its prior N(m0_a, v0_a I), nothing to invert
+        m0, v0 = _fitted_prior(ridge.theta, ridge.counts, phi, hparams)
+        post = RidgeState(cov_tri=v0[:, None] * jnp.asarray(rows == cols, dtype)[None, :], theta=m0,
+                          counts=ridge.counts)
+        return LinTSPriorState(G_tri=jnp.zeros_like(ridge.cov_tri), g=jnp.zeros((K, d), dtype), item_features=phi,
+                               t=jnp.zeros((), jnp.int32), ridge=ridge, m0=m0, v0=v0, post=post)
 
     def select(key, state, context, mask, hparams):
         mean, var = lints_prior_scores(state, context)
