@@ -28,7 +28,8 @@ rejected twice is retried one element per iteration of a ``while_loop``: each it
 for the first still-rejected element only (a scalar proposal and a select) and applies that
 proposal in the iteration after it is drawn, so that the per-element select reads it as a loop
 variable (XLA would otherwise fuse the scalar proposal, random words included, into the select
-and compute it once per element). Under ``vmap`` such a loop runs until the unluckiest member is
+and compute it once per element); the retries' random words are drawn eight proposals at a time,
+outside the iterations that use them. Under ``vmap`` such a loop runs until the unluckiest member is
 done, and each iteration costs a fixed amount per member whatever it does, so the number of
 iterations is what counts. The boost uniforms are drawn inside a ``while_loop`` that runs at most
 once and only when some element has a shape below 1 (under ``vmap``: when some member has), so a
@@ -62,8 +63,8 @@ The ``a < 1`` uniform could be taken from the acceptance test (given acceptance,
 random words; it is not, because XLA's CPU fusion then recomputes the random words for each of the
 pass's outputs, which costs as much as the words saved or more.
 
-Key use. Beta: the dense pass from ``fold_in(key, 0)``, retries from ``fold_in(fold_in(key, 1),
-i)`` (``i >= 1``; large arrays: ``fold_in(key, i)``, ``i >= 3``), boost uniforms from
+Key use. Beta: the dense pass from ``fold_in(key, 0)``, retries from pools ``fold_in(fold_in(key, 1),
+r)`` (``r >= 1``; large arrays: ``fold_in(key, i)``, ``i >= 3``), boost uniforms from
 ``fold_in(key, 2)``. Gamma: proposal ``i`` (``i = 0`` the full pass, ``i >= 1`` the retries) from
 ``fold_in(key, i)``, the ``a < 1`` uniforms from ``fold_in(key, 2**31 - 1)``. The Beta path's uniforms are
 ``(m + 1/2) 2^-p`` from the top ``p`` bits of a word (``p`` the float's mantissa bits; 32-bit
@@ -82,6 +83,7 @@ __all__ = ["log_gamma_sample", "gamma_sample", "beta_logit_sample", "beta_sample
 _BOOST_STREAM = 0x7FFFFFFF
 _SINGLE_RETRY_MAX = 2048  # arrays up to this size retry one rejected element per iteration
 _CHENG_PASSES = 2  # dense Cheng proposals per element in the first pass
+_RETRY_POOL = 8  # retry proposals' random words drawn at once
 
 
 def _mt_constants(a, dtype):
@@ -226,22 +228,37 @@ def _cheng_propose(words, a, b, lam, dtype):
 
 def _cheng_retry(key, a, b, lam, ok, val, uint, dtype):
     """Replace each rejected element of ``val`` (n,) by its first accepted Cheng proposal, one
-    element per iteration, pipelined as :func:`_retry` (proposal ``i`` from ``fold_in(key, i)``)."""
+    element per iteration, pipelined as :func:`_retry`.
+
+    The random words come from a pool of ``_RETRY_POOL`` proposals drawn at once from
+    ``fold_in(key, r)`` (``r = 1, 2, ...``); an inner loop uses them in turn and an outer loop
+    draws the next pool when one is used up (under ``vmap``: when some member has used it up).
+    Drawing the words in the loop would cost two hashes (``fold_in`` and ``bits``) per iteration.
+    """
     n = a.size
     iota = jnp.arange(n, dtype=jnp.int32)
+    slot = jnp.arange(_RETRY_POOL, dtype=jnp.int32)[:, None]
 
-    def body(carry):
-        ok_, val_, j, ok_p, val_p, i = carry
-        hit = (iota == j) & ok_p
-        ok_, val_ = ok_ | hit, jnp.where(hit, val_p, val_)
-        j = jnp.min(jnp.where(ok_, n, iota))  # n: none left
-        words = jax.random.bits(jax.random.fold_in(key, i), (2,), uint)
-        ok_p, val_p = _cheng_propose(words, jnp.take(a, j, mode="clip"), jnp.take(b, j, mode="clip"),
-                                     jnp.take(lam, j, mode="clip"), dtype)
-        return ok_, val_, j, ok_p, val_p, i + 1
+    def refill(carry):
+        ok_, val_, j, ok_p, val_p, r = carry
+        pool = jax.random.bits(jax.random.fold_in(key, r), (_RETRY_POOL, 2), uint)
+
+        def body(c):
+            ok_, val_, j, ok_p, val_p, t = c
+            hit = (iota == j) & ok_p
+            ok_, val_ = ok_ | hit, jnp.where(hit, val_p, val_)
+            j = jnp.min(jnp.where(ok_, n, iota))  # n: none left
+            words = jnp.max(jnp.where(slot == t, pool, jnp.zeros((), uint)), axis=0)  # pool row t
+            ok_p, val_p = _cheng_propose(words, jnp.take(a, j, mode="clip"), jnp.take(b, j, mode="clip"),
+                                         jnp.take(lam, j, mode="clip"), dtype)
+            return ok_, val_, j, ok_p, val_p, t + 1
+
+        ok_, val_, j, ok_p, val_p, _ = jax.lax.while_loop(lambda c: (c[2] < n) & (c[5] < _RETRY_POOL), body,
+                                                          (ok_, val_, j, ok_p, val_p, jnp.zeros((), jnp.int32)))
+        return ok_, val_, j, ok_p, val_p, r + 1
 
     init = (ok, val, jnp.zeros((), jnp.int32), jnp.zeros((), bool), jnp.zeros((), dtype), jnp.ones((), jnp.int32))
-    return jax.lax.while_loop(lambda cr: cr[2] < n, body, init)[1]
+    return jax.lax.while_loop(lambda cr: cr[2] < n, refill, init)[1]
 
 
 def beta_logit_sample(key, alpha, beta, shape, dtype=jnp.float32):
