@@ -5,8 +5,9 @@
 Bernoulli TS draws one ``Beta(alpha_k, beta_k)`` per arm per round. This script times, per
 member-round with ``--members`` members under ``vmap`` (the sweep's layout) and ``--arms`` arms
 with OBD-like posteriors (``alpha`` log-uniform on [``--alpha-min``, 20], default 1 as with
-Bernoulli TS's default Beta(1, 1) prior; ``beta`` on [100, 5000]; fixed seed), keys of the sweep's
-default PRNG (:mod:`bandits.engine.prng`):
+Bernoulli TS's default Beta(1, 1) prior; ``beta`` on [100, 5000]; fixed seed; ``--shapes prior``:
+every arm Beta(1, 1), the unplayed arms of a large catalog), keys of the sweep's default PRNG
+(:mod:`bandits.engine.prng`):
 
 * ``bits_4w`` / ``bits_2w``: ``jax.random.bits`` alone, 4 and 2 uint32 words per arm;
 * ``new_sampler``: :func:`bandits.policies._sampling.beta_logit_sample` (Cheng's algorithm BB:
@@ -163,6 +164,8 @@ def parse_args(argv=None):
     p.add_argument("--repeat", type=int, default=15)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--alpha-min", type=float, default=1.0, help="lower end of the alpha range (log-uniform to 20)")
+    p.add_argument("--shapes", choices=("obd", "prior"), default="obd",
+                   help="obd: the OBD-like posteriors above; prior: every arm Beta(1, 1) (unplayed arms)")
     a = p.parse_args(argv)
     for name in ("members", "arms", "repeat"):
         if getattr(a, name) < 1:
@@ -208,6 +211,8 @@ def run(args) -> dict:
     rng = np.random.default_rng(args.seed)
     alpha = jnp.asarray(np.exp(rng.uniform(np.log(args.alpha_min), np.log(20.0), (M, K))), jnp.float32)
     beta = jnp.asarray(np.exp(rng.uniform(np.log(100.0), np.log(5000.0), (M, K))), jnp.float32)
+    if args.shapes == "prior":
+        alpha, beta = jnp.ones((M, K), jnp.float32), jnp.ones((M, K), jnp.float32)
     keys = jax.random.split(prng.key(args.seed), M)
     fns = _variants(K)
     for f in fns.values():
@@ -228,6 +233,7 @@ def run(args) -> dict:
         return {k: us[a][k] / us[b][k] for k in ("best", "median", "cpu_best")}
 
     return {"benchmark": "sampler_floor", "members": M, "arms": K, "repeat": args.repeat, "alpha_min": args.alpha_min,
+            "shapes": args.shapes,
             "devices": jax.device_count(), "us_per_member_round": us,
             "ratio_new_vs_old": ratio("new_sampler", "old_sampler"),
             "ratio_select_new_vs_old": ratio("bts_select", "bts_select_old"),
