@@ -7,30 +7,33 @@ With ``a = min(alpha, beta)``, ``b = max``, ``lam = sqrt((a + b - 2) / (2ab - a 
 ``a = b = 1``) and two uniforms, the proposal is ``W = a e^V``, ``V = lam logit(u1)`` (a
 log-logistic ``W``), accepted iff ``log(u1^2 u2) <= (a + 1/lam) V - log 4 + (a + b) log((a + b) /
 (b + W))``; an accepted ``W / b`` is an exact Beta-prime draw, so ``log(a / b) + V`` is the logit
-of an exact ``Beta(a, b)`` draw (negated when ``alpha > beta``). Why exact: the right-hand side
-minus the left is ``log f(W) - log(M g(W)) + log(1/u2)`` with ``f`` the Beta-prime density of ``W``,
-``g`` the proposal's and ``M`` the envelope constant, and ``f <= M g`` holds for
-``min(a, b) >= 1`` at Cheng's ``lam`` and at every larger ``lam`` (the envelope's log is
-``f1(V) + 2 log cosh(V / (2 lam))`` with ``f1`` independent of ``lam`` and ``<= 0`` at ``lam``,
-and ``log cosh`` decreases in ``lam``): ``lam`` is enlarged by a few ulps so that float rounding
-cannot make it smaller. A shape below 1 is raised by 1 first (``G(s) = G(s + 1) U^(1/s)``, so
-``logit Beta(alpha, beta) = logit Beta(alpha + 1, beta) + log(U) / alpha`` with an independent
-uniform, likewise ``- log(U') / beta``): every draw is finite from shape ``1e-3`` (logit around
+of an exact ``Beta(a, b)`` draw (negated when ``alpha > beta``). Why exact: the test is
+``log u2 <= h(V)`` with ``h(V) = a V - (a + b) log((b + a e^V) / (a + b)) + 2 log cosh(V / (2
+lam))`` equal to ``log(f(W) / (M g(W)))``, ``f`` the target density of ``W``, ``g`` the
+proposal's, ``M`` the envelope constant; standard rejection sampling is exact when ``h <= 0``
+everywhere. Cheng's ``lam`` makes it so for ``min(a, b) >= 1``, and so does every larger ``lam``
+(only the ``log cosh`` term depends on ``lam``, and it decreases as ``lam`` grows), so ``lam`` is
+enlarged by a few ulps and float rounding cannot make it smaller. A shape below 1 is raised by 1
+first (``G(s) = G(s + 1) U^(1/s)``, so in distribution ``logit Beta(alpha, beta) = logit
+Beta(alpha + 1, beta) + log(U) / alpha`` with an independent uniform, likewise
+``- log(U') / beta``): every draw is finite from shape ``1e-3`` (logit around
 ``-1e4``) to ``1e6`` and beyond, never NaN, and keeps the order of draws that would round to 0 or
 1 as floats. Cheng's two squeeze tests are not used: in a vectorised pass every element computes
 the full test anyway.
 
 Why it is fast under ``vmap``. One Cheng proposal costs two random words, two logarithms, an
-``expm1`` and a ``log1p``, far less than two Marsaglia-Tsang Gamma proposals (below), but it is
-rejected more often (between 12% and 32% of proposals at ``alpha`` 1-20, ``beta`` 100-5,000). So the first pass makes two
-dense proposals per element (each element keeps its first accepted one), and the rare element
-rejected twice is retried one element per iteration of a ``while_loop``: each iteration proposes
-for the first still-rejected element only (a scalar proposal and a select) and applies that
-proposal in the iteration after it is drawn, so that the per-element select reads it as a loop
-variable (XLA would otherwise fuse the scalar proposal, random words included, into the select
-and compute it once per element); the retries' random words are drawn eight proposals at a time,
-outside the iterations that use them. Under ``vmap`` such a loop runs until the unluckiest member is
-done, and each iteration costs a fixed amount per member whatever it does, so the number of
+``expm1`` and a ``log1p``, far less than two Marsaglia-Tsang Gamma proposals (below). It is
+rejected more often at OBD-like posteriors (between 12% and 32% of proposals at ``alpha`` 1-20,
+``beta`` 100-5,000) and never at Beta(1, 1), where the envelope is exact (Marsaglia-Tsang rejects
+about 5% at shape 1: the unplayed arms of a large catalog). So the first pass makes two dense
+proposals per element (each element keeps its first accepted one), and the rare element rejected
+twice is retried one element per iteration of a ``while_loop``: each iteration proposes for the
+first still-rejected element only (a scalar proposal and a select) and applies that proposal in
+the iteration after it is drawn, so that the per-element select reads it as a loop variable (XLA
+would otherwise fuse the scalar proposal, random words included, into the select and compute it
+once per element); the retries' random words are drawn eight proposals at a time, outside the
+iterations that use them. Under ``vmap`` such a loop runs until the unluckiest member is done,
+and each iteration costs a fixed amount per member whatever it does, so the number of
 iterations is what counts. The boost uniforms are drawn inside a ``while_loop`` that runs at most
 once and only when some element has a shape below 1 (under ``vmap``: when some member has), so a
 Bernoulli TS with a prior >= 1 never pays for them; their key depends on the loop counter so that
@@ -39,15 +42,16 @@ the per-member rounds) redraw all their rejected elements in each iteration inst
 element's value is its first accepted proposal from a sequence of independent proposals (whether
 a proposal is used depends on earlier proposals only), so the draws are exact.
 
-Tried for the Beta draws and not adopted (exact, but slower in ``benchmarks/sampler_floor.py`` or
-the workload; figures in docs/policies.md): Marsaglia-Tsang in the linear domain with the squeeze
-``u < 1 - 0.0331 x^4`` (it accepts only about 90% of proposals, and the ``erfinv`` normal alone
-costs more than a Cheng proposal); Box-Muller normals (``sin``/``cos`` cost more than ``erfinv``
-under XLA); one dense Cheng pass (the retry loop then runs for dozens of iterations per round at 1,000
-members) and three (the third pass costs more than the iterations it saves); retrying the rejected elements in
-buckets gathered with ``nonzero`` and scattered back, or several elements per iteration with
-one-hot gathers (gathers, scatters and cumulative sums under ``vmap`` cost more on CPU than the
-iterations they save).
+Tried for the Beta draws and not adopted (exact, but slower in same-process interleaved timings;
+figures in docs/policies.md): Marsaglia-Tsang in the linear domain with only the squeeze
+``u < 1 - 0.0331 x^4`` in the first pass (it accepts only about 92% of proposals, and that pass,
+``erfinv`` normal included, costs more than a Cheng pass); Box-Muller normals (``sin``/``cos``
+cost more than ``erfinv`` under XLA); one dense Cheng pass (the retry loop then runs for dozens of
+iterations per round at 1,000 members) and three (the third pass costs more than the iterations
+it saves); retry words drawn in each iteration (two hashes per iteration) or a pool of 16;
+retrying the rejected elements in buckets gathered with ``nonzero`` and scattered back, or
+several elements per iteration with one-hot gathers (gathers, scatters and cumulative sums under
+``vmap`` cost more on CPU than the iterations they save).
 
 Gamma draws (:func:`log_gamma_sample`, :func:`gamma_sample`). Marsaglia and Tsang (2000), "A
 simple method for generating gamma variables": for a shape ``a >= 1`` propose ``d v`` with
