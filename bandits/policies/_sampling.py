@@ -38,7 +38,8 @@ iterations is what counts. The boost uniforms are drawn inside a ``while_loop`` 
 once and only when some element has a shape below 1 (under ``vmap``: when some member has), so a
 Bernoulli TS with a prior >= 1 never pays for them; their key depends on the loop counter so that
 XLA cannot hoist them out of the loop. Arrays of more than 2,048 draws (offline Monte Carlo, not
-the per-member rounds) redraw all their rejected elements in each iteration instead. Each
+the per-member rounds) make one dense pass and then redraw all their rejected elements in each
+iteration instead. Each
 element's value is its first accepted proposal from a sequence of independent proposals (whether
 a proposal is used depends on earlier proposals only), so the draws are exact.
 
@@ -279,13 +280,14 @@ def beta_logit_sample(key, alpha, beta, shape, dtype=jnp.float32):
     boost_a, boost_b = al < 1, be < 1
     a, b, lam, offset, flip = _cheng_constants(jnp.where(boost_a, al + 1, al), jnp.where(boost_b, be + 1, be), dtype)
     uint = jnp.uint64 if jnp.finfo(dtype).nmant > 32 else jnp.uint32
-    words = jax.random.bits(jax.random.fold_in(key, 0), (_CHENG_PASSES, 2) + shape, uint)
+    n = a.size
+    passes = _CHENG_PASSES if n <= _SINGLE_RETRY_MAX else 1  # large arrays: the redraw loop below does the rest
+    words = jax.random.bits(jax.random.fold_in(key, 0), (passes, 2) + shape, uint)
     ok, v = _cheng_propose(words[0], a, b, lam, dtype)
-    for p in range(1, _CHENG_PASSES):  # further dense proposals: each element keeps its first accepted one
+    for p in range(1, passes):  # further dense proposals: each element keeps its first accepted one
         ok_p, v_p = _cheng_propose(words[p], a, b, lam, dtype)
         v = jnp.where(ok, v, v_p)
         ok = ok | ok_p
-    n = a.size
     if n > _SINGLE_RETRY_MAX:  # large arrays (offline Monte Carlo): redraw every rejected element at once
 
         def body_all(carry):
