@@ -1,24 +1,27 @@
-"""The floor under Bernoulli Thompson sampling's speed: random bits vs the exact Beta sampler.
+"""The floor under Bernoulli Thompson sampling's speed: random bits vs the exact Beta samplers.
 
     python -m benchmarks.sampler_floor --members 1000 --arms 80 --repeat 15
 
-Bernoulli TS draws one ``Beta(alpha_k, beta_k)`` per arm per round, i.e. two Gamma draws, each a
-Marsaglia-Tsang proposal (one normal and one uniform: 2 random words) plus, for shapes below 1, a
-boost uniform, and rare retries. This script times, per member-round with ``--members`` members
-under ``vmap`` (the sweep's layout) and ``--arms`` arms with OBD-like posteriors (``alpha``
-log-uniform on [0.5, 20], ``beta`` on [100, 5000], fixed seed), keys of the sweep's default PRNG
+Bernoulli TS draws one ``Beta(alpha_k, beta_k)`` per arm per round. This script times, per
+member-round with ``--members`` members under ``vmap`` (the sweep's layout) and ``--arms`` arms
+with OBD-like posteriors (``alpha`` log-uniform on [``--alpha-min``, 20], default 1 as with
+Bernoulli TS's default Beta(1, 1) prior; ``beta`` on [100, 5000]; fixed seed; ``--shapes prior``:
+every arm Beta(1, 1), the unplayed arms of a large catalog), keys of the sweep's default PRNG
 (:mod:`bandits.engine.prng`):
 
-* ``bits_4w`` / ``bits_2w``: ``jax.random.bits`` alone, 4 and 2 uint32 words per arm (4: the
-  fewest an exact first pass needs, a normal and a uniform per Gamma; 2: one word per Gamma);
-* ``old_sampler``: the sampler before its retry loop was pipelined (``_old_log_gamma_sample``
-  below: the previous retry loop around the current proposal; 6 words per arm, the same words as the new one);
-* ``new_sampler``: :func:`bandits.policies._sampling.beta_logit_sample`;
-* ``words4_sampler``: an exact variant with 4 words per arm, tried and not adopted: one
-  ``random.bits`` call per pass and the boost uniform taken from the acceptance test
-  (``u / h(x)``, see the module docstring of ``bandits.policies._sampling``);
-* ``bts_select_old`` / ``bts_select`` / ``bts_select_words4``: the whole ``bernoulli_ts`` decision
-  (action only, as in a sweep that does not log: ``probs`` is dead code) with each sampler.
+* ``bits_4w`` / ``bits_2w``: ``jax.random.bits`` alone, 4 and 2 uint32 words per arm;
+* ``new_sampler``: :func:`bandits.policies._sampling.beta_logit_sample` (Cheng's algorithm BB:
+  two dense proposals per arm, 4 words, then pooled one-element retries);
+* ``cheng_pass``: one dense Cheng proposal per arm with its acceptance test and no retries (the
+  cost floor of a Cheng pass);
+* ``mt_sampler``: the Marsaglia-Tsang Beta path it replaced (``log G_a - log G_b`` from
+  :func:`bandits.policies._sampling.log_gamma_sample`, 6 words per arm, one-element retries);
+* ``old_sampler``: Marsaglia-Tsang with its retry loop before pipelining (``_old_log_gamma_sample``);
+* ``words4_sampler``: Marsaglia-Tsang with 4 words per arm (one ``random.bits`` call per pass and
+  the boost uniform taken from the acceptance test), tried and not adopted;
+* ``bts_select_mt`` / ``bts_select`` / ``bts_select_old`` / ``bts_select_words4``: the whole
+  ``bernoulli_ts`` decision (action only, as in a sweep that does not log: ``probs`` is dead code)
+  with each sampler (``bts_select``: the registered policy itself).
 
 Every variant is compiled first; then each repeat runs all of them in turn with fresh keys
 (interleaved), and ``best``/``median`` wall-clock microseconds per member-round are reported with
@@ -41,7 +44,15 @@ import jax.numpy as jnp
 import numpy as np
 
 from bandits.engine import prng
-from bandits.policies._sampling import _log_v_minus_w, _mt_constants, _propose, beta_logit_sample
+from bandits.policies._sampling import (
+    _cheng_constants,
+    _cheng_propose,
+    _log_v_minus_w,
+    _mt_constants,
+    _propose,
+    beta_logit_sample,
+    log_gamma_sample,
+)
 from bandits.policies.registry import make
 from bandits.policies.thompson import ts_decision
 
@@ -131,16 +142,36 @@ def _words4_beta_logit_sample(key, alpha, beta, shape, dtype=jnp.float32):
     return lg[0] - lg[1]
 
 
+def _mt_beta_logit_sample(key, alpha, beta, shape, dtype=jnp.float32):
+    """Marsaglia-Tsang on the log scale for both shapes (the Beta path before Cheng's BB)."""
+    shape = tuple(shape)
+    ab = jnp.stack([jnp.broadcast_to(jnp.asarray(alpha, dtype), shape), jnp.broadcast_to(jnp.asarray(beta, dtype), shape)])
+    lg = log_gamma_sample(key, ab, (2,) + shape, dtype)
+    return lg[0] - lg[1]
+
+
+def _cheng_one_pass(key, alpha, beta):
+    """One dense Cheng BB proposal per arm with its acceptance test, no retries (a cost floor)."""
+    a, b, lam, offset, flip = _cheng_constants(alpha, beta, jnp.float32)
+    ok, v = _cheng_propose(jax.random.bits(key, (2,) + alpha.shape, jnp.uint32), a, b, lam, jnp.float32)
+    return ok, jnp.where(flip, -(offset + v), offset + v)
+
+
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--members", type=int, default=1000)
     p.add_argument("--arms", type=int, default=80)
     p.add_argument("--repeat", type=int, default=15)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--alpha-min", type=float, default=1.0, help="lower end of the alpha range (log-uniform to 20)")
+    p.add_argument("--shapes", choices=("obd", "prior"), default="obd",
+                   help="obd: the OBD-like posteriors above; prior: every arm Beta(1, 1) (unplayed arms)")
     a = p.parse_args(argv)
     for name in ("members", "arms", "repeat"):
         if getattr(a, name) < 1:
             p.error(f"--{name}: expected a positive integer, got {getattr(a, name)}")
+    if not 0 < a.alpha_min < 20:
+        p.error(f"--alpha-min: expected a value in (0, 20), got {a.alpha_min}")
     return a
 
 
@@ -164,10 +195,13 @@ def _variants(K: int):
         "bits_2w": lambda k, al, be: jax.random.bits(k, (2, K), jnp.uint32),
         "old_sampler": lambda k, al, be: _old_beta_logit_sample(k, al, be, (K,)),
         "new_sampler": lambda k, al, be: beta_logit_sample(k, al, be, (K,)),
+        "mt_sampler": lambda k, al, be: _mt_beta_logit_sample(k, al, be, (K,)),
+        "cheng_pass": _cheng_one_pass,
         "words4_sampler": lambda k, al, be: _words4_beta_logit_sample(k, al, be, (K,)),
         "bts_select_old": select_with(_old_beta_logit_sample),
         "bts_select": bts_select,
         "bts_select_words4": select_with(_words4_beta_logit_sample),
+        "bts_select_mt": select_with(_mt_beta_logit_sample),
     }
     return {name: jax.jit(jax.vmap(f)) for name, f in fns.items()}
 
@@ -175,8 +209,10 @@ def _variants(K: int):
 def run(args) -> dict:
     M, K = args.members, args.arms
     rng = np.random.default_rng(args.seed)
-    alpha = jnp.asarray(np.exp(rng.uniform(np.log(0.5), np.log(20.0), (M, K))), jnp.float32)
+    alpha = jnp.asarray(np.exp(rng.uniform(np.log(args.alpha_min), np.log(20.0), (M, K))), jnp.float32)
     beta = jnp.asarray(np.exp(rng.uniform(np.log(100.0), np.log(5000.0), (M, K))), jnp.float32)
+    if args.shapes == "prior":
+        alpha, beta = jnp.ones((M, K), jnp.float32), jnp.ones((M, K), jnp.float32)
     keys = jax.random.split(prng.key(args.seed), M)
     fns = _variants(K)
     for f in fns.values():
@@ -196,13 +232,17 @@ def run(args) -> dict:
     def ratio(a, b):
         return {k: us[a][k] / us[b][k] for k in ("best", "median", "cpu_best")}
 
-    return {"benchmark": "sampler_floor", "members": M, "arms": K, "repeat": args.repeat,
+    return {"benchmark": "sampler_floor", "members": M, "arms": K, "repeat": args.repeat, "alpha_min": args.alpha_min,
+            "shapes": args.shapes,
             "devices": jax.device_count(), "us_per_member_round": us,
             "ratio_new_vs_old": ratio("new_sampler", "old_sampler"),
             "ratio_select_new_vs_old": ratio("bts_select", "bts_select_old"),
             "ratio_words4_vs_old": ratio("words4_sampler", "old_sampler"),
             "ratio_select_words4_vs_old": ratio("bts_select_words4", "bts_select_old"),
-            "ratio_bits_4w_vs_new": ratio("bits_4w", "new_sampler")}
+            "ratio_bits_4w_vs_new": ratio("bits_4w", "new_sampler"),
+            "ratio_new_vs_mt": ratio("new_sampler", "mt_sampler"),
+            "ratio_select_new_vs_mt": ratio("bts_select", "bts_select_mt"),
+            "ratio_cheng_pass_vs_mt": ratio("cheng_pass", "mt_sampler")}
 
 
 def main(argv=None) -> int:

@@ -1,54 +1,94 @@
 """Exact Gamma and Beta draws that stay fast and finite under ``vmap``: every Gamma/Beta draw of
 the policies goes through this module.
 
-Algorithm. Marsaglia and Tsang (2000), "A simple method for generating gamma variables": for a
-shape ``a >= 1`` propose ``d v`` with ``d = a - 1/3``, ``v = (1 + c x)^3``, ``c = 1 / sqrt(9 d)``,
-``x ~ N(0, 1)``, and accept when ``log u < x^2 / 2 + d (1 - v + log v)`` (``u ~ U(0, 1)``); an
-accepted proposal is an exact Gamma(a) draw. A shape ``a < 1`` uses ``G(a) = G(a + 1) U^(1/a)``.
+Beta draws (:func:`beta_logit_sample`, what every Thompson-sampling policy ranks): Cheng (1978),
+"Generating beta variates with nonintegral shape parameters", algorithm BB, on the logit scale.
+With ``a = min(alpha, beta)``, ``b = max``, ``lam = sqrt((a + b - 2) / (2ab - a - b))`` (1 at
+``a = b = 1``) and two uniforms, the proposal is ``W = a e^V``, ``V = lam logit(u1)`` (a
+log-logistic ``W``), accepted iff ``log(u1^2 u2) <= (a + 1/lam) V - log 4 + (a + b) log((a + b) /
+(b + W))``; an accepted ``W / b`` is an exact Beta-prime draw, so ``log(a / b) + V`` is the logit
+of an exact ``Beta(a, b)`` draw (negated when ``alpha > beta``). Why exact: the test is
+``log u2 <= h(V)`` with ``h(V) = a V - (a + b) log((b + a e^V) / (a + b)) + 2 log cosh(V / (2
+lam))`` equal to ``log(f(W) / (M g(W)))``, ``f`` the target density of ``W``, ``g`` the
+proposal's, ``M`` the envelope constant; standard rejection sampling is exact when ``h <= 0``
+everywhere. Cheng's ``lam`` makes it so for ``min(a, b) >= 1``, and so does every larger ``lam``
+(only the ``log cosh`` term depends on ``lam``, and it decreases as ``lam`` grows), so ``lam`` is
+enlarged by a few ulps and float rounding cannot make it smaller. A shape below 1 is raised by 1
+first (``G(s) = G(s + 1) U^(1/s)``, so in distribution ``logit Beta(alpha, beta) = logit
+Beta(alpha + 1, beta) + log(U) / alpha`` with an independent uniform, likewise
+``- log(U') / beta``): every draw is finite from shape ``1e-3`` (logit around
+``-1e4``) to ``1e6`` and beyond, never NaN, and keeps the order of draws that would round to 0 or
+1 as floats. Cheng's two squeeze tests are not used: in a vectorised pass every element computes
+the full test anyway.
 
-Why the draws are returned on the log scale. At small shapes ``U^(1/a)`` underflows: at
-``a = 0.02`` a float32 ``U^50`` is 0 for ``U < 0.17``, so a Beta draw ``G_a / (G_a + G_b)`` is
-``0 / 0 = NaN`` for about 3% of draws at ``a = b = 0.02``. Here everything is computed as
-``log G = log d + 3 log1p(c x) + log(U) / a`` (the acceptance test needs ``log v`` anyway), which
-is finite for every shape from ``1e-3`` (``log G`` around ``-1e3``) to ``1e6`` and beyond; a Beta
-draw is then ``sigmoid(log G_a - log G_b)``, and Thompson sampling ranks the LOGIT
-``log G_a - log G_b`` (:func:`beta_logit_sample`), which is monotone in the Beta draw, never NaN
-and keeps the order of draws that round to exactly 0 or 1 in float32.
+Why it is fast under ``vmap``. One Cheng proposal costs two random words, two logarithms, an
+``expm1`` and a ``log1p``, far less than two Marsaglia-Tsang Gamma proposals (below). It is
+rejected more often at OBD-like posteriors (between 12% and 32% of proposals at ``alpha`` 1-20,
+``beta`` 100-5,000) and never at Beta(1, 1), where the envelope is exact (Marsaglia-Tsang rejects
+about 5% at shape 1: the unplayed arms of a large catalog). So the first pass makes two dense
+proposals per element (each element keeps its first accepted one), and the rare element rejected
+twice is retried one element per iteration of a ``while_loop``: each iteration proposes for the
+first still-rejected element only (a scalar proposal and a select) and applies that proposal in
+the iteration after it is drawn, so that the per-element select reads it as a loop variable (XLA
+would otherwise fuse the scalar proposal, random words included, into the select and compute it
+once per element); the retries' random words are drawn eight proposals at a time, outside the
+iterations that use them. Under ``vmap`` such a loop runs until the unluckiest member is done,
+and each iteration costs a fixed amount per member whatever it does, so the number of
+iterations is what counts. The boost uniforms are drawn inside a ``while_loop`` that runs at most
+once and only when some element has a shape below 1 (under ``vmap``: when some member has), so a
+Bernoulli TS with a prior >= 1 never pays for them; their key depends on the loop counter so that
+XLA cannot hoist them out of the loop. Arrays of more than 2,048 draws (offline Monte Carlo, not
+the per-member rounds) make one dense pass and then redraw all their rejected elements in each
+iteration instead. Each
+element's value is its first accepted proposal from a sequence of independent proposals (whether
+a proposal is used depends on earlier proposals only), so the draws are exact.
 
-Why it is fast under ``vmap``. Rejections are rare (below 5% at every shape, below 0.2% from
-shape 20) but a ``while_loop`` that redraws the whole array until every element is accepted costs
-a full pass per iteration, and under ``vmap`` it iterates until the unluckiest member is done.
-Instead the first pass proposes once for every element and each further iteration proposes for
-ONE element only, the first still-rejected one (a scalar proposal and a select); the loop ends
-when every element is accepted. A retry proposal is applied to its element in the iteration
-after it is drawn, so that the per-element select reads it as a loop variable: XLA would
-otherwise fuse the scalar proposal (its random words included) into the select and compute it
-once per element. Arrays of more than 2,048 draws (offline Monte Carlo, not the per-member
-rounds) redraw all their rejected elements in each iteration instead. Each element's value is
-its first accepted proposal from a sequence of independent proposals (whether a proposal is used
-depends on earlier proposals only), so the draws are exact.
+Tried for the Beta draws and not adopted (exact, but slower in same-process interleaved timings;
+figures in docs/policies.md): Marsaglia-Tsang in the linear domain with only the squeeze
+``u < 1 - 0.0331 x^4`` in the first pass (it accepts only about 92% of proposals, and that pass,
+``erfinv`` normal included, costs more than a Cheng pass); Box-Muller normals (``sin``/``cos``
+cost more than ``erfinv`` under XLA); one dense Cheng pass (the retry loop then runs for dozens of
+iterations per round at 1,000 members) and three (the third pass costs more than the iterations
+it saves); retry words drawn in each iteration (two hashes per iteration) or a pool of 16;
+retrying the rejected elements in buckets gathered with ``nonzero`` and scattered back, or
+several elements per iteration with one-hot gathers (gathers, scatters and cumulative sums under
+``vmap`` cost more on CPU than the iterations they save).
 
-The ``a < 1`` uniform could be taken from the acceptance test instead of its own stream (given
-acceptance, ``u`` is uniform on ``(0, h(x))``, ``h(x) = exp(x^2 / 2 + d (1 - v + log v))``, so
-``u / h(x)`` is an exact U(0, 1) independent of the accepted ``x``), saving 2 of the 6 random words
-per Beta draw; it is not, because the first pass's value then depends on ``u`` as well as ``x``,
-and XLA's CPU fusion recomputes the random words for each of the pass's outputs, which costs as
-much as the words saved or more (``benchmarks/sampler_floor.py``, docs/policies.md).
+Gamma draws (:func:`log_gamma_sample`, :func:`gamma_sample`). Marsaglia and Tsang (2000), "A
+simple method for generating gamma variables": for a shape ``a >= 1`` propose ``d v`` with
+``d = a - 1/3``, ``v = (1 + c x)^3``, ``c = 1 / sqrt(9 d)``, ``x ~ N(0, 1)``, and accept when
+``log u < x^2 / 2 + d (1 - v + log v)`` (``u ~ U(0, 1)``); an accepted proposal is an exact
+Gamma(a) draw. A shape ``a < 1`` uses ``G(a) = G(a + 1) U^(1/a)``. Everything is computed as
+``log G = log d + 3 log1p(c x) + log(U) / a``, finite for every shape from ``1e-3`` (``log G``
+around ``-1e3``) to ``1e6`` and beyond (at ``a = 0.02`` a float32 ``U^50`` is 0 for ``U < 0.17``).
+Rejections are rare (below 5% at every shape, below 0.2% from shape 20); the first pass proposes
+once for every element and the retries follow the same one-element, pipelined loop as above.
+The ``a < 1`` uniform could be taken from the acceptance test (given acceptance, ``u / h(x)``,
+``h(x) = exp(x^2 / 2 + d (1 - v + log v))``, is an exact U(0, 1) independent of ``x``), saving
+random words; it is not, because XLA's CPU fusion then recomputes the random words for each of the
+pass's outputs, which costs as much as the words saved or more.
 
-Key use: proposal ``i`` (``i = 0`` the full pass, ``i >= 1`` the retries) draws from
-``fold_in(key, i)``; the ``a < 1`` uniforms from ``fold_in(key, 2**31 - 1)``. Draws are float
-``dtype`` (float32 default; float64 under x64, float32 otherwise, as JAX's own samplers).
+Key use. Beta: the dense pass from ``fold_in(key, 0)``, retries from pools ``fold_in(fold_in(key, 1),
+r)`` (``r >= 1``; large arrays: ``fold_in(key, i)``, ``i >= 3``), boost uniforms from
+``fold_in(key, 2)``. Gamma: proposal ``i`` (``i = 0`` the full pass, ``i >= 1`` the retries) from
+``fold_in(key, i)``, the ``a < 1`` uniforms from ``fold_in(key, 2**31 - 1)``. The Beta path's uniforms are
+``(m + 1/2) 2^-p`` from the top ``p`` bits of a word (``p`` the float's mantissa bits; 32-bit
+words for float32, 64-bit for float64). Draws are float ``dtype`` (float32 default; float64 under
+x64, float32 otherwise, as JAX's own samplers).
 """
 
 from __future__ import annotations
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 __all__ = ["log_gamma_sample", "gamma_sample", "beta_logit_sample", "beta_sample"]
 
 _BOOST_STREAM = 0x7FFFFFFF
 _SINGLE_RETRY_MAX = 2048  # arrays up to this size retry one rejected element per iteration
+_CHENG_PASSES = 2  # dense Cheng proposals per element in the first pass
+_RETRY_POOL = 8  # retry proposals' random words drawn at once
 
 
 def _mt_constants(a, dtype):
@@ -143,16 +183,137 @@ def gamma_sample(key, a, shape, dtype=jnp.float32):
     return jnp.exp(log_gamma_sample(key, a, shape, dtype))
 
 
-def beta_logit_sample(key, alpha, beta, shape, dtype=jnp.float32):
-    """``log(X / (1 - X))`` for exact ``X ~ Beta(alpha, beta)`` draws, as ``log G_a - log G_b``.
+def _open_uniform_parts(words, dtype):
+    """``(m + 1/2, 2^p - m - 1/2)`` from unsigned words: ``m`` the top ``p`` bits (``p`` the float's
+    mantissa bits), so ``u = (m + 1/2) 2^-p`` lies in the open ``(0, 1)``, symmetric about 1/2, and
+    ``1 - u`` is exact."""
+    p = jnp.finfo(dtype).nmant
+    width = jnp.iinfo(words.dtype).bits
+    m = (words >> (width - p)).astype(dtype) + jnp.asarray(0.5, dtype)
+    return m, jnp.asarray(2.0 ** p, dtype) - m
 
-    alpha, beta: > 0, broadcastable to ``shape``. Monotone in ``X``, finite for every shape: what
-    Thompson sampling ranks. Returns ``shape`` ``dtype``.
+
+def _cheng_constants(alpha, beta, dtype):
+    """Per-element constants of Cheng's algorithm BB for ``min(alpha, beta) >= 1``.
+
+    Returns ``(a, b, lam, offset, flip)``: ``a = min``, ``b = max``; ``lam`` the logistic scale
+    ``sqrt((a + b - 2) / (2ab - a - b))`` (1 at ``a = b = 1``), written as sums of non-negative
+    terms (no cancellation near 1) and enlarged by a few ulps, which keeps the envelope valid
+    (module docstring); ``offset = log(a / b)``; ``flip``: ``alpha`` is the larger shape.
+    """
+    a, b = jnp.minimum(alpha, beta), jnp.maximum(alpha, beta)
+    num = (a - 1) + (b - 1)
+    den = a * (b - 1) + b * (a - 1)
+    pos = den > 0
+    lam = jnp.sqrt(jnp.where(pos, num / jnp.where(pos, den, 1), 1)) * jnp.asarray(1 + 8 * jnp.finfo(dtype).eps, dtype)
+    return a, b, lam, jnp.log(a / b), alpha > beta
+
+
+def _cheng_propose(words, a, b, lam, dtype):
+    """One Cheng BB proposal per element from ``words`` ``(2, ...)`` unsigned: ``(accepted, V)``.
+
+    ``V = lam logit(u1)``; the proposal is ``W = a e^V`` and, if accepted, ``log(W / b) = offset + V``
+    is the logit of an exact ``Beta(a, b)`` draw. Accepted iff
+    ``log(u1^2 u2) <= a V + logit(u1) - log 4 + (a + b) log(1 + (a - W) / (b + W))`` (Cheng's test
+    ``log z <= r + (a + b) log((a + b) / (b + W))``, with ``a - W = -a expm1(V)`` kept accurate at
+    large shapes).
+    """
+    m1, n1 = _open_uniform_parts(words[0], dtype)
+    m2, n2 = _open_uniform_parts(words[1], dtype)
+    scale = jnp.asarray(2.0 ** -jnp.finfo(dtype).nmant, dtype)
+    logit_u = jnp.log(m1 / n1)
+    v = lam * logit_u
+    e = jnp.expm1(v)
+    w = a + a * e
+    u1 = m1 * scale
+    log_z = jnp.log(u1 * u1 * (m2 * scale))
+    rhs = a * v + logit_u - jnp.asarray(np.log(4.0), dtype) + (a + b) * jnp.log1p(-a * e / (b + w))
+    return log_z <= rhs, v
+
+
+def _cheng_retry(key, a, b, lam, ok, val, uint, dtype):
+    """Replace each rejected element of ``val`` (n,) by its first accepted Cheng proposal, one
+    element per iteration, pipelined as :func:`_retry`.
+
+    The random words come from a pool of ``_RETRY_POOL`` proposals drawn at once from
+    ``fold_in(key, r)`` (``r = 1, 2, ...``); an inner loop uses them in turn and an outer loop
+    draws the next pool when one is used up (under ``vmap``: when some member has used it up).
+    Drawing the words in the loop would cost two hashes (``fold_in`` and ``bits``) per iteration.
+    """
+    n = a.size
+    iota = jnp.arange(n, dtype=jnp.int32)
+    slot = jnp.arange(_RETRY_POOL, dtype=jnp.int32)[:, None]
+
+    def refill(carry):
+        ok_, val_, j, ok_p, val_p, r = carry
+        pool = jax.random.bits(jax.random.fold_in(key, r), (_RETRY_POOL, 2), uint)
+
+        def body(c):
+            ok_, val_, j, ok_p, val_p, t = c
+            hit = (iota == j) & ok_p
+            ok_, val_ = ok_ | hit, jnp.where(hit, val_p, val_)
+            j = jnp.min(jnp.where(ok_, n, iota))  # n: none left
+            words = jnp.max(jnp.where(slot == t, pool, jnp.zeros((), uint)), axis=0)  # pool row t
+            ok_p, val_p = _cheng_propose(words, jnp.take(a, j, mode="clip"), jnp.take(b, j, mode="clip"),
+                                         jnp.take(lam, j, mode="clip"), dtype)
+            return ok_, val_, j, ok_p, val_p, t + 1
+
+        ok_, val_, j, ok_p, val_p, _ = jax.lax.while_loop(lambda c: (c[2] < n) & (c[5] < _RETRY_POOL), body,
+                                                          (ok_, val_, j, ok_p, val_p, jnp.zeros((), jnp.int32)))
+        return ok_, val_, j, ok_p, val_p, r + 1
+
+    init = (ok, val, jnp.zeros((), jnp.int32), jnp.zeros((), bool), jnp.zeros((), dtype), jnp.ones((), jnp.int32))
+    return jax.lax.while_loop(lambda cr: cr[2] < n, refill, init)[1]
+
+
+def beta_logit_sample(key, alpha, beta, shape, dtype=jnp.float32):
+    """``log(X / (1 - X))`` for exact ``X ~ Beta(alpha, beta)`` draws (module docstring).
+
+    key: PRNG key. alpha, beta: > 0, broadcastable to ``shape``. shape: static output shape.
+    dtype: float32 (default) or float64 (under x64). Monotone in ``X`` and finite for every shape:
+    what Thompson sampling ranks. Returns ``shape`` ``dtype``.
     """
     shape = tuple(shape)
-    ab = jnp.stack([jnp.broadcast_to(jnp.asarray(alpha, dtype), shape), jnp.broadcast_to(jnp.asarray(beta, dtype), shape)])
-    lg = log_gamma_sample(key, ab, (2,) + shape, dtype)  # both Gammas in one pass and one retry loop
-    return lg[0] - lg[1]
+    dtype = jax.dtypes.canonicalize_dtype(dtype)
+    al = jnp.broadcast_to(jnp.asarray(alpha, dtype), shape)
+    be = jnp.broadcast_to(jnp.asarray(beta, dtype), shape)
+    boost_a, boost_b = al < 1, be < 1
+    a, b, lam, offset, flip = _cheng_constants(jnp.where(boost_a, al + 1, al), jnp.where(boost_b, be + 1, be), dtype)
+    uint = jnp.uint64 if jnp.finfo(dtype).nmant > 32 else jnp.uint32
+    n = a.size
+    passes = _CHENG_PASSES if n <= _SINGLE_RETRY_MAX else 1  # large arrays: the redraw loop below does the rest
+    words = jax.random.bits(jax.random.fold_in(key, 0), (passes, 2) + shape, uint)
+    ok, v = _cheng_propose(words[0], a, b, lam, dtype)
+    for p in range(1, passes):  # further dense proposals: each element keeps its first accepted one
+        ok_p, v_p = _cheng_propose(words[p], a, b, lam, dtype)
+        v = jnp.where(ok, v, v_p)
+        ok = ok | ok_p
+    if n > _SINGLE_RETRY_MAX:  # large arrays (offline Monte Carlo): redraw every rejected element at once
+
+        def body_all(carry):
+            ok_, v_, i = carry
+            ok2, v2 = _cheng_propose(jax.random.bits(jax.random.fold_in(key, i), (2,) + shape, uint), a, b, lam, dtype)
+            return ok_ | ok2, jnp.where(ok_, v_, v2), i + 1
+
+        ok, v, _ = jax.lax.while_loop(lambda cr: ~jnp.all(cr[0]), body_all, (ok, v, jnp.full((), 3, jnp.int32)))
+    elif n > 0:
+        v = _cheng_retry(jax.random.fold_in(key, 1), a.reshape(n), b.reshape(n), lam.reshape(n), ok.reshape(n),
+                         v.reshape(n), uint, dtype).reshape(shape)
+    y = offset + v
+    y = jnp.where(flip, -y, y)  # logit of Beta(a', b') with a' = alpha (+ 1 if alpha < 1), b' likewise
+
+    def boost(carry):  # runs (for the whole batch) only when some shape is below 1
+        i, y_ = carry
+        # the key depends on the loop counter so that XLA cannot hoist the draws out of the loop
+        w = jax.random.bits(jax.random.fold_in(key, 2 + i), (2,) + shape, uint)
+        scale = jnp.asarray(2.0 ** -jnp.finfo(dtype).nmant, dtype)
+        log_u = [jnp.log(_open_uniform_parts(w[k], dtype)[0] * scale) for k in range(2)]
+        y_ = y_ + jnp.where(boost_a, log_u[0] / jnp.where(boost_a, al, 1), 0)
+        y_ = y_ - jnp.where(boost_b, log_u[1] / jnp.where(boost_b, be, 1), 0)
+        return i + 1, y_
+
+    return jax.lax.while_loop(lambda cr: (cr[0] == 0) & jnp.any(boost_a | boost_b), boost,
+                              (jnp.zeros((), jnp.int32), y))[1]
 
 
 def beta_sample(key, alpha, beta, shape, dtype=jnp.float32):

@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-VARIANTS = ("bits_4w", "bits_2w", "old_sampler", "new_sampler", "words4_sampler", "bts_select_old", "bts_select",
-            "bts_select_words4")
+VARIANTS = ("bits_4w", "bits_2w", "old_sampler", "new_sampler", "mt_sampler", "cheng_pass", "words4_sampler",
+            "bts_select_old", "bts_select", "bts_select_words4", "bts_select_mt")
 
 
 @pytest.mark.slow
@@ -35,7 +35,10 @@ def test_sampler_floor_prints_one_json_line_with_every_variant_and_ratio():
                             "ratio_select_new_vs_old": ("bts_select", "bts_select_old"),
                             "ratio_words4_vs_old": ("words4_sampler", "old_sampler"),
                             "ratio_select_words4_vs_old": ("bts_select_words4", "bts_select_old"),
-                            "ratio_bits_4w_vs_new": ("bits_4w", "new_sampler")}.items():
+                            "ratio_bits_4w_vs_new": ("bits_4w", "new_sampler"),
+                            "ratio_new_vs_mt": ("new_sampler", "mt_sampler"),
+                            "ratio_select_new_vs_mt": ("bts_select", "bts_select_mt"),
+                            "ratio_cheng_pass_vs_mt": ("cheng_pass", "mt_sampler")}.items():
         for stat in ("best", "median", "cpu_best"):
             assert out[key][stat] == pytest.approx(us[num][stat] / us[den][stat]), (key, stat)
 
@@ -46,3 +49,6 @@ def test_sampler_floor_refuses_a_non_positive_size(capsys):
     with pytest.raises(SystemExit) as exc:
         parse_args(["--members", "0"])
     assert exc.value.code == 2 and "--members: expected a positive integer, got 0" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exc:
+        parse_args(["--alpha-min", "0"])
+    assert exc.value.code == 2 and "--alpha-min: expected a value in (0, 20), got 0.0" in capsys.readouterr().err

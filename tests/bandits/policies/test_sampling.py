@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 from scipy import special, stats
 
+from bandits.policies import _sampling
 from bandits.policies._sampling import beta_logit_sample, beta_sample, gamma_sample, log_gamma_sample
 
 N = 20_000
@@ -43,7 +44,10 @@ def _logit_beta_cdf(y, a, b):
 
 
 GAMMA_SHAPES = [1e-3, 0.02, 0.3, 1.0, 2.5, 23.0, 1e3, 1e6]
-BETA_SHAPES = [(1e-3, 1e-3), (0.02, 0.02), (1e-3, 2.0), (0.5, 0.5), (2.0, 5.0), (23.0, 6924.0), (1e6, 1e6)]
+# Beta paths: Cheng BB with min(alpha, beta) >= 1 (a = b = 1: lam = 1; alpha > beta: the flipped draw),
+# and shapes below 1 boosted (alpha only, beta only, both), from 1e-3 to 1e6.
+BETA_SHAPES = [(1e-3, 1e-3), (0.02, 0.02), (1e-3, 2.0), (0.5, 0.5), (2.0, 5.0), (23.0, 6924.0), (1e6, 1e6),
+               (1.0, 1.0), (1.0, 300.0), (7.0, 1.0), (0.3, 40.0), (40.0, 0.3), (1e6, 3.0)]
 
 
 @pytest.fixture(scope="module")
@@ -92,19 +96,27 @@ def test_no_nan_at_small_shapes():
 def test_float64_leg():
     with jax.enable_x64(True):
         lg = np.asarray(log_gamma_sample(jax.random.key(17), 0.7, (N,), jnp.float64))
-        assert lg.dtype == np.float64
+        bl = np.asarray(beta_logit_sample(jax.random.key(19), jnp.asarray([2.0, 0.5]), jnp.asarray([5.0, 3.0]),
+                                          (N // 4, 2), jnp.float64))
+        assert lg.dtype == np.float64 and bl.dtype == np.float64
     assert stats.kstest(lg, stats.loggamma(0.7).cdf).pvalue > P_MIN
+    for j, (a, b) in enumerate([(2.0, 5.0), (0.5, 3.0)]):
+        assert stats.kstest(bl[:, j], lambda v, a=a, b=b: _logit_beta_cdf(v, a, b)).pvalue > P_MIN
 
 
-def test_vmapped_per_member_draws_are_exact():
+def test_vmapped_per_member_draws_are_exact(monkeypatch):
     """Under vmap (the sweep's use: one small array per member, rejections retried one element at
     a time) every column still follows its own Beta, including the boosted shapes (``a < 1``) 0.02,
-    0.3 and 1e-3, and no draw is NaN or infinite at shape 1e-3."""
-    a = jnp.asarray([0.02, 0.3, 23.0, 1e4, 1e-3])
-    b = jnp.asarray([0.02, 3.0, 6924.0, 1e4, 1e-3])
-    keys = jax.random.split(jax.random.key(18), N // 4)
-    y = jax.jit(jax.vmap(lambda k: beta_logit_sample(k, a, b, (4, 5))))(keys)
-    y = np.asarray(y, np.float64).transpose(2, 0, 1).reshape(5, -1)
+    0.3 and 1e-3, Cheng's ``a = 1`` edge and a flipped pair, and no draw is NaN or infinite at
+    shape 1e-3. The retry pool is cut to 2 proposals so that members with more retries go through
+    its refill (Beta(1, 800): Cheng's proposal is rejected about 32% of the time)."""
+    monkeypatch.setattr(_sampling, "_RETRY_POOL", 2)
+    a = jnp.asarray([0.02, 0.3, 23.0, 1e4, 1e-3, 1.0, 1.5])
+    b = jnp.asarray([0.02, 3.0, 6924.0, 1e4, 1e-3, 800.0, 1.0])
+    keys = jax.random.split(jax.random.key(18), N // 8)
+    y = jax.jit(jax.vmap(lambda k: beta_logit_sample(k, a, b, (4, 7))))(keys)
+    y = np.asarray(y, np.float64).transpose(2, 0, 1).reshape(7, -1)
     assert np.all(np.isfinite(y))
-    for j in range(5):
+    for j in range(7):
         assert stats.kstest(y[j], lambda v, j=j: _logit_beta_cdf(v, float(a[j]), float(b[j]))).pvalue > P_MIN
+
