@@ -377,13 +377,6 @@ def rank_one_eig(dvals: Array, z: Array) -> tuple[Array, Array]:
     return jnp.sum(P * evals[:, None], axis=0), jnp.matmul(jnp.matmul(H, U, precision=hi_prec), P, precision=hi_prec)
 
 
-def matmul_small(A: Array, B: Array) -> Array:
-    """``A @ B`` for small matrices ``(..., n, m) x (..., m, p)`` as a broadcast product summed over a
-    non-minor axis: under ``vmap`` XLA fuses and vectorises it, where batches of tiny dots run one
-    matrix at a time on CPU."""
-    return jnp.sum(A[..., :, :, None] * B[..., None, :, :], axis=-2)
-
-
 def spd_inverse_small(A: Array) -> Array:
     """``A^{-1}`` of SPD ``A (..., n, n)`` by Gauss-Jordan elimination, ``(..., n, n)`` symmetrised.
 
