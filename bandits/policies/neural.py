@@ -86,12 +86,10 @@ from bandits.contracts import Decision, Policy
 from bandits.core import sample_from_probs
 from bandits.policies._linalg import (
     RidgeState,
-    one_hot,
-    ridge_init,
-    ridge_scores,
-    ridge_update,
     tie_split,
+    tri_indices,
     uniform_over,
+    unpack_sym,
 )
 from bandits.policies._mlp import MLP
 from bandits.policies.registry import register
@@ -138,20 +136,59 @@ class Learner(NamedTuple):
 class NeuralLinearState(NamedTuple):
     """State of the neural-linear policies (see the module docstring for the refresh schedule).
 
-    learner: :class:`Learner`. rep: ``(P,)`` the network whose features the head uses. head:
-    :class:`~bandits.policies._linalg.RidgeState` on ``phi(x)`` (``cov_tri (K, q(q+1)/2)``,
-    ``theta (K, q)``, ``counts (K,)``). next_rep, next_head: the snapshot and the head being built
-    on it. start: ``()`` int32, the refresh point at which they began. swap_at: ``()`` int32, the
-    next refresh point.
+    The two heads (the one in use and the one being built) share stacked arrays, slot ``active``
+    being the one in use, so a refresh is an index flip, not a copy of a head. A slot's head is
+    reset lazily: ``live[s, a] = 0`` marks arm ``a``'s stored row of slot ``s`` as stale (not
+    written since the slot's head began), and every reader takes the prior ``A = lam I`` for it.
+
+    learner: :class:`Learner`. reps: ``(2, P)`` the networks whose features each slot's head uses.
+    heads: :class:`~bandits.policies._linalg.RidgeState` with a leading slot axis (``cov_tri
+    (2, K, q(q+1)/2)``, ``theta (2, K, q)``, ``counts (2, K)``). live: ``(2, K)`` dtype, 1 where
+    the stored row is current. prior: ``(2,)`` dtype, ``1 / lam`` of each slot's prior. active:
+    ``()`` int32, the slot in use. start: ``()`` int32, the refresh point at which the other slot
+    began. swap_at: ``()`` int32, the next refresh point.
+
+    ``rep``, ``head``, ``next_rep``, ``next_head`` give one member's (unbatched state's) two heads
+    with the prior filled in for stale rows.
     """
 
     learner: Learner
-    rep: Array
-    head: RidgeState
-    next_rep: Array
-    next_head: RidgeState
+    reps: Array
+    heads: RidgeState
+    live: Array
+    prior: Array
+    active: Array
     start: Array
     swap_at: Array
+
+    def _slot_head(self, slot) -> RidgeState:
+        q = self.heads.theta.shape[-1]
+        rows, cols, _, _ = tri_indices(q)
+        live = self.live[slot] > 0
+        eye = jnp.asarray(rows == cols, self.heads.cov_tri.dtype) * self.prior[slot]
+        return RidgeState(cov_tri=jnp.where(live[:, None], self.heads.cov_tri[slot], eye),
+                          theta=jnp.where(live[:, None], self.heads.theta[slot], 0),
+                          counts=jnp.where(live, self.heads.counts[slot], 0))
+
+    @property
+    def rep(self) -> Array:
+        """``(P,)`` the network whose features the head in use is built on."""
+        return self.reps[self.active]
+
+    @property
+    def next_rep(self) -> Array:
+        """``(P,)`` the snapshot the head being built uses."""
+        return self.reps[1 - self.active]
+
+    @property
+    def head(self) -> RidgeState:
+        """The head in use (prior filled in for stale rows)."""
+        return self._slot_head(self.active)
+
+    @property
+    def next_head(self) -> RidgeState:
+        """The head being built (prior filled in for stale rows)."""
+        return self._slot_head(1 - self.active)
 
 
 class NeuralUCBState(NamedTuple):
@@ -274,18 +311,36 @@ def _phi(mlp: MLP, rep: Array, x: Array, with_context: bool) -> Array:
     return jnp.concatenate(parts, axis=-1)
 
 
-def _head_add(head: RidgeState, f: Array, a: Array, r: Array, w: Array) -> RidgeState:
-    """Add the row ``(f (q,), a, r)`` to the head if ``w`` is 1, leave it unchanged (bitwise) if 0.
+def _heads_add(heads: RidgeState, live: Array, prior: Array, slot: Array, f: Array, a: Array, r: Array,
+               w: Array) -> tuple[RidgeState, Array]:
+    """Rank-one (Sherman-Morrison / recursive least squares) update of arm ``a`` of slot ``slot``
+    with the row ``(f (q,), r)`` if ``w`` is 1, the row's current value unchanged if 0.
 
-    A row of zero features is an exact no-op of the rank-one update (gain 0); only the count needs
-    the weight.
+    ``heads`` is flattened to ``(2 K, ...)`` rows and ``live`` to ``(2 K,)``; a stale row
+    (``live = 0``) is read as the prior ``(I / lam, 0, 0)`` (``prior[slot] = 1 / lam``) and is
+    live once a row of weight 1 is written (a zero-weight row writes the value it read and leaves
+    the mark, so every arm still at its prior is scored by one formula and ties stay exact). A row of zero features is an exact no-op of the update (gain 0); only the
+    count needs the weight. Returns the flat heads and live marks.
     """
-    new = ridge_update(head, f * w, a, r * w)
-    return new._replace(counts=head.counts + w * one_hot(a, head.counts.shape[0], head.counts.dtype))
-
-
-def _select_tree(pred: Array, a, b):
-    return jax.tree.map(lambda u, v: jnp.where(pred, u, v), a, b)
+    q = f.shape[-1]
+    rows, cols, _, _ = tri_indices(q)
+    K = heads.counts.shape[0] // 2
+    i = slot * K + a
+    take = functools.partial(jax.lax.dynamic_index_in_dim, index=i, axis=0, keepdims=False)
+    put = functools.partial(jax.lax.dynamic_update_index_in_dim, index=i, axis=0)
+    fresh = take(live) > 0
+    eye = jnp.asarray(rows == cols, f.dtype) * prior[slot]
+    p_a = jnp.where(fresh, take(heads.cov_tri), eye)
+    theta_a = jnp.where(fresh, take(heads.theta), 0)
+    count = jnp.where(fresh, take(heads.counts), 0)
+    f = f * w
+    u = unpack_sym(p_a, q) @ f  # P_a f
+    den = 1 + jnp.maximum(u @ f, 0)
+    gain = u / den
+    err = r * w - theta_a @ f
+    return RidgeState(cov_tri=put(heads.cov_tri, p_a - gain[rows] * u[cols]),
+                      theta=put(heads.theta, theta_a + gain * err),
+                      counts=put(heads.counts, count + w)), put(live, jnp.maximum(take(live), w))
 
 
 def _check_round(cfg: _Config, context, mask=None) -> None:
@@ -310,17 +365,30 @@ def _neural_linear(cfg: _Config, refresh_every: int, refresh_growth: float, head
     q = cfg.mlp.feature_dim + 1 + (cfg.d if head_context else 0)
     phi = functools.partial(_phi, cfg.mlp, with_context=bool(head_context))
 
+    tri_rows, tri_cols, tri_weight, _ = tri_indices(q)
+
     def init(key, hparams) -> NeuralLinearState:
         learner = _learner_init(cfg, key, hparams)
-        prior = ridge_init(K, q, hparams.lam, dt)
         zero = jnp.zeros((), jnp.int32)
-        return NeuralLinearState(learner=learner, rep=learner.net, head=prior, next_rep=learner.net,
-                                 next_head=prior, start=zero, swap_at=zero + N)
+        heads = RidgeState(cov_tri=jnp.zeros((2, K, len(tri_rows)), dt), theta=jnp.zeros((2, K, q), dt),
+                           counts=jnp.zeros((2, K), dt))
+        prior = jnp.full((2,), 1 / jnp.asarray(hparams.lam, dt), dt)
+        return NeuralLinearState(learner=learner, reps=jnp.stack([learner.net, learner.net]), heads=heads,
+                                 live=jnp.zeros((2, K), dt), prior=prior, active=zero, start=zero,
+                                 swap_at=zero + N)
 
     def select(key, state, context, mask, hparams) -> Decision:
         _check_round(cfg, context, mask)
-        mean, quad = ridge_scores(state.head, phi(state.rep, jnp.asarray(context, dt)))
-        return scores_decision(key, mean, quad, mask, hparams)
+        act = state.active
+        take = functools.partial(jax.lax.dynamic_index_in_dim, index=act, axis=0, keepdims=False)
+        f = phi(take(state.reps), jnp.asarray(context, dt))
+        live = take(state.live) > 0
+        w = f[tri_rows] * f[tri_cols] * jnp.asarray(tri_weight, dt)
+        # both slots' scores, then the active one's: a mat-vec over the stacked heads costs less
+        # than cutting the active head out of them first
+        quad = jnp.where(live, take(state.heads.cov_tri @ w), take(state.prior) * (f @ f))
+        mean = jnp.where(live, take(state.heads.theta @ f), 0)
+        return scores_decision(key, mean, jnp.maximum(quad, 0), mask, hparams)
 
     def update(state, context, action, reward, hparams) -> NeuralLinearState:
         _check_round(cfg, context)
@@ -328,30 +396,44 @@ def _neural_linear(cfg: _Config, refresh_every: int, refresh_growth: float, head
         a = jnp.asarray(action, jnp.int32)
         t = state.learner.t
         learner = _learn(cfg, state.learner, x, a, r, hparams)
-        head = ridge_update(state.head, phi(state.rep, x), a, r)
-        # the head being built takes this round's row and, during its first N rounds, C older rows
-        s = jnp.minimum(t - state.start, N)  # rounds since next_head began (no old rows from N on)
+        act, nxt = state.active, 1 - state.active
+        take = functools.partial(jax.lax.dynamic_index_in_dim, axis=0, keepdims=False)
+        # one scan over the rank-one updates of both slots: this round's row into the head in use,
+        # then into the head being built C older rows (during its first N rounds) and this row
+        s = jnp.minimum(t - state.start, N)  # rounds since the head being built began
         rows = state.start - H + N + s * C + jnp.arange(C, dtype=jnp.int32)
         slots = jnp.mod(rows, H)
         w = ((rows >= 0) & (rows < state.start)).astype(dt)
-        xs = jnp.concatenate([learner.replay.x[slots], x[None]])
-        batch = (phi(state.next_rep, xs), jnp.concatenate([learner.replay.action[slots], a[None]]),
-                 jnp.concatenate([learner.replay.reward[slots], r[None]]), jnp.concatenate([w, jnp.ones((1,), dt)]))
+        f_act = phi(take(state.reps, act), x)
+        f_next = phi(take(state.reps, nxt), jnp.concatenate([learner.replay.x[slots], x[None]]))
+        one = jnp.ones((1,), dt)
+        batch = (jnp.concatenate([act[None], jnp.broadcast_to(nxt, (C + 1,))]),
+                 jnp.concatenate([f_act[None], f_next]),
+                 jnp.concatenate([a[None], learner.replay.action[slots], a[None]]),
+                 jnp.concatenate([r[None], learner.replay.reward[slots], r[None]]),
+                 jnp.concatenate([one, w, one]))
+        flat = jax.tree.map(lambda v: v.reshape(2 * K, *v.shape[2:]), state.heads)
+        prior = state.prior
 
-        def add(h, row):
-            f, a_i, r_i, w_i = row
-            return _head_add(h, f, a_i, r_i, w_i), None
+        def add(carry, row):
+            return _heads_add(carry[0], carry[1], prior, *row), None
 
-        next_head, _ = jax.lax.scan(add, state.next_head, batch)
+        (flat, live), _ = jax.lax.scan(add, (flat, state.live.reshape(-1)), batch)
+        heads = jax.tree.map(lambda v: v.reshape(2, K, *v.shape[1:]), flat)
+        live = live.reshape(2, K)
+        # refresh: the slot being built becomes the one in use; the other restarts from the prior
+        # on a snapshot of the current network
         swap = t + 1 == state.swap_at
-        prior = ridge_init(K, q, hparams.lam, dt)
         period = jnp.maximum(N, jnp.floor((growth - 1) * state.swap_at.astype(jnp.float32)).astype(jnp.int32))
+        old = jnp.arange(2) == act  # (2,): the slot to restart on a swap
+        restart = swap & old
         return NeuralLinearState(
             learner=learner,
-            rep=_select_tree(swap, state.next_rep, state.rep),
-            head=_select_tree(swap, next_head, head),
-            next_rep=_select_tree(swap, learner.net, state.next_rep),
-            next_head=_select_tree(swap, prior, next_head),
+            reps=jnp.where(restart[:, None], learner.net, state.reps),
+            heads=heads,
+            live=jnp.where(restart[:, None], 0, live),
+            prior=jnp.where(restart, 1 / jnp.asarray(hparams.lam, dt), prior),
+            active=jnp.where(swap, nxt, act),
             start=jnp.where(swap, state.swap_at, state.start),
             swap_at=jnp.where(swap, state.swap_at + period, state.swap_at),
         )

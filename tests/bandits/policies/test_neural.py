@@ -267,6 +267,27 @@ def test_neural_linear_ts_on_a_linear_world_is_within_the_stated_margin_of_lints
     assert hi <= margin, f"neural-linear TS minus LinTS regret {m:.1f} [{lo:.1f}, {hi:.1f}] exceeds the margin {margin:.1f}"
 
 
+def test_arms_at_their_prior_tie_exactly_after_a_refresh():
+    # after the first refresh the head in use holds only arm 1's rows (its other arms are at the
+    # prior, some of them touched only by zero-weight rows): those arms must share one score, so
+    # UCB splits its probability evenly among them (bitwise), as on a fresh head
+    K6 = 6
+    pol = make("neural_linear_ucb", num_actions=K6, context_dim=D, **SMALL)
+    hp = pol.default_hparams
+    N = SMALL["refresh_every"]
+    rng = np.random.default_rng(3)
+    st = pol.init(jax.random.key(0), hp)
+    update = jax.jit(pol.update)
+    for _ in range(N):
+        st = update(st, jnp.asarray(rng.normal(size=D), jnp.float32), 1, -50.0, hp)
+    assert int(st.active) == 1 and int(st.start) == N  # refreshed once
+    assert float(st.head.counts[1]) == N and float(jnp.sum(st.head.counts)) == N
+    xs = jnp.asarray(rng.normal(size=(64, D)), jnp.float32)
+    probs = np.asarray(jax.vmap(lambda x: pol.select(jax.random.key(1), st, x, jnp.ones((K6,), bool), hp).probs)(xs))
+    np.testing.assert_array_equal(probs[:, 1], 0.0)
+    np.testing.assert_array_equal(np.delete(probs, 1, axis=1), np.float32(1 / (K6 - 1)))
+
+
 # --------------------------------------------------------------------------- determinism
 
 
