@@ -21,9 +21,10 @@ import argparse
 import importlib.util
 import json
 import os
-import time
 
 import numpy as np
+
+from benchmarks.neural_floor import add_world_args, build_env, check_world_args, time_interleaved
 
 POLICIES = ("neural_linear_ts", "neural_linear_ucb")
 
@@ -48,49 +49,22 @@ def _load_old(path: str):
 def main(argv=None) -> dict:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--old", required=True, help="path of the other neural.py")
-    ap.add_argument("--world", choices=("workload", "linear"), default="workload")
-    ap.add_argument("--seeds", type=int, default=256)
-    ap.add_argument("--horizon", type=int, default=150)
-    ap.add_argument("--repeats", type=int, default=7)
-    ap.add_argument("--arms", type=int, default=80, help="--world linear only")
-    ap.add_argument("--dim", type=int, default=21, help="--world linear only")
-    ap.add_argument("--penalties", default="300,3000", help="--world workload: MAIN,INTERACTION L2 strengths")
+    add_world_args(ap, repeats=7)
     a = ap.parse_args(argv)
-    for name in ("seeds", "horizon", "repeats", "arms", "dim"):
-        if getattr(a, name) < 1:
-            ap.error(f"--{name}: expected an integer >= 1, got {getattr(a, name)}")
+    check_world_args(ap, a)
     if not os.path.isfile(a.old):
         ap.error(f"--old: expected an existing file, got {a.old!r}")
 
-    from bandits.engine.sweep import sweep
     from bandits.policies import make
 
     old = _load_old(a.old)
-    if a.world == "workload":
-        from benchmarks.workload import build_world
-
-        env = build_world(80, 1, [float(v) for v in a.penalties.split(",")])[0]
-    else:
-        from envs.synthetic import linear_gaussian
-
-        env = linear_gaussian(a.arms, a.dim, noise_sd=0.1)
+    env = build_env(a)
     K, d = env.num_actions, env.context_dim
     runs = {"linucb": make("linucb", num_actions=K, context_dim=d)}
     for n in POLICIES:
         runs[f"{n}@old"] = getattr(old, n)(K, d)
         runs[f"{n}@new"] = make(n, num_actions=K, context_dim=d)
-
-    def run(label):
-        t0 = time.perf_counter()
-        df = sweep(env, {label: runs[label]}, a.seeds, horizon=a.horizon, checkpoints=None)
-        return time.perf_counter() - t0, df
-
-    first = {label: run(label)[1] for label in runs}  # compile (and run once)
-    times = {label: [] for label in runs}
-    for _ in range(a.repeats):
-        for label in runs:
-            times[label].append(run(label)[0])
-    lin_best, lin_med = min(times["linucb"]), float(np.median(times["linucb"]))
+    first, _, variants = time_interleaved(env, runs, a)
     same = {}
     for n in POLICIES:
         o, w = first[f"{n}@old"], first[f"{n}@new"]
@@ -98,10 +72,7 @@ def main(argv=None) -> dict:
                    "same_regret": bool(np.array_equal(o["cum_regret"].to_numpy(), w["cum_regret"].to_numpy()))}
     out = {
         "world": a.world, "arms": K, "dim": d, "seeds": a.seeds, "horizon": a.horizon, "repeats": a.repeats,
-        "cpus": os.cpu_count(), "load_1min": os.getloadavg()[0], "agreement": same,
-        "variants": {label: {"best_s": min(v), "median_s": float(np.median(v)),
-                             "x_linucb_best": lin_best / min(v), "x_linucb_median": lin_med / float(np.median(v))}
-                     for label, v in times.items()},
+        "cpus": os.cpu_count(), "load_1min": os.getloadavg()[0], "agreement": same, "variants": variants,
     }
     print(json.dumps(out))
     return out
