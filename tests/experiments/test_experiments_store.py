@@ -68,7 +68,7 @@ def test_stable_hash_ignores_key_order():
 
 
 SWEEP = ["env=linear", "policy=linucb", "env.num_actions=4", "env.context_dim=3", "sweep.chunk_seeds=2",
-         "horizon=1500", "sweep.curve_points=5", "quiet=true", "report=false"]
+         "horizon=15000", "sweep.curve_points=5", "quiet=true", "report=false"]
 # the same 48 seeds as two jobs of a multirun (24 seeds each), or as one job
 MULTI = ["-m", "seeds=24", "seed_offset=0,24"]
 
