@@ -232,6 +232,7 @@ def _paired(a, b):
 NET = dict(hidden=(16, 8), buffer_size=64, refresh_every=16)
 
 
+@pytest.mark.slow
 def test_neural_linear_ts_beats_lints_on_a_nonlinear_world():
     # two concentric circles: the reward of each arm (class) depends on the radius, which no linear
     # function of (x, 1) represents
@@ -254,6 +255,7 @@ def _random_policy_regret_per_round(env, n=200_000, seed=0):
     return float(np.mean(mu.max(axis=1) - mu.mean(axis=1)))
 
 
+@pytest.mark.slow
 def test_neural_linear_ts_on_a_linear_world_is_within_the_stated_margin_of_lints():
     # Stated margin: the upper 95% bound of the paired difference (neural-linear TS minus LinTS) in
     # cumulative regret is at most 5% of what the uniformly random policy loses over the same rounds.
