@@ -10,8 +10,10 @@ every arm Beta(1, 1), the unplayed arms of a large catalog), keys of the sweep's
 (:mod:`bandits.engine.prng`):
 
 * ``bits_4w`` / ``bits_2w``: ``jax.random.bits`` alone, 4 and 2 uint32 words per arm;
+* ``words_4w``: the 4 words per arm the sampler's dense pass uses, from 2 Threefry hashes
+  (``_sampling._words``): the random-word floor of the current sampler;
 * ``new_sampler``: :func:`bandits.policies._sampling.beta_logit_sample` (Cheng's algorithm BB:
-  two dense proposals per arm, 4 words, then pooled one-element retries);
+  two dense proposals per arm, 4 words from 2 Threefry hashes, then one-element retries);
 * ``cheng_pass``: one dense Cheng proposal per arm with its acceptance test and no retries (the
   cost floor of a Cheng pass);
 * ``mt_sampler``: the Marsaglia-Tsang Beta path it replaced (``log G_a - log G_b`` from
@@ -50,6 +52,7 @@ from bandits.policies._sampling import (
     _log_v_minus_w,
     _mt_constants,
     _propose,
+    _words,
     beta_logit_sample,
     log_gamma_sample,
 )
@@ -193,6 +196,7 @@ def _variants(K: int):
     fns = {
         "bits_4w": lambda k, al, be: jax.random.bits(k, (4, K), jnp.uint32),
         "bits_2w": lambda k, al, be: jax.random.bits(k, (2, K), jnp.uint32),
+        "words_4w": lambda k, al, be: _words(k, 4, (K,), jnp.uint32),
         "old_sampler": lambda k, al, be: _old_beta_logit_sample(k, al, be, (K,)),
         "new_sampler": lambda k, al, be: beta_logit_sample(k, al, be, (K,)),
         "mt_sampler": lambda k, al, be: _mt_beta_logit_sample(k, al, be, (K,)),

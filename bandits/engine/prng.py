@@ -31,31 +31,7 @@ import numpy as np
 from jax import lax
 from jax.extend.random import define_prng_impl
 
-_ROT = ((13, 15, 26, 6), (17, 29, 16, 24))
-_PARITY = np.uint32(0x1BD11BDA)
-
-
-def _rotl(x, r: int):
-    return (x << np.uint32(r)) | (x >> np.uint32(32 - r))
-
-
-def threefry2x32(k1, k2, x1, x2):
-    """Threefry-2x32 (20 rounds) of the counter pair ``(x1, x2)`` under key ``(k1, k2)``.
-
-    All arguments uint32 and broadcastable; returns the two uint32 output words. Unrolled
-    elementwise ops (fusible); the same function as JAX's ``threefry2x32`` primitive.
-    """
-    ks = (k1, k2, k1 ^ k2 ^ _PARITY)
-    x1 = x1 + ks[0]
-    x2 = x2 + ks[1]
-    for i in range(5):
-        for r in _ROT[i % 2]:
-            x1 = x1 + x2
-            x2 = _rotl(x2, r)
-            x2 = x1 ^ x2
-        x1 = x1 + ks[(i + 1) % 3]
-        x2 = x2 + ks[(i + 2) % 3] + np.uint32(i + 1)
-    return x1, x2
+from bandits.threefry import threefry2x32
 
 
 def _seed(seed):

@@ -27,19 +27,24 @@ rejected more often at OBD-like posteriors (between 12% and 32% of proposals at 
 ``beta`` 100-5,000) and never at Beta(1, 1), where the envelope is exact (Marsaglia-Tsang rejects
 about 5% at shape 1: the unplayed arms of a large catalog). So the first pass makes two dense
 proposals per element (each element keeps its first accepted one), and the rare element rejected
-twice is retried one element per iteration of a ``while_loop``: each iteration proposes for the
-first still-rejected element only (a scalar proposal and a select) and applies that proposal in
-the iteration after it is drawn, so that the per-element select reads it as a loop variable (XLA
-would otherwise fuse the scalar proposal, random words included, into the select and compute it
-once per element); the retries' random words are drawn eight proposals at a time, outside the
-iterations that use them. Under ``vmap`` such a loop runs until the unluckiest member is done,
-and each iteration costs a fixed amount per member whatever it does, so the number of
-iterations is what counts. The boost uniforms are drawn inside a ``while_loop`` that runs at most
-once and only when some element has a shape below 1 (under ``vmap``: when some member has), so a
-Bernoulli TS with a prior >= 1 never pays for them; their key depends on the loop counter so that
-XLA cannot hoist them out of the loop. Arrays of more than 2,048 draws (offline Monte Carlo, not
-the per-member rounds) make one dense pass and then redraw all their rejected elements in each
-iteration instead. Each
+twice is retried one element per iteration of a ``while_loop``, in index order. That loop keeps
+only per-member scalars (the element being retried, its pending proposal) and a small buffer of
+accepted ``(index, value)`` pairs, written into the draws by one scatter when it is full or when
+no element is left; the next element to retry is one reduction over the loop-invariant
+rejection mask. Under ``vmap`` a loop runs until the unluckiest member is done and pays a select
+per carried value per iteration, so carrying the ``(n,)`` draws through every iteration (as a
+loop that updates them in place would) costs several passes over all elements per retry. Each
+proposal is applied in the iteration after it is drawn, so that nothing per element reads it
+inside the iteration that computes it. Random words: for Threefry keys (JAX's default and
+:mod:`bandits.engine.prng`'s) and 32-bit words, one proposal's two words are the two output words
+of one Threefry-2x32 hash of its own counter under the key's data (:mod:`bandits.threefry`):
+half the hashes of ``jax.random.bits``, which spends one hash per 32-bit word; other keys and
+64-bit words use ``jax.random.bits``. The boost uniforms are drawn inside a ``while_loop`` that
+runs at most once and only when some element has a shape below 1 (under ``vmap``: when some
+member has), so a Bernoulli TS with a prior >= 1 never pays for them; their key depends on the
+loop counter so that XLA cannot hoist them out of the loop. Arrays of more than 2,048 draws
+(offline Monte Carlo, not the per-member rounds) make one dense pass and then redraw all their
+rejected elements in each iteration instead. Each
 element's value is its first accepted proposal from a sequence of independent proposals (whether
 a proposal is used depends on earlier proposals only), so the draws are exact.
 
@@ -49,10 +54,13 @@ figures in docs/policies.md): Marsaglia-Tsang in the linear domain with only the
 ``erfinv`` normal included, costs more than a Cheng pass); Box-Muller normals (``sin``/``cos``
 cost more than ``erfinv`` under XLA); one dense Cheng pass (the retry loop then runs for dozens of
 iterations per round at 1,000 members) and three (the third pass costs more than the iterations
-it saves); retry words drawn in each iteration (two hashes per iteration) or a pool of 16;
-retrying the rejected elements in buckets gathered with ``nonzero`` and scattered back, or
-several elements per iteration with one-hot gathers (gathers, scatters and cumulative sums under
-``vmap`` cost more on CPU than the iterations they save).
+it saves); retry words drawn in each iteration by ``fold_in`` and ``bits`` (two hashes per
+iteration); four proposals per retry iteration (fewer iterations, but no faster); retrying the
+rejected elements in buckets gathered with ``nonzero`` and scattered back, in slots ranked by a
+cumulative sum or ``top_k``, or several elements per iteration with one-hot gathers (gathers,
+scatters, cumulative sums and ``top_k`` under ``vmap`` cost more on CPU than the iterations they
+save: at 80 elements a cumulative sum costs about as much as five retry iterations, ``top_k``
+more than the whole sampler).
 
 Gamma draws (:func:`log_gamma_sample`, :func:`gamma_sample`). Marsaglia and Tsang (2000), "A
 simple method for generating gamma variables": for a shape ``a >= 1`` propose ``d v`` with
@@ -68,13 +76,14 @@ The ``a < 1`` uniform could be taken from the acceptance test (given acceptance,
 random words; it is not, because XLA's CPU fusion then recomputes the random words for each of the
 pass's outputs, which costs as much as the words saved or more.
 
-Key use. Beta: the dense pass from ``fold_in(key, 0)``, retries from pools ``fold_in(fold_in(key, 1),
-r)`` (``r >= 1``; large arrays: ``fold_in(key, i)``, ``i >= 3``), boost uniforms from
-``fold_in(key, 2)``. Gamma: proposal ``i`` (``i = 0`` the full pass, ``i >= 1`` the retries) from
+Key use. Beta: the dense pass from ``fold_in(key, 0)``, retry ``i`` from counter ``(0, i)`` of
+``fold_in(key, 1)`` (``i >= 0``; ``fold_in(fold_in(key, 1), i)`` for other keys; large arrays:
+``fold_in(key, i)``, ``i >= 3``), boost uniforms from ``fold_in(key, 2)``. Gamma: proposal ``i`` (``i = 0`` the full pass, ``i >= 1`` the retries) from
 ``fold_in(key, i)``, the ``a < 1`` uniforms from ``fold_in(key, 2**31 - 1)``. The Beta path's uniforms are
 ``(m + 1/2) 2^-p`` from the top ``p`` bits of a word (``p`` the float's mantissa bits; 32-bit
 words for float32, 64-bit for float64). Draws are float ``dtype`` (float32 default; float64 under
-x64, float32 otherwise, as JAX's own samplers).
+x64, float32 otherwise, as JAX's own samplers). A shape that is NaN, infinite or not positive
+gives NaN for that element (its proposals could never be accepted, so a retry would never end).
 """
 
 from __future__ import annotations
@@ -83,12 +92,14 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from bandits.threefry import threefry2x32
+
 __all__ = ["log_gamma_sample", "gamma_sample", "beta_logit_sample", "beta_sample"]
 
 _BOOST_STREAM = 0x7FFFFFFF
 _SINGLE_RETRY_MAX = 2048  # arrays up to this size retry one rejected element per iteration
 _CHENG_PASSES = 2  # dense Cheng proposals per element in the first pass
-_RETRY_POOL = 8  # retry proposals' random words drawn at once
+_RETRY_BUFFER = 16  # accepted retries written into the draws at once
 
 
 def _mt_constants(a, dtype):
@@ -162,6 +173,8 @@ def log_gamma_sample(key, a, shape, dtype=jnp.float32):
     a = jnp.broadcast_to(jnp.asarray(a, dtype), shape)
     boost, d, c = _mt_constants(a, dtype)
     ok, val = _propose(jax.random.fold_in(key, 0), d, c, shape, dtype)
+    bad = ~(jnp.isfinite(a) & (a > 0))  # NaN out, never retried (a retry loop would never end)
+    ok = ok | bad
     n = a.size
     if n > _SINGLE_RETRY_MAX:  # large arrays (offline Monte Carlo): redraw every rejected element at once
 
@@ -174,13 +187,36 @@ def log_gamma_sample(key, a, shape, dtype=jnp.float32):
     elif n > 0:
         val = _retry(key, d.reshape(n), c.reshape(n), ok.reshape(n), val.reshape(n), dtype).reshape(shape)
     u = jax.random.uniform(jax.random.fold_in(key, _BOOST_STREAM), shape, dtype, minval=jnp.finfo(dtype).tiny)
-    return jnp.where(boost, val + jnp.log(u) / jnp.where(boost, a, 1), val)
+    return jnp.where(bad, jnp.nan, jnp.where(boost, val + jnp.log(u) / jnp.where(boost, a, 1), val))
 
 
 def gamma_sample(key, a, shape, dtype=jnp.float32):
     """Exact ``Gamma(a, 1)`` draws of ``shape`` (``a > 0`` broadcastable); ``exp`` of
     :func:`log_gamma_sample` (a draw below the smallest positive float rounds to 0)."""
     return jnp.exp(log_gamma_sample(key, a, shape, dtype))
+
+
+_THREEFRY_KEYS = ("threefry2x32", "fty")  # JAX's default key impl and bandits.engine.prng's (same hash)
+
+
+def _words(key, count, shape, uint):
+    """``(count,) + shape`` independent random words of type ``uint`` (``count`` even).
+
+    For 32-bit words and Threefry keys, words ``2i`` and ``2i + 1`` are the two output words of one
+    Threefry-2x32 hash of the counter ``(0, m)`` (``m`` the flat index of ``(i,) + shape``) under
+    the key's data: half the hashes of ``jax.random.bits``, which spends one hash per 32-bit word.
+    Other keys and 64-bit words use ``jax.random.bits``. Call it only on a key that is used for
+    nothing else (a ``fold_in`` of the caller's key), since ``jax.random.bits`` hashes the same
+    counters.
+    """
+    shape = tuple(shape)
+    if uint == jnp.uint32 and str(jax.random.key_impl(key)) in _THREEFRY_KEYS:
+        kd = jax.random.key_data(key)
+        n = (count // 2) * int(np.prod(shape, dtype=np.int64))
+        c = jax.lax.iota(jnp.uint32, n).reshape((count // 2,) + shape)
+        w1, w2 = threefry2x32(kd[0], kd[1], jnp.zeros((), jnp.uint32), c)
+        return jnp.stack([w1, w2], axis=1).reshape((count,) + shape)
+    return jax.random.bits(key, (count,) + shape, uint)
 
 
 def _open_uniform_parts(words, dtype):
@@ -231,39 +267,56 @@ def _cheng_propose(words, a, b, lam, dtype):
     return log_z <= rhs, v
 
 
-def _cheng_retry(key, a, b, lam, ok, val, uint, dtype):
-    """Replace each rejected element of ``val`` (n,) by its first accepted Cheng proposal, one
-    element per iteration, pipelined as :func:`_retry`.
+def _retry_words(key, uint):
+    """``i -> (2,)`` random words for retry proposal ``i`` (a traced int32 counter): the two output
+    words of one Threefry hash of the counter ``(0, i)`` under the key's data for Threefry keys and
+    32-bit words (one hash per proposal), ``jax.random.bits(fold_in(key, i), (2,))`` otherwise."""
+    if uint == jnp.uint32 and str(jax.random.key_impl(key)) in _THREEFRY_KEYS:
+        kd = jax.random.key_data(key)
+        return lambda i: jnp.stack(threefry2x32(kd[0], kd[1], jnp.zeros((), jnp.uint32), i.astype(jnp.uint32)))
+    return lambda i: jax.random.bits(jax.random.fold_in(key, i), (2,), uint)
 
-    The random words come from a pool of ``_RETRY_POOL`` proposals drawn at once from
-    ``fold_in(key, r)`` (``r = 1, 2, ...``); an inner loop uses them in turn and an outer loop
-    draws the next pool when one is used up (under ``vmap``: when some member has used it up).
-    Drawing the words in the loop would cost two hashes (``fold_in`` and ``bits``) per iteration.
+
+def _cheng_retry(key, a, b, lam, ok, val, uint, dtype):
+    """Replace each rejected element of ``val`` (n,) by its first accepted Cheng proposal.
+
+    The rejected elements are retried one at a time in index order: an inner ``while_loop`` keeps
+    only per-member scalars (the current element ``j``, the pending proposal, a counter) and a
+    buffer of ``_RETRY_BUFFER`` accepted ``(index, value)`` pairs; each iteration records the
+    pending proposal if it was accepted (then ``j`` moves to the next rejected element, found by
+    one reduction over the loop-invariant rejection mask) and proposes for ``j`` from the words of
+    proposal ``i`` (:func:`_retry_words`). An outer loop writes the buffer into ``val`` with one
+    scatter when it is full or when no element is left. Under ``vmap`` a loop carries a select
+    per carried value per iteration, so keeping the ``(n,)`` arrays out of the inner loop is what
+    makes an iteration cost a few scalar operations per member instead of several passes over
+    the ``n`` elements.
     """
     n = a.size
     iota = jnp.arange(n, dtype=jnp.int32)
-    slot = jnp.arange(_RETRY_POOL, dtype=jnp.int32)[:, None]
+    rej = ~ok
+    slots = jnp.arange(_RETRY_BUFFER, dtype=jnp.int32)
+    words = _retry_words(key, uint)
 
-    def refill(carry):
-        ok_, val_, j, ok_p, val_p, r = carry
-        pool = jax.random.bits(jax.random.fold_in(key, r), (_RETRY_POOL, 2), uint)
+    def inner(c):
+        j, ok_p, v_p, cnt, ib, vb, i = c
+        rec = ok_p & (slots == cnt)
+        ib, vb = jnp.where(rec, j, ib), jnp.where(rec, v_p, vb)
+        cnt = cnt + ok_p.astype(jnp.int32)
+        j = jnp.where(ok_p, jnp.min(jnp.where(rej & (iota > j), iota, n)), j)  # n: none left
+        ok_p, v_p = _cheng_propose(words(i), jnp.take(a, j, mode="clip"), jnp.take(b, j, mode="clip"),
+                                   jnp.take(lam, j, mode="clip"), dtype)
+        return j, ok_p, v_p, cnt, ib, vb, i + 1
 
-        def body(c):
-            ok_, val_, j, ok_p, val_p, t = c
-            hit = (iota == j) & ok_p
-            ok_, val_ = ok_ | hit, jnp.where(hit, val_p, val_)
-            j = jnp.min(jnp.where(ok_, n, iota))  # n: none left
-            words = jnp.max(jnp.where(slot == t, pool, jnp.zeros((), uint)), axis=0)  # pool row t
-            ok_p, val_p = _cheng_propose(words, jnp.take(a, j, mode="clip"), jnp.take(b, j, mode="clip"),
-                                         jnp.take(lam, j, mode="clip"), dtype)
-            return ok_, val_, j, ok_p, val_p, t + 1
+    def outer(c):
+        val_, j, ok_p, v_p, i = c
+        init = (j, ok_p, v_p, jnp.zeros((), jnp.int32), jnp.full((_RETRY_BUFFER,), n, jnp.int32),
+                jnp.zeros((_RETRY_BUFFER,), dtype), i)
+        j, ok_p, v_p, _, ib, vb, i = jax.lax.while_loop(lambda c: (c[0] < n) & (c[3] < _RETRY_BUFFER), inner, init)
+        return val_.at[ib].set(vb, mode="drop"), j, ok_p, v_p, i
 
-        ok_, val_, j, ok_p, val_p, _ = jax.lax.while_loop(lambda c: (c[2] < n) & (c[5] < _RETRY_POOL), body,
-                                                          (ok_, val_, j, ok_p, val_p, jnp.zeros((), jnp.int32)))
-        return ok_, val_, j, ok_p, val_p, r + 1
-
-    init = (ok, val, jnp.zeros((), jnp.int32), jnp.zeros((), bool), jnp.zeros((), dtype), jnp.ones((), jnp.int32))
-    return jax.lax.while_loop(lambda cr: cr[2] < n, refill, init)[1]
+    j0 = jnp.min(jnp.where(rej, iota, n))
+    init = (val, j0, jnp.zeros((), bool), jnp.zeros((), dtype), jnp.zeros((), jnp.int32))
+    return jax.lax.while_loop(lambda c: c[1] < n, outer, init)[0]
 
 
 def beta_logit_sample(key, alpha, beta, shape, dtype=jnp.float32):
@@ -282,8 +335,10 @@ def beta_logit_sample(key, alpha, beta, shape, dtype=jnp.float32):
     uint = jnp.uint64 if jnp.finfo(dtype).nmant > 32 else jnp.uint32
     n = a.size
     passes = _CHENG_PASSES if n <= _SINGLE_RETRY_MAX else 1  # large arrays: the redraw loop below does the rest
-    words = jax.random.bits(jax.random.fold_in(key, 0), (passes, 2) + shape, uint)
+    words = _words(jax.random.fold_in(key, 0), 2 * passes, shape, uint).reshape((passes, 2) + shape)
     ok, v = _cheng_propose(words[0], a, b, lam, dtype)
+    bad = ~(jnp.isfinite(al) & jnp.isfinite(be) & (al > 0) & (be > 0))  # NaN out, never retried
+    ok = ok | bad
     for p in range(1, passes):  # further dense proposals: each element keeps its first accepted one
         ok_p, v_p = _cheng_propose(words[p], a, b, lam, dtype)
         v = jnp.where(ok, v, v_p)
@@ -292,20 +347,20 @@ def beta_logit_sample(key, alpha, beta, shape, dtype=jnp.float32):
 
         def body_all(carry):
             ok_, v_, i = carry
-            ok2, v2 = _cheng_propose(jax.random.bits(jax.random.fold_in(key, i), (2,) + shape, uint), a, b, lam, dtype)
+            ok2, v2 = _cheng_propose(_words(jax.random.fold_in(key, i), 2, shape, uint), a, b, lam, dtype)
             return ok_ | ok2, jnp.where(ok_, v_, v2), i + 1
 
         ok, v, _ = jax.lax.while_loop(lambda cr: ~jnp.all(cr[0]), body_all, (ok, v, jnp.full((), 3, jnp.int32)))
     elif n > 0:
         v = _cheng_retry(jax.random.fold_in(key, 1), a.reshape(n), b.reshape(n), lam.reshape(n), ok.reshape(n),
                          v.reshape(n), uint, dtype).reshape(shape)
-    y = offset + v
+    y = jnp.where(bad, jnp.nan, offset + v)
     y = jnp.where(flip, -y, y)  # logit of Beta(a', b') with a' = alpha (+ 1 if alpha < 1), b' likewise
 
     def boost(carry):  # runs (for the whole batch) only when some shape is below 1
         i, y_ = carry
         # the key depends on the loop counter so that XLA cannot hoist the draws out of the loop
-        w = jax.random.bits(jax.random.fold_in(key, 2 + i), (2,) + shape, uint)
+        w = _words(jax.random.fold_in(key, 2 + i), 2, shape, uint)
         scale = jnp.asarray(2.0 ** -jnp.finfo(dtype).nmant, dtype)
         log_u = [jnp.log(_open_uniform_parts(w[k], dtype)[0] * scale) for k in range(2)]
         y_ = y_ + jnp.where(boost_a, log_u[0] / jnp.where(boost_a, al, 1), 0)

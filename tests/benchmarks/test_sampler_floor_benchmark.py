@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-VARIANTS = ("bits_4w", "bits_2w", "old_sampler", "new_sampler", "mt_sampler", "cheng_pass", "words4_sampler",
+VARIANTS = ("bits_4w", "bits_2w", "words_4w", "old_sampler", "new_sampler", "mt_sampler", "cheng_pass", "words4_sampler",
             "bts_select_old", "bts_select", "bts_select_words4", "bts_select_mt")
 
 

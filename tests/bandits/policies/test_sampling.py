@@ -108,9 +108,10 @@ def test_vmapped_per_member_draws_are_exact(monkeypatch):
     """Under vmap (the sweep's use: one small array per member, rejections retried one element at
     a time) every column still follows its own Beta, including the boosted shapes (``a < 1``) 0.02,
     0.3 and 1e-3, Cheng's ``a = 1`` edge and a flipped pair, and no draw is NaN or infinite at
-    shape 1e-3. The retry pool is cut to 2 proposals so that members with more retries go through
-    its refill (Beta(1, 800): Cheng's proposal is rejected about 32% of the time)."""
-    monkeypatch.setattr(_sampling, "_RETRY_POOL", 2)
+    shape 1e-3. The retry buffer is cut to 2 accepted retries so that members with more retries
+    go through its flush and restart (Beta(1, 800): Cheng's proposal is rejected about 32% of the
+    time)."""
+    monkeypatch.setattr(_sampling, "_RETRY_BUFFER", 2)
     a = jnp.asarray([0.02, 0.3, 23.0, 1e4, 1e-3, 1.0, 1.5])
     b = jnp.asarray([0.02, 3.0, 6924.0, 1e4, 1e-3, 800.0, 1.0])
     keys = jax.random.split(jax.random.key(18), N // 8)
@@ -120,3 +121,27 @@ def test_vmapped_per_member_draws_are_exact(monkeypatch):
     for j in range(7):
         assert stats.kstest(y[j], lambda v, j=j: _logit_beta_cdf(v, float(a[j]), float(b[j]))).pvalue > P_MIN
 
+
+def test_other_key_implementations_draw_their_words_with_random_bits():
+    """Threefry keys take two words from each hash; other keys (here ``rbg``) draw their words with
+    ``jax.random.bits``, dense pass and one-element retries alike (Beta(1, 800) rejects often)."""
+    a, b = jnp.asarray([2.0, 1.0, 23.0]), jnp.asarray([5.0, 800.0, 6924.0])
+    f = jax.jit(lambda k: beta_logit_sample(k, a, b, (500, 3)))
+    y = np.concatenate([np.asarray(f(k), np.float64) for k in jax.random.split(jax.random.key(23, impl="rbg"), 8)])
+    for j in range(3):
+        assert stats.kstest(y[:, j], lambda v, j=j: _logit_beta_cdf(v, float(a[j]), float(b[j]))).pvalue > P_MIN
+
+
+def test_shapes_that_are_not_positive_and_finite_give_nan_and_return():
+    """A NaN, infinite, zero or negative shape gives NaN for that element (its proposals could never
+    be accepted, so a retry loop would never end) and leaves the other elements' draws alone."""
+    bad = [np.nan, np.inf, 0.0, -1.0]
+    a = jnp.asarray(bad + [2.0, 23.0])
+    b = jnp.asarray([3.0, 3.0, 3.0, 3.0, 5.0, 6924.0])
+    keys = jax.random.split(jax.random.key(21), 64)
+    y = np.asarray(jax.jit(jax.vmap(lambda k: beta_logit_sample(k, a, b, (6,))))(keys))
+    assert np.all(np.isnan(y[:, :4])) and np.all(np.isfinite(y[:, 4:]))
+    y = np.asarray(jax.jit(lambda k: beta_logit_sample(k, b, a, (400, 6)))(keys[0]))  # large-array path, flipped
+    assert np.all(np.isnan(y[:, :4])) and np.all(np.isfinite(y[:, 4:]))
+    g = np.asarray(jax.jit(jax.vmap(lambda k: log_gamma_sample(k, a, (6,))))(keys))
+    assert np.all(np.isnan(g[:, :4])) and np.all(np.isfinite(g[:, 4:]))
