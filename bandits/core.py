@@ -62,14 +62,25 @@ def argmax_random_ties(key: PRNGKey, scores: Array, mask: Array) -> Array:
     scores: ``(K,)`` float; mask: ``(K,)`` bool. Among the maximisers, the one with the smallest
     of ``K`` independent uniforms wins (every maximiser equally likely). Built from max/min
     reductions only: no ``argmax`` (a variadic reduction that XLA:CPU does not vectorise) and no
-    cumulative sum, the two costly parts of :func:`split_ties_argmax` under ``vmap``. With no
-    available action it returns ``K - 1``, as :func:`sample_from_probs` does on all-zero ``probs``.
+    cumulative sum, the two costly parts of :func:`split_ties_argmax` under ``vmap``. The uniforms
+    (``fold_in(key, 0)``) are drawn only when some maximiser is tied, inside a ``while_loop`` that
+    runs at most once (under ``vmap``: when some member has a tie); a unique maximiser is returned
+    without them. Continuous scores (Thompson draws) are almost never tied, so a round then costs
+    no random words here. With no available action it returns ``K - 1``, as
+    :func:`sample_from_probs` does on all-zero ``probs``.
     """
     K = scores.shape[-1]
     neg_inf = jnp.asarray(-jnp.inf, scores.dtype)
     masked = jnp.where(mask, scores, neg_inf)
     is_best = mask & (masked >= jnp.max(masked))
-    u = jax.random.uniform(key, (K,), scores.dtype)
-    umin = jnp.min(jnp.where(is_best, u, 2))
     iota = jnp.arange(K, dtype=jnp.int32)
-    return jnp.min(jnp.where(is_best & (u <= umin), iota, K - 1)).astype(jnp.int32)
+    first = jnp.min(jnp.where(is_best, iota, K - 1))
+    tied = jnp.max(jnp.where(is_best, iota, -1)) > first
+
+    def draw(carry):  # the key depends on the loop counter so that XLA cannot hoist the draws out of the loop
+        _, i = carry
+        u = jax.random.uniform(jax.random.fold_in(key, i), (K,), scores.dtype)
+        umin = jnp.min(jnp.where(is_best, u, 2))
+        return jnp.min(jnp.where(is_best & (u <= umin), iota, K - 1)), i + 1
+
+    return jax.lax.while_loop(lambda c: tied & (c[1] == 0), draw, (first, jnp.zeros((), jnp.int32)))[0].astype(jnp.int32)
