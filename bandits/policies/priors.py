@@ -56,12 +56,12 @@ from bandits.policies._linalg import (
     ridge_init,
     ridge_scores,
     ridge_update,
-    spd_inverse_small,
     spd_solve,
     tri_indices,
     unpack_sym,
 )
 from bandits.policies._sampling import beta_logit_sample
+from bandits.policies._spd_blocks import spd_inverse_blocked
 from bandits.policies.hybrid_linucb import validate_item_features
 from bandits.policies.nonstationary import check_sizes, gaussian_ts_decision
 from bandits.policies.registry import register
@@ -90,7 +90,7 @@ def _weighted_ridge(item_features, targets, weights, ridge):
     w = jnp.asarray(weights, phi.dtype)
     p = phi.shape[1]
     G = (phi * w[:, None]).T @ phi + jnp.asarray(ridge, phi.dtype) * jnp.eye(p, dtype=phi.dtype)
-    Ginv = spd_inverse_small(G)  # p x p: one small inverse serves both outputs
+    Ginv = spd_inverse_blocked(G)  # p x p: one small inverse serves both outputs
     return Ginv @ ((phi * w[:, None]).T @ targets), Ginv
 
 
@@ -244,7 +244,7 @@ def _posteriors(G_tri, g, m0, v0, hparams) -> tuple[jax.Array, jax.Array]:
     nv = jnp.asarray(hparams.noise_var, g.dtype)
     rows, cols, _, _ = tri_indices(d)
     P = jnp.eye(d, dtype=g.dtype) / v0[:, None, None] + unpack_sym(G_tri, d) / nv
-    cov = spd_inverse_small(P)
+    cov = spd_inverse_blocked(P)
     rhs = m0 / v0[:, None] + g / nv
     mean = jnp.matmul(cov, rhs[:, :, None])[:, :, 0]
     return cov.reshape(-1, d * d)[:, rows * d + cols], mean
