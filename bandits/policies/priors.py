@@ -56,12 +56,12 @@ from bandits.policies._linalg import (
     ridge_init,
     ridge_scores,
     ridge_update,
-    spd_inverse_small,
     spd_solve,
     tri_indices,
     unpack_sym,
 )
 from bandits.policies._sampling import beta_logit_sample
+from bandits.policies._spd_blocks import spd_inverse_blocked
 from bandits.policies.hybrid_linucb import validate_item_features
 from bandits.policies.nonstationary import check_sizes, gaussian_ts_decision
 from bandits.policies.registry import register
@@ -84,14 +84,25 @@ class BetaItemPrior(NamedTuple):
     tau2: jax.Array
 
 
+def _matmul(a: jax.Array, b: jax.Array) -> jax.Array:
+    """``a (m, k) @ b (k, n)``; for small operands (``m k n <= 2^16``, a policy's per-round prior
+    fit) as a broadcast multiply-and-sum, which XLA:CPU fuses into one loop, while a batched
+    matrix-product call costs more than this arithmetic under ``vmap``."""
+    if a.shape[0] * a.shape[1] * b.shape[1] <= 1 << 16:
+        return jnp.sum(a[:, :, None] * b[None, :, :], axis=1)
+    return a @ b
+
+
 def _weighted_ridge(item_features, targets, weights, ridge):
     """W = (Phi^T w Phi + ridge I)^-1 Phi^T w Y. targets: (n, m). Returns (W (p, m), G^-1 (p, p))."""
     phi = jnp.asarray(item_features)
     w = jnp.asarray(weights, phi.dtype)
     p = phi.shape[1]
-    G = (phi * w[:, None]).T @ phi + jnp.asarray(ridge, phi.dtype) * jnp.eye(p, dtype=phi.dtype)
-    Ginv = spd_inverse_small(G)  # p x p: one small inverse serves both outputs
-    return Ginv @ ((phi * w[:, None]).T @ targets), Ginv
+    # Phi^T w [Phi, Y] in one product
+    moments = _matmul((phi * w[:, None]).T, jnp.concatenate([phi, jnp.asarray(targets, phi.dtype)], axis=1))
+    G = moments[:, :p] + jnp.asarray(ridge, phi.dtype) * jnp.eye(p, dtype=phi.dtype)
+    Ginv = spd_inverse_blocked(G)  # p x p: one small inverse serves both outputs
+    return _matmul(Ginv, moments[:, p:]), Ginv
 
 
 def fit_linear_item_prior(item_features, theta, weights=None, ridge=1.0, fallback_var=1.0,
@@ -106,7 +117,7 @@ def fit_linear_item_prior(item_features, theta, weights=None, ridge=1.0, fallbac
     theta = jnp.asarray(theta, phi.dtype)
     w = jnp.ones(phi.shape[0], phi.dtype) if weights is None else jnp.asarray(weights, phi.dtype)
     W, Ginv = _weighted_ridge(phi, theta, w, ridge)
-    resid = theta - phi @ W
+    resid = theta - _matmul(phi, W)
     wsum = jnp.sum(w)
     tau2 = jnp.sum(w * jnp.sum(resid * resid, axis=1)) / jnp.maximum(wsum * theta.shape[1], 1e-12)
     tau2 = jnp.where(wsum > 0, tau2, jnp.asarray(fallback_var, phi.dtype))
@@ -244,7 +255,7 @@ def _posteriors(G_tri, g, m0, v0, hparams) -> tuple[jax.Array, jax.Array]:
     nv = jnp.asarray(hparams.noise_var, g.dtype)
     rows, cols, _, _ = tri_indices(d)
     P = jnp.eye(d, dtype=g.dtype) / v0[:, None, None] + unpack_sym(G_tri, d) / nv
-    cov = spd_inverse_small(P)
+    cov = spd_inverse_blocked(P)
     rhs = m0 / v0[:, None] + g / nv
     mean = jnp.matmul(cov, rhs[:, :, None])[:, :, 0]
     return cov.reshape(-1, d * d)[:, rows * d + cols], mean
