@@ -1,16 +1,19 @@
-"""The neural-linear policies of another copy of ``bandits/policies/neural.py`` beside the current ones, and LinUCB.
+"""The neural policies of another copy of ``bandits/policies/neural.py`` beside the current ones, and LinUCB.
 
-Measures what a change of the neural-linear code buys, on one machine at one moment: the module at
+Measures what a change of the neural code buys, on one machine at one moment: the module at
 ``--old`` (for instance ``git show dbfcf43:bandits/policies/neural.py > /tmp/neural_old.py``, the
-layout with two separate heads) is loaded under another name, and its ``neural_linear_ts`` /
-``neural_linear_ucb`` run beside the registered ones and LinUCB. World: the realistic workload's
+layout with two separate heads) is loaded under another name, with ``--old-mlp`` (a copy of
+``bandits/policies/_mlp.py``) as its network module when given, and its ``--policies`` (default: the
+neural-linear pair) run beside the registered ones and LinUCB. World: the realistic workload's
 member simulator (``benchmarks.workload.build_world``: OBD-fitted, K = 80 items, d = 21, single
 slot, fixed L2 strengths ``--penalties``) or, with ``--world linear``, ``envs.synthetic.linear_gaussian``
 with ``--arms`` / ``--dim``. Every variant runs through :func:`bandits.engine.sweep.sweep`
 (``chunk_size="auto"``), compiled first, then timed in ``--repeats`` interleaved rounds. The JSON
 line gives per variant the best and median seconds, the same-run ratio to LinUCB (best over best,
-median over median), and per policy each copy's mean cumulative regret on the first (compiling) run
-and whether the two copies' per-seed cumulative regrets are bitwise equal.
+median over median), and per policy each copy's mean cumulative regret on the first (compiling) run,
+whether the two copies' per-seed cumulative regrets are bitwise equal, and their largest per-seed
+difference (a change that reorders floating-point sums moves it by rounding, and after a first
+different action by a whole trajectory's difference).
 
     python -m benchmarks.neural_heads_ab --old /tmp/neural_old.py --seeds 256 --horizon 150 --repeats 7
 """
@@ -21,55 +24,76 @@ import argparse
 import importlib.util
 import json
 import os
+import sys
 
 import numpy as np
 
 from benchmarks.neural_floor import add_world_args, build_env, check_world_args, time_interleaved
 
 POLICIES = ("neural_linear_ts", "neural_linear_ucb")
+ALL = ("neural_linear_ts", "neural_linear_ucb", "neural_epsilon_greedy", "neural_ucb")
 
 
-def _load_old(path: str):
-    """Import the module at ``path`` without registering its policies (the registry already has the names)."""
+def _module(name: str, path: str, option: str):
+    spec = importlib.util.spec_from_file_location(name, path)
+    if spec is None or spec.loader is None:
+        raise ValueError(f"{option}: expected a Python file, got {path!r}")
+    return spec, importlib.util.module_from_spec(spec)
+
+
+def _load_old(path: str, mlp_path: str | None = None):
+    """Import the module at ``path`` without registering its policies (the registry already has the
+    names); with ``mlp_path``, that file stands in for ``bandits.policies._mlp`` while it imports."""
     import bandits.policies.registry as reg
 
-    spec = importlib.util.spec_from_file_location("neural_under_test", path)
-    if spec is None or spec.loader is None:
-        raise ValueError(f"--old: expected a Python file, got {path!r}")
-    mod = importlib.util.module_from_spec(spec)
+    spec, mod = _module("neural_under_test", path, "--old")
+    key = "bandits.policies._mlp"
+    saved = sys.modules.get(key)
+    if mlp_path is not None:
+        mspec, mlp = _module("mlp_under_test", mlp_path, "--old-mlp")
+        mspec.loader.exec_module(mlp)
+        sys.modules[key] = mlp
     orig = reg.register
     reg.register = lambda *a, **k: (lambda f: f)
     try:
         spec.loader.exec_module(mod)
     finally:
         reg.register = orig
+        if saved is not None:
+            sys.modules[key] = saved
     return mod
 
 
 def main(argv=None) -> dict:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--old", required=True, help="path of the other neural.py")
+    ap.add_argument("--old-mlp", default=None, help="path of the other _mlp.py (default: the current one)")
+    ap.add_argument("--policies", default=",".join(POLICIES), help=f"comma-separated, some of {','.join(ALL)}")
     add_world_args(ap, repeats=7)
     a = ap.parse_args(argv)
     check_world_args(ap, a)
-    if not os.path.isfile(a.old):
-        ap.error(f"--old: expected an existing file, got {a.old!r}")
+    for opt, path in (("--old", a.old), ("--old-mlp", a.old_mlp)):
+        if path is not None and not os.path.isfile(path):
+            ap.error(f"{opt}: expected an existing file, got {path!r}")
+    names = [n for n in a.policies.split(",") if n]
+    if not names or any(n not in ALL for n in names):
+        ap.error(f"--policies: expected some of {','.join(ALL)}, got {a.policies!r}")
 
     from bandits.policies import make
 
-    old = _load_old(a.old)
+    old = _load_old(a.old, a.old_mlp)
     env = build_env(a)
     K, d = env.num_actions, env.context_dim
     runs = {"linucb": make("linucb", num_actions=K, context_dim=d)}
-    for n in POLICIES:
+    for n in names:
         runs[f"{n}@old"] = getattr(old, n)(K, d)
         runs[f"{n}@new"] = make(n, num_actions=K, context_dim=d)
     first, _, variants = time_interleaved(env, runs, a)
     same = {}
-    for n in POLICIES:
-        o, w = first[f"{n}@old"], first[f"{n}@new"]
-        same[n] = {"regret_old": float(o["cum_regret"].mean()), "regret_new": float(w["cum_regret"].mean()),
-                   "same_regret": bool(np.array_equal(o["cum_regret"].to_numpy(), w["cum_regret"].to_numpy()))}
+    for n in names:
+        o, w = first[f"{n}@old"]["cum_regret"].to_numpy(), first[f"{n}@new"]["cum_regret"].to_numpy()
+        same[n] = {"regret_old": float(o.mean()), "regret_new": float(w.mean()), "same_regret": bool(np.array_equal(o, w)),
+                   "max_abs_diff": float(np.max(np.abs(o - w)))}
     out = {
         "world": a.world, "arms": K, "dim": d, "seeds": a.seeds, "horizon": a.horizon, "repeats": a.repeats,
         "cpus": os.cpu_count(), "load_1min": os.getloadavg()[0], "agreement": same, "variants": variants,
