@@ -146,7 +146,7 @@ class MLP(NamedTuple):
         # output layer: row i adds e_i h_L(x_i) to column a_i only; a scatter-add of B rows costs
         # B n_L additions where the one-hot product (n_L x B) @ (B x K) costs B n_L K
         K, n_L = self.sizes[-1], self.sizes[-2]
-        gw_out = jnp.zeros((K, n_L), x.dtype).at[a].add(hs[-1] * e[:, None]).T
+        gw_out = jnp.zeros((n_L, K), x.dtype).at[:, a].add((hs[-1] * e[:, None]).T)  # no transposed copy
         gb_out = jnp.zeros((K,), x.dtype).at[a].add(e)
         return self._backward(layers, hs, zs, e[:, None] * cols, gw_out, gb_out)
 
