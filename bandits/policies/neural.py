@@ -58,8 +58,8 @@ Why the growing periods: the head covers only the rows seen since the snapshot i
 (plus a buffer's worth before it), so with a fixed period its posterior never concentrates beyond
 about ``buffer_size + 2N`` rows and exploration never stops; with ``g = 2`` it covers at least half
 of the history. The head is rebuilt from the prior at every refresh, which also bounds the float32
-drift of its updates (Sherman-Morrison, a round's rows in one Woodbury block). ``buffer_size`` must be a multiple of
-``refresh_every``.
+drift of its updates (Sherman-Morrison, a round's rows in one Woodbury block). ``buffer_size``
+must be a multiple of ``refresh_every``.
 
 Probabilities. The UCB and epsilon-greedy policies have closed-form ``probs`` (ties split evenly;
 the epsilon mixture). ``neural_linear_ts`` estimates them by Monte Carlo with ``num_samples``
@@ -313,7 +313,9 @@ def _phi(mlp: MLP, rep: Array, x: Array, with_context: bool) -> Array:
 
 def _spd_solve_unrolled(T: Array, R: Array) -> Array:
     """``T^{-1} R`` for a small SPD ``T (J, J)`` and ``R (J, m)`` by Gauss-Jordan elimination
-    without pivoting (stable for SPD matrices), unrolled over the static ``J``.
+    without pivoting, unrolled over the static ``J``. Used with ``T = I +`` a positive semidefinite
+    matrix, whose pivots (ratios of leading principal minors) are all at least 1, so no pivoting
+    or clamping is needed.
 
     Why not ``jnp.linalg`` / ``_linalg.spd_solve``: the first calls LAPACK inside a round (which can
     stall a sweep, see :mod:`bandits.engine.sweep`), the second runs ``3 J`` dependent loop steps;
@@ -344,8 +346,8 @@ def _heads_add(heads: RidgeState, live: Array, prior: Array, idx: Array, f: Arra
     ``P_a' = P_a - U_a^T T_a^{-1} U_a`` and ``theta_a' = theta_a + U_a^T T_a^{-1} e_a`` with
     ``U_a = F_a P_a`` and ``T_a = I + F_a P_a F_a^T``, the same posterior as applying them one by
     one (for one row this is the Sherman-Morrison step). Over all rows, ``T = I + S o (U F^T)``
-    (``S_jk = [idx_j = idx_k]``) is block diagonal by head, so one ``J x J`` Cholesky solve gives
-    every head's ``T_a^{-1}``, and each row ``j`` computes its head's whole new value (rows of one
+    (``S_jk = [idx_j = idx_k]``) is block diagonal by head, so one ``J x J`` solve
+    (:func:`_spd_solve_unrolled`) gives every head's ``T_a^{-1}``, and each row ``j`` computes its head's whole new value (rows of one
     head compute identical values, so the scatter is exact with repeated indices). This replaces
     ``J`` dependent gather-update-scatter steps on the packed heads by one of each, plus a ``J x J``
     solve. Returns the flat heads and live marks.
