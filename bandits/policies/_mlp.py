@@ -135,15 +135,20 @@ class MLP(NamedTuple):
         """Gradient ``(num_params,)`` of ``0.5 mean_i (f(x_i)_{a_i} - r_i)^2`` with respect to ``params``.
 
         x: ``(B, d)``; a: ``(B,)`` int arms; r: ``(B,)``. Only the played column of the output
-        layer is formed per row (``W_out[:, a_i]``, gathered), not the ``K`` outputs.
+        layer is formed per row (``W_out[:, a_i]``, gathered), not the ``K`` outputs, and its
+        gradient is scattered into the played columns.
         """
         layers, hs, zs = self._forward(params, x)
         out = layers[-1]
         cols = out.w.T[a]  # (B, n_L)
         pred = jnp.sum(hs[-1] * cols, axis=-1) + out.b[a]
         e = (pred - r) / x.shape[0]  # d loss / d f(x_i)_{a_i}
-        onehot = (a[:, None] == jnp.arange(self.sizes[-1], dtype=a.dtype)).astype(x.dtype) * e[:, None]
-        return self._backward(layers, hs, zs, e[:, None] * cols, hs[-1].T @ onehot, jnp.sum(onehot, axis=0))
+        # output layer: row i adds e_i h_L(x_i) to column a_i only; a scatter-add of B rows costs
+        # B n_L additions where the one-hot product (n_L x B) @ (B x K) costs B n_L K
+        K, n_L = self.sizes[-1], self.sizes[-2]
+        gw_out = jnp.zeros((n_L, K), x.dtype).at[:, a].add((hs[-1] * e[:, None]).T)  # no transposed copy
+        gb_out = jnp.zeros((K,), x.dtype).at[a].add(e)
+        return self._backward(layers, hs, zs, e[:, None] * cols, gw_out, gb_out)
 
     def output_grad(self, params: Array, x: Array, a: Array) -> Array:
         """Gradient ``(num_params,)`` of ``f(x)_a`` with respect to ``params``; ``x (d,)``, ``a ()`` int."""

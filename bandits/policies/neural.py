@@ -58,8 +58,8 @@ Why the growing periods: the head covers only the rows seen since the snapshot i
 (plus a buffer's worth before it), so with a fixed period its posterior never concentrates beyond
 about ``buffer_size + 2N`` rows and exploration never stops; with ``g = 2`` it covers at least half
 of the history. The head is rebuilt from the prior at every refresh, which also bounds the float32
-drift of its rank-one (Sherman-Morrison) updates. ``buffer_size`` must be a multiple of
-``refresh_every``.
+drift of its updates (Sherman-Morrison, a round's rows in one Woodbury block). ``buffer_size``
+must be a multiple of ``refresh_every``.
 
 Probabilities. The UCB and epsilon-greedy policies have closed-form ``probs`` (ties split evenly;
 the epsilon mixture). ``neural_linear_ts`` estimates them by Monte Carlo with ``num_samples``
@@ -311,36 +311,70 @@ def _phi(mlp: MLP, rep: Array, x: Array, with_context: bool) -> Array:
     return jnp.concatenate(parts, axis=-1)
 
 
-def _heads_add(heads: RidgeState, live: Array, prior: Array, slot: Array, f: Array, a: Array, r: Array,
+def _spd_solve_unrolled(T: Array, R: Array) -> Array:
+    """``T^{-1} R`` for a small SPD ``T (J, J)`` and ``R (J, m)`` by Gauss-Jordan elimination
+    without pivoting, unrolled over the static ``J``. Used with ``T = I +`` a positive semidefinite
+    matrix, whose pivots (ratios of leading principal minors) are all at least 1, so no pivoting
+    or clamping is needed.
+
+    Why not ``jnp.linalg`` / ``_linalg.spd_solve``: the first calls LAPACK inside a round (which can
+    stall a sweep, see :mod:`bandits.engine.sweep`), the second runs ``3 J`` dependent loop steps;
+    here each of the ``J`` eliminations is one elementwise pass over the ``(J, J + m)`` system.
+    """
+    J = T.shape[-1]
+    aug = jnp.concatenate([T, R], axis=-1)
+    for k in range(J):
+        row = aug[k] / aug[k, k]
+        aug = (aug - aug[:, k, None] * row[None, :]).at[k].set(row)
+    return aug[:, J:]
+
+
+def _heads_add(heads: RidgeState, live: Array, prior: Array, idx: Array, f: Array, r: Array,
                w: Array) -> tuple[RidgeState, Array]:
-    """Rank-one (Sherman-Morrison / recursive least squares) update of arm ``a`` of slot ``slot``
-    with the row ``(f (q,), r)`` if ``w`` is 1, the row's current value unchanged if 0.
+    """All of a round's ridge updates at once: row ``j`` ``(f_j (q,), r_j)`` of weight ``w_j`` (1 or
+    0) into the flat head ``idx_j`` (``slot * K + arm``); ``f (J, q)``, ``idx, r, w (J,)``.
 
     ``heads`` is flattened to ``(2 K, ...)`` rows and ``live`` to ``(2 K,)``; a stale row
-    (``live = 0``) is read as the prior ``(I / lam, 0, 0)`` (``prior[slot] = 1 / lam``) and is
-    live once a row of weight 1 is written (a zero-weight row writes the value it read and leaves
-    the mark, so every arm still at its prior is scored by one formula and ties stay exact). A row of zero features is an exact no-op of the update (gain 0); only the
-    count needs the weight. Returns the flat heads and live marks.
+    (``live = 0``) is read as the prior ``(I / lam, 0, 0)`` (``prior[idx // K] = 1 / lam``) and is
+    live once a row of weight 1 is written (a head that only zero-weight rows touch gets the value
+    it read back and keeps its mark, so every arm still at its prior is scored by one formula and
+    ties stay exact). A zero-weight row has zero features here, so it changes nothing but its
+    count's weight.
+
+    Why one block update instead of ``J`` sequential rank-one steps: the rows of one head ``a``
+    (``F_a``, residuals ``e_a = r_a - F_a theta_a``) enter the posterior together by Woodbury,
+    ``P_a' = P_a - U_a^T T_a^{-1} U_a`` and ``theta_a' = theta_a + U_a^T T_a^{-1} e_a`` with
+    ``U_a = F_a P_a`` and ``T_a = I + F_a P_a F_a^T``, the same posterior as applying them one by
+    one (for one row this is the Sherman-Morrison step). Over all rows, ``T = I + S o (U F^T)``
+    (``S_jk = [idx_j = idx_k]``) is block diagonal by head, so one ``J x J`` solve
+    (:func:`_spd_solve_unrolled`) gives every head's ``T_a^{-1}``, and each row ``j`` computes its head's whole new value (rows of one
+    head compute identical values, so the scatter is exact with repeated indices). This replaces
+    ``J`` dependent gather-update-scatter steps on the packed heads by one of each, plus a ``J x J``
+    solve. Returns the flat heads and live marks.
     """
     q = f.shape[-1]
     rows, cols, _, _ = tri_indices(q)
-    K = heads.counts.shape[0] // 2
-    i = slot * K + a
-    take = functools.partial(jax.lax.dynamic_index_in_dim, index=i, axis=0, keepdims=False)
-    put = functools.partial(jax.lax.dynamic_update_index_in_dim, index=i, axis=0)
-    fresh = take(live) > 0
-    eye = jnp.asarray(rows == cols, f.dtype) * prior[slot]
-    p_a = jnp.where(fresh, take(heads.cov_tri), eye)
-    theta_a = jnp.where(fresh, take(heads.theta), 0)
-    count = jnp.where(fresh, take(heads.counts), 0)
-    f = f * w
-    u = unpack_sym(p_a, q) @ f  # P_a f
-    den = 1 + jnp.maximum(u @ f, 0)
-    gain = u / den
-    err = r * w - theta_a @ f
-    return RidgeState(cov_tri=put(heads.cov_tri, p_a - gain[rows] * u[cols]),
-                      theta=put(heads.theta, theta_a + gain * err),
-                      counts=put(heads.counts, count + w)), put(live, jnp.maximum(take(live), w))
+    K2 = heads.counts.shape[0]
+    K = K2 // 2
+    dt = f.dtype
+    fresh = live[idx] > 0  # (J,)
+    eye = jnp.asarray(rows == cols, dt)[None, :] * prior[idx // K][:, None]
+    p = jnp.where(fresh[:, None], heads.cov_tri[idx], eye)  # (J, q(q+1)/2)
+    theta = jnp.where(fresh[:, None], heads.theta[idx], 0)  # (J, q)
+    count = jnp.where(fresh, heads.counts[idx], 0)
+    f = f * w[:, None]
+    u = jnp.einsum("jpk,jk->jp", unpack_sym(p, q), f)  # u_j = P_{idx_j} f_j
+    same = (idx[:, None] == idx[None, :]).astype(dt)  # S
+    gram = same * (u @ f.T)  # f_j^T P f_k for rows of one head, 0 across heads
+    e = r * w - jnp.sum(theta * f, axis=-1)
+    sol = _spd_solve_unrolled(jnp.eye(idx.shape[0], dtype=dt) + gram, jnp.concatenate([u, e[:, None]], axis=-1))
+    v, c = sol[:, :q], sol[:, q]  # rows of T^{-1} U and T^{-1} e (block diagonal T: per head)
+    new = RidgeState(cov_tri=p - same @ (v[:, rows] * u[:, cols]),
+                     theta=theta + same @ (u * c[:, None]),
+                     counts=count + same @ w)
+    mark = jnp.maximum(live[idx], jnp.max(same * w[None, :], axis=-1))
+    put = lambda arr, val: arr.at[idx].set(val)  # noqa: E731
+    return jax.tree.map(put, heads, new), put(live, mark)
 
 
 def _check_round(cfg: _Config, context, mask=None) -> None:
@@ -398,7 +432,7 @@ def _neural_linear(cfg: _Config, refresh_every: int, refresh_growth: float, head
         learner = _learn(cfg, state.learner, x, a, r, hparams)
         act, nxt = state.active, 1 - state.active
         take = functools.partial(jax.lax.dynamic_index_in_dim, axis=0, keepdims=False)
-        # one scan over the rank-one updates of both slots: this round's row into the head in use,
+        # all of the round's updates in one block step: this round's row into the head in use,
         # then into the head being built C older rows (during its first N rounds) and this row
         s = jnp.minimum(t - state.start, N)  # rounds since the head being built began
         rows = state.start - H + N + s * C + jnp.arange(C, dtype=jnp.int32)
@@ -407,18 +441,13 @@ def _neural_linear(cfg: _Config, refresh_every: int, refresh_growth: float, head
         f_act = phi(take(state.reps, act), x)
         f_next = phi(take(state.reps, nxt), jnp.concatenate([learner.replay.x[slots], x[None]]))
         one = jnp.ones((1,), dt)
-        batch = (jnp.concatenate([act[None], jnp.broadcast_to(nxt, (C + 1,))]),
-                 jnp.concatenate([f_act[None], f_next]),
-                 jnp.concatenate([a[None], learner.replay.action[slots], a[None]]),
-                 jnp.concatenate([r[None], learner.replay.reward[slots], r[None]]),
-                 jnp.concatenate([one, w, one]))
+        arms = jnp.concatenate([a[None], learner.replay.action[slots], a[None]])
+        idx = jnp.concatenate([act[None], jnp.broadcast_to(nxt, (C + 1,))]) * K + arms
         flat = jax.tree.map(lambda v: v.reshape(2 * K, *v.shape[2:]), state.heads)
-        prior = state.prior
-
-        def add(carry, row):
-            return _heads_add(carry[0], carry[1], prior, *row), None
-
-        (flat, live), _ = jax.lax.scan(add, (flat, state.live.reshape(-1)), batch)
+        flat, live = _heads_add(flat, state.live.reshape(-1), state.prior, idx,
+                                jnp.concatenate([f_act[None], f_next]),
+                                jnp.concatenate([r[None], learner.replay.reward[slots], r[None]]),
+                                jnp.concatenate([one, w, one]))
         heads = jax.tree.map(lambda v: v.reshape(2, K, *v.shape[1:]), flat)
         live = live.reshape(2, K)
         # refresh: the slot being built becomes the one in use; the other restarts from the prior
@@ -432,7 +461,7 @@ def _neural_linear(cfg: _Config, refresh_every: int, refresh_growth: float, head
             reps=jnp.where(restart[:, None], learner.net, state.reps),
             heads=heads,
             live=jnp.where(restart[:, None], 0, live),
-            prior=jnp.where(restart, 1 / jnp.asarray(hparams.lam, dt), prior),
+            prior=jnp.where(restart, 1 / jnp.asarray(hparams.lam, dt), state.prior),
             active=jnp.where(swap, nxt, act),
             start=jnp.where(swap, state.swap_at, state.start),
             swap_at=jnp.where(swap, state.swap_at + period, state.swap_at),

@@ -139,6 +139,48 @@ def test_head_float64_leg_with_a_fixed_refresh_period():
         _check_heads(50, 1.0, jnp.float64, rtol=1e-10, atol=1e-12)
 
 
+def test_block_update_equals_sequential_rank_one_updates_in_float64():
+    # one call of the block (Woodbury) update with repeated heads, a zero-weight row and stale heads
+    # against the rows applied one at a time by Sherman-Morrison in float64 numpy, from the values
+    # the stale marks stand for (the prior I / lam of the head's slot)
+    from bandits.policies._linalg import RidgeState, tri_indices
+    from bandits.policies.neural import _heads_add
+
+    K2, q, lam = 6, 5, (2.0, 0.5)
+    rows, cols, _, _ = tri_indices(q)
+    rng = np.random.default_rng(7)
+    G = rng.normal(size=(K2, q, q))
+    P0 = np.linalg.inv(G @ G.transpose(0, 2, 1) + np.eye(q))  # some current SPD covariances
+    th0, c0 = rng.normal(size=(K2, q)), rng.integers(1, 9, K2).astype(float)
+    live0 = np.array([1.0, 0.0, 1.0, 1.0, 0.0, 0.0])  # heads 1, 4, 5 stale: read as the prior
+    prior = np.array([1 / lam[0], 1 / lam[1]])
+    idx = np.array([0, 4, 4, 1, 3, 4, 5, 3])  # slot = idx // 3
+    w = np.array([1, 1, 0, 1, 1, 1, 0, 1.0])  # head 5 only by a zero-weight row: stays stale
+    f, r = rng.normal(size=(idx.size, q)), rng.normal(size=idx.size)
+
+    P, th, c = P0.copy(), th0.copy(), c0.copy()
+    for h in np.flatnonzero(live0 == 0):
+        P[h], th[h], c[h] = np.eye(q) * prior[h // 3], 0.0, 0.0
+    for j in np.flatnonzero(w):
+        h, x = idx[j], f[j]
+        u = P[h] @ x
+        th[h] = th[h] + u * (r[j] - x @ th[h]) / (1 + x @ u)
+        P[h] = P[h] - np.outer(u, u) / (1 + x @ u)
+        c[h] += 1
+    with jax.enable_x64(True):
+        heads = RidgeState(cov_tri=jnp.asarray(P0[:, rows, cols]), theta=jnp.asarray(th0), counts=jnp.asarray(c0))
+        got, live = jax.jit(_heads_add)(heads, jnp.asarray(live0), jnp.asarray(prior), jnp.asarray(idx, jnp.int32),
+                                        jnp.asarray(f), jnp.asarray(r), jnp.asarray(w))
+    touched = np.isin(np.arange(K2), idx[w > 0])
+    np.testing.assert_array_equal(np.asarray(live), np.maximum(live0, touched))
+    keep = live0 > 0  # untouched live heads unchanged; touched ones equal the sequential reference
+    np.testing.assert_allclose(np.asarray(got.cov_tri)[keep | touched], P[keep | touched][:, rows, cols],
+                               rtol=1e-12, atol=1e-14)
+    np.testing.assert_allclose(np.asarray(got.theta)[keep | touched], th[keep | touched], rtol=1e-12, atol=1e-14)
+    np.testing.assert_array_equal(np.asarray(got.counts)[keep | touched], c[keep | touched])
+    assert np.asarray(got.counts)[5] == 0.0 and np.allclose(np.asarray(got.cov_tri)[5], P[5][rows, cols])
+
+
 # --------------------------------------------------------------------------- the network's derivatives
 
 
