@@ -67,7 +67,7 @@ def test_tied_items_come_in_uniformly_random_order(K):
     tied items has probability 1/24 (multinomial frequencies within 4.5 standard errors), the
     masked item never appears, and with fewer available items than slots the unavailable ones
     come last."""
-    L, n = 3, 24_000 if K < 1000 else 2_400
+    L, n = 3, 24_000 if K < 1000 else 1_200
     scores = np.zeros(K, np.float32)
     tied = np.array([1, 3, 4, 7])
     scores[tied] = 2.0
