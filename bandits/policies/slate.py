@@ -3,8 +3,8 @@
 ``select`` returns ``Decision(action (L,) int32, probs (K, L))``: ``action[l]`` is the item shown
 in slot ``l`` (slot 0 = top of the row) and ``probs[a, l]`` the marginal probability that item
 ``a`` is shown in slot ``l`` (obp's ``action_dist[i]`` layout; each column sums to 1, a row sums to
-the probability that the item is shown at all). ``update`` takes ``action (L,)`` and per-slot
-``reward (L,)``.
+the probability that the item is shown at all). ``update`` takes ``action (L,)`` (distinct items, as
+``select`` returns them) and per-slot ``reward (L,)``.
 
 Position effects (the position-based model, PBM). The reward of item ``a`` in slot ``l`` is
 ``kappa_l * f(x, a)``: the member examines slot ``l`` with probability ``kappa_l`` (the
@@ -37,10 +37,11 @@ exactly: an item tied with ``g - 1`` others just below ``n`` better items is in 
   ``E[probs]`` is the exact marginal).
 
 Cost of a round. The ridge statistics are the packed inverse of :mod:`bandits.policies._linalg`
-(scores of all items in one mat-vec, ``L`` rank-one updates), the slate is ``L`` passes of
-reductions over the items, and the slot marginals (one sort, ``O(K log K)``, per draw) are
-computed only when a caller uses ``probs`` (logging, OPE): a sweep that only needs rewards and
-regret pays about one top-``L`` per round.
+(scores of all items in one mat-vec; the ``L`` rank-one updates touch ``L`` distinct rows, so they
+run as one batched gather / update / scatter, :func:`ridge_update_slate`), the slate is ``L``
+passes of two reductions over the items (:func:`topk_sample`), and the slot marginals (one sort,
+``O(K log K)``, per draw) are computed only when a caller uses ``probs`` (logging, OPE): a sweep
+that only needs rewards and regret pays about one top-``L`` per round.
 
 At least ``len_list`` items must be available (``mask.sum() >= len_list``); with fewer, the
 trailing slots are filled with unavailable items (this cannot raise inside jit; callers that build
@@ -57,7 +58,14 @@ import numpy as np
 
 from bandits import validation as V
 from bandits.contracts import Decision, Policy
-from bandits.policies._linalg import RidgeState, ridge_init, ridge_scores, ridge_update_slots, spd_inverse
+from bandits.policies._linalg import (
+    RidgeState,
+    ridge_init,
+    ridge_scores,
+    spd_inverse,
+    tri_indices,
+    unpack_sym,
+)
 from bandits.policies.nonstationary import check_sizes
 from bandits.policies.registry import register
 
@@ -119,7 +127,8 @@ def topk_slot_probs(scores: jax.Array, mask: jax.Array, len_list: int) -> jax.Ar
     ``n_a <= l < n_a + g_a`` where ``n_a`` counts available items strictly better than ``a`` and
     ``g_a`` the available items tied with it (itself included); 0 for unavailable items.
     ``n_a`` and ``g_a`` come from one sort and two binary searches: ``O(K log K)``, not the
-    ``O(K^2)`` pairwise comparison and never an enumeration of slates.
+    ``O(K^2)`` pairwise comparison and never an enumeration of slates. An item whose score is NaN
+    gets a NaN row (its column sums turn NaN too) rather than a confident probability.
     """
     dtype = scores.dtype
     K = scores.shape[0]
@@ -132,36 +141,82 @@ def topk_slot_probs(scores: jax.Array, mask: jax.Array, len_list: int) -> jax.Ar
     tied = le - jnp.maximum(lt, n_masked)  # available items equal to s_a
     slots = jnp.arange(len_list)[None, :]
     inside = (slots >= better[:, None]) & (slots < (better + tied)[:, None]) & mask[:, None]
-    return inside.astype(dtype) / jnp.maximum(tied, 1)[:, None].astype(dtype)
+    probs = inside.astype(dtype) / jnp.maximum(tied, 1)[:, None].astype(dtype)
+    return jnp.where(jnp.isnan(scores)[:, None], jnp.asarray(jnp.nan, dtype), probs)  # a NaN score stays visible
+
+
+_KEY_INDEX_BITS_MAX = 16  # catalogs up to 2**16 items: the index takes the low bits of a 32-bit key
 
 
 def topk_sample(key, scores: jax.Array, mask: jax.Array, len_list: int) -> jax.Array:
     """Top ``len_list`` available items by score, ties broken uniformly at random; (L,) int32.
 
-    Available items first, by decreasing score, ties in the order of an independent uniform
-    ``u`` (smallest first); unavailable items last (by ``u``). ``len_list`` passes of reductions
-    over the K items (a full sort is not needed for the first few).
+    Available items first, by decreasing score, ties in a uniformly random order; unavailable items
+    last (in random order). ``len_list`` passes of two reductions over the K items (a full sort is
+    not needed for the first few): the best score among the remaining items, then the smallest
+    32-bit tie key among the items that reach it. A tie key is an independent random word whose low
+    ``b = ceil(log2 K)`` bits are replaced by the item's index, so keys are distinct and the second
+    reduction names the item; the order of tied items is uniform unless two of them share the
+    ``32 - b`` random bits (then the lower index goes first: probability at most ``g^2 2^(b-33)``
+    for ``g`` tied items). Catalogs above ``2**16`` items use independent float32 uniforms and a
+    third reduction (the index) instead.
     """
     K = scores.shape[0]
-    u = jax.random.uniform(key, scores.shape, scores.dtype)
     neg = jnp.asarray(-jnp.inf, scores.dtype)
     s = jnp.where(mask, scores, neg)
-    avail = mask
-    iota = jnp.arange(K, dtype=jnp.int32)
+    n_avail = jnp.sum(mask)
+    nb = max(1, int(np.ceil(np.log2(K)))) if K > 1 else 1
+    iota = jnp.arange(K, dtype=jnp.uint32)
+    if nb <= _KEY_INDEX_BITS_MAX:
+        low = np.uint32((1 << nb) - 1)
+        tie_key = (jax.random.bits(key, (K,), jnp.uint32) & ~low) | iota
+        none = np.uint32(0xFFFFFFFF)
+    else:
+        u = jax.random.uniform(key, (K,), scores.dtype)
     out = []
-    taken = jnp.zeros((K,), bool)
-    for _ in range(len_list):
-        live = ~taken
-        pool = live & avail
-        any_avail = jnp.any(pool)
-        pool = jnp.where(any_avail, pool, live)  # fewer available than slots: unavailable ones next
-        best = jnp.max(jnp.where(pool, s, neg))
-        cand = pool & (jnp.where(any_avail, s, neg) >= best)
-        umin = jnp.min(jnp.where(cand, u, 2))
-        j = jnp.min(jnp.where(cand & (u <= umin), iota, K))
+    live = jnp.ones((K,), bool)
+    for slot in range(len_list):
+        avail_left = n_avail > slot  # else every available item is already shown: unavailable ones next
+        pool = live & (mask | ~avail_left)
+        ranked = jnp.where(avail_left, s, neg)
+        best = jnp.max(jnp.where(pool, ranked, neg))
+        cand = pool & (ranked >= best)
+        if nb <= _KEY_INDEX_BITS_MAX:
+            j = jnp.min(jnp.where(cand, tie_key, none)) & low
+        else:
+            umin = jnp.min(jnp.where(cand, u, 2))
+            j = jnp.min(jnp.where(cand & (u <= umin), iota, K))
         out.append(j)
-        taken = taken | (iota == j)
+        live = live & (iota != j)
     return jnp.stack(out).astype(jnp.int32)
+
+
+def ridge_update_slate(state: RidgeState, xs: jax.Array, actions: jax.Array, rewards: jax.Array) -> RidgeState:
+    """The ``L`` rank-one updates of a slate round at once: item ``actions[l]`` with ``(xs[l], rewards[l])``.
+
+    xs: ``(L, d)``; actions: ``(L,)`` int, distinct items; rewards: ``(L,)``. The items of a slate
+    are distinct, so its slots update different rows and are independent: one gather of the ``L``
+    rows, one batched ``u_l = P_{a_l} x_l`` and one scatter give the same rows as ``L`` sequential
+    Sherman-Morrison steps (:func:`~bandits.policies._linalg.ridge_update`) at a fraction of the
+    operations. A repeated item is not a slate: inside ``jit`` nothing can raise, so every row of a
+    repeated item becomes NaN (its scores, hence the policy's probabilities, turn NaN: an
+    unmistakable signal rather than a silently dropped update); the policies' ``update`` raises on
+    concrete input.
+    """
+    d = xs.shape[-1]
+    rows, cols, _, _ = tri_indices(d)
+    a = jnp.asarray(actions, jnp.int32)
+    p = state.cov_tri[a]  # (L, T) rows of the slots' items
+    theta = state.theta[a]  # (L, d)
+    u = jnp.einsum("lij,lj->li", unpack_sym(p, d), xs)  # P_{a_l} x_l
+    gain = u / (1 + jnp.maximum(jnp.sum(u * xs, axis=-1), 0))[:, None]
+    err = rewards - jnp.sum(theta * xs, axis=-1)
+    repeated = (jnp.sum(a[:, None] == a[None, :], axis=1) > 1)[:, None]
+    nan = jnp.asarray(jnp.nan, xs.dtype)
+    p_new = jnp.where(repeated, nan, p - gain[:, rows] * u[:, cols])
+    theta_new = jnp.where(repeated, nan, theta + gain * err[:, None])
+    return RidgeState(cov_tri=state.cov_tri.at[a].set(p_new), theta=state.theta.at[a].set(theta_new),
+                      counts=state.counts.at[a].add(1))
 
 
 def _slate_sizes(name, num_actions, context_dim, dtype, len_list, position_weights, **static):
@@ -204,10 +259,15 @@ def _slate_family(name, K, d, L, dtype, weights, hparams_default, rank):
     def update(state, context, action, reward, hparams):
         x = jnp.asarray(context, dtype)
         kap = state.position_weights
+        if not isinstance(action, jax.core.Tracer):
+            shown = np.asarray(action).reshape(-1)
+            if np.unique(shown).size != shown.size:
+                raise ValueError(f"{name}: action: expected {L} distinct items (a slate shows an item once), "
+                                 f"got {shown.tolist()}")
         act = jnp.reshape(jnp.asarray(action, jnp.int32), (L,))
         r = jnp.reshape(jnp.asarray(reward, dtype), (L,))
         xs = kap[:, None] * x[None, :]  # (L, d) examined features, one rank-one update per slot
-        ridge = ridge_update_slots(state.ridge, xs, act, r)
+        ridge = ridge_update_slate(state.ridge, xs, act, r)
         return state._replace(cov_tri=ridge.cov_tri, theta=ridge.theta, counts=ridge.counts, t=state.t + 1)
 
     return Policy(name, K, d, hparams_default, init, select, update, len_list=L)

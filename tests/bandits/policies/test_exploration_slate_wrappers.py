@@ -84,13 +84,14 @@ def test_slate_update_is_position_weighted_ridge():
                    dtype=jnp.float64)
         h = jax.tree.map(jnp.asarray, pol.default_hparams)
         s = pol.init(jax.random.key(0), h)
+        upd = jax.jit(pol.update)
         G = np.stack([np.eye(d)] * K)
         g = np.zeros((K, d))
         for _ in range(30):
             x = rng.normal(size=d)
             a = rng.permutation(K)[:L]
             r = rng.random(L)
-            s = pol.update(s, jnp.asarray(x), jnp.asarray(a), jnp.asarray(r), h)
+            s = upd(s, jnp.asarray(x), jnp.asarray(a), jnp.asarray(r), h)
             for slot in range(L):
                 G[a[slot]] += kappa[slot] ** 2 * np.outer(x, x)
                 g[a[slot]] += kappa[slot] * r[slot] * x
