@@ -199,6 +199,14 @@ def gamma_sample(key, a, shape, dtype=jnp.float32):
 _THREEFRY_KEYS = ("threefry2x32", "fty")  # JAX's default key impl and bandits.engine.prng's (same hash)
 
 
+def _threefry_data(key, uint):
+    """The key's two data words when one Threefry hash can serve as two 32-bit words (a Threefry
+    key and ``uint32``), else None."""
+    if uint == jnp.uint32 and str(jax.random.key_impl(key)) in _THREEFRY_KEYS:
+        return jax.random.key_data(key)
+    return None
+
+
 def _words(key, count, shape, uint):
     """``(count,) + shape`` independent random words of type ``uint`` (``count`` even).
 
@@ -210,8 +218,8 @@ def _words(key, count, shape, uint):
     counters.
     """
     shape = tuple(shape)
-    if uint == jnp.uint32 and str(jax.random.key_impl(key)) in _THREEFRY_KEYS:
-        kd = jax.random.key_data(key)
+    kd = _threefry_data(key, uint)
+    if kd is not None:
         n = (count // 2) * int(np.prod(shape, dtype=np.int64))
         c = jax.lax.iota(jnp.uint32, n).reshape((count // 2,) + shape)
         w1, w2 = threefry2x32(kd[0], kd[1], jnp.zeros((), jnp.uint32), c)
@@ -271,8 +279,8 @@ def _retry_words(key, uint):
     """``i -> (2,)`` random words for retry proposal ``i`` (a traced int32 counter): the two output
     words of one Threefry hash of the counter ``(0, i)`` under the key's data for Threefry keys and
     32-bit words (one hash per proposal), ``jax.random.bits(fold_in(key, i), (2,))`` otherwise."""
-    if uint == jnp.uint32 and str(jax.random.key_impl(key)) in _THREEFRY_KEYS:
-        kd = jax.random.key_data(key)
+    kd = _threefry_data(key, uint)
+    if kd is not None:
         return lambda i: jnp.stack(threefry2x32(kd[0], kd[1], jnp.zeros((), jnp.uint32), i.astype(jnp.uint32)))
     return lambda i: jax.random.bits(jax.random.fold_in(key, i), (2,), uint)
 
