@@ -215,17 +215,6 @@ def spd_inverse(A: Array) -> Array:
     return 0.5 * (X + jnp.swapaxes(X, -1, -2))
 
 
-def ridge_update_slots(state: RidgeState, xs: Array, actions: Array, rewards: Array) -> RidgeState:
-    """``len(actions)`` rank-one updates in order: arm ``actions[l]`` with ``(xs[l] (d,), rewards[l])``.
-
-    xs: ``(L, d)``; actions: ``(L,)`` int; rewards: ``(L,)``. Sequential, so a repeated arm is
-    updated twice exactly as two separate rounds would.
-    """
-    for slot in range(actions.shape[0]):
-        state = ridge_update(state, xs[slot], actions[slot], rewards[slot])
-    return state
-
-
 def ridge_row_rank_one(p_tri: Array, theta: Array, x: Array, reward: Array, sign: Array) -> tuple[Array, Array]:
     """Signed rank-one change of ONE arm's packed ridge inverse: ``A' = A + s x x^T``, ``b' = b + s r x``.
 
