@@ -58,14 +58,7 @@ import numpy as np
 
 from bandits import validation as V
 from bandits.contracts import Decision, Policy
-from bandits.policies._linalg import (
-    RidgeState,
-    ridge_init,
-    ridge_scores,
-    spd_inverse,
-    tri_indices,
-    unpack_sym,
-)
+from bandits.policies._linalg import RidgeState, ridge_init, ridge_row_rank_one, ridge_scores, spd_inverse
 from bandits.policies.nonstationary import check_sizes
 from bandits.policies.registry import register
 
@@ -197,24 +190,19 @@ def ridge_update_slate(state: RidgeState, xs: jax.Array, actions: jax.Array, rew
     xs: ``(L, d)``; actions: ``(L,)`` int, distinct items; rewards: ``(L,)``. The items of a slate
     are distinct, so its slots update different rows and are independent: one gather of the ``L``
     rows, one batched ``u_l = P_{a_l} x_l`` and one scatter give the same rows as ``L`` sequential
-    Sherman-Morrison steps (:func:`~bandits.policies._linalg.ridge_update`) at a fraction of the
+    Sherman-Morrison steps (:func:`~bandits.policies._linalg.ridge_update`; each row by
+    :func:`~bandits.policies._linalg.ridge_row_rank_one`) at a fraction of the
     operations. A repeated item is not a slate: inside ``jit`` nothing can raise, so every row of a
     repeated item becomes NaN (its scores, hence the policy's probabilities, turn NaN: an
     unmistakable signal rather than a silently dropped update); the policies' ``update`` raises on
     concrete input.
     """
-    d = xs.shape[-1]
-    rows, cols, _, _ = tri_indices(d)
     a = jnp.asarray(actions, jnp.int32)
-    p = state.cov_tri[a]  # (L, T) rows of the slots' items
-    theta = state.theta[a]  # (L, d)
-    u = jnp.einsum("lij,lj->li", unpack_sym(p, d), xs)  # P_{a_l} x_l
-    gain = u / (1 + jnp.maximum(jnp.sum(u * xs, axis=-1), 0))[:, None]
-    err = rewards - jnp.sum(theta * xs, axis=-1)
+    p, theta = jax.vmap(ridge_row_rank_one)(state.cov_tri[a], state.theta[a], xs, rewards,  # (L, T), (L, d)
+                                            jnp.ones_like(rewards))
     repeated = (jnp.sum(a[:, None] == a[None, :], axis=1) > 1)[:, None]
     nan = jnp.asarray(jnp.nan, xs.dtype)
-    p_new = jnp.where(repeated, nan, p - gain[:, rows] * u[:, cols])
-    theta_new = jnp.where(repeated, nan, theta + gain * err[:, None])
+    p_new, theta_new = jnp.where(repeated, nan, p), jnp.where(repeated, nan, theta)
     return RidgeState(cov_tri=state.cov_tri.at[a].set(p_new), theta=state.theta.at[a].set(theta_new),
                       counts=state.counts.at[a].add(1))
 
