@@ -32,6 +32,12 @@ DataFrame columns
 policy lacks it), ``seed`` (int64), ``cum_reward``, ``cum_regret`` (float64 copies of the float
 accumulators), ``regret@<t>`` for each checkpoint ``t`` (cumulative regret after ``t`` rounds),
 ``horizon``, ``env``.
+
+A member whose policy state holds a NaN at the end of its run has diverged (a learning rate too
+large, a degenerate hyperparameter): from the round it happened its scores were NaN and its
+actions arbitrary (the last item, or uniform), so its ``cum_reward``, ``cum_regret`` and
+``regret@`` values are set to NaN and one ``RuntimeWarning`` per policy label names how many
+members and which grid points. The check reads the final state once per member.
 """
 
 from __future__ import annotations
@@ -225,7 +231,8 @@ _CHUNK_CACHE: IdentityLRU = IdentityLRU(maxsize=64)
 
 def _member_summary(env: Env, policy: Policy, horizon: int, ckpts: tuple[int, ...], unroll: int,
                     prng_impl, env_params_fn, block: int = DEFAULT_BLOCK):
-    """``(seed uint32, hparams, env_params) -> (cum_reward, cum_regret, regret_at (C,))`` for ONE member."""
+    """``(seed uint32, hparams, env_params) -> (cum_reward, cum_regret, regret_at (C,), nan_state)`` for ONE
+    member; ``nan_state``: the final policy state holds a NaN (the policy diverged)."""
     ck = np.asarray(ckpts, np.uint32)
 
     def member(seed, hparams, env_params):
@@ -263,8 +270,11 @@ def _member_summary(env: Env, policy: Policy, horizon: int, ckpts: tuple[int, ..
 
         # inputs are made a block at a time (memory O(block), independent of the horizon)
         init = (inner, z, z, z, z, jnp.zeros((len(ckpts),), rdt))
-        (_, sr, _, sg, _, at), _ = scan_rounds(body, init, horizon, inputs, block, unroll)
-        return sr, sg, at
+        (final, sr, _, sg, _, at), _ = scan_rounds(body, init, horizon, inputs, block, unroll)
+        floats = [leaf for leaf in jax.tree.leaves(final[0])
+                  if hasattr(leaf, "dtype") and jnp.issubdtype(leaf.dtype, jnp.inexact)]
+        nan_state = jnp.any(jnp.stack([jnp.any(jnp.isnan(leaf)) for leaf in floats])) if floats else jnp.bool_(False)
+        return sr, sg, at, nan_state
 
     return member
 
@@ -280,7 +290,7 @@ def _compiled_chunk(env, policy, horizon, ckpts, chunk_size, devices, unroll, pr
         mesh = Mesh(np.asarray(devices), (AXIS,))
         spec = PartitionSpec(AXIS)
         fn = jax.shard_map(per_device, mesh=mesh, in_specs=(spec, spec, PartitionSpec()),
-                           out_specs=(spec, spec, spec), check_vma=False)
+                           out_specs=(spec, spec, spec, spec), check_vma=False)
         return jax.jit(fn), mesh
 
     key = (horizon, ckpts, chunk_size, tuple(d.id for d in devices), unroll, str(prng_impl), block)
@@ -422,6 +432,7 @@ def sweep_chunks(env: Env, policies, seeds, grid: Mapping[str, Any] | None = Non
         rep = NamedSharding(mesh, PartitionSpec())
         env_arg = jax.device_put(shared_params, rep)  # None (no params, or a per-member callable) is fine
         compiled, stats = _executable(jf, per_call, stacked, env_arg, sharding)
+        n_nan, nan_points = 0, []
         for lo in range(0, M, per_call):
             hi = min(lo + per_call, M)
             idx = np.arange(lo, lo + per_call, dtype=np.int64)
@@ -440,17 +451,35 @@ def sweep_chunks(env: Env, policies, seeds, grid: Mapping[str, Any] | None = Non
             for f in fields:  # the values as given (not their float32 round trip)
                 df[f] = given[f][g_idx[:n]]
             df["seed"] = m_seed[:n]
-            df["cum_reward"] = np.asarray(out[0], np.float64)[:n]
-            df["cum_regret"] = np.asarray(out[1], np.float64)[:n]
-            at = np.asarray(out[2], np.float64)[:n]
+            nan_state = np.asarray(out[3], bool)[:n]
+            # a diverged member's numbers are not results: NaN, and named in a warning below
+            df["cum_reward"] = np.where(nan_state, np.nan, np.asarray(out[0], np.float64)[:n])
+            df["cum_regret"] = np.where(nan_state, np.nan, np.asarray(out[1], np.float64)[:n])
+            at = np.where(nan_state[:, None], np.nan, np.asarray(out[2], np.float64)[:n])
             for j, t in enumerate(ckpts):
                 df[f"regret@{t}"] = at[:, j]
             df["horizon"] = horizon
             df["env"] = env.name
+            if nan_state.any():
+                n_nan += int(nan_state.sum())
+                for g in np.unique(g_idx[:n][nan_state]):
+                    if g not in nan_points:
+                        nan_points.append(int(g))
             if lo == 0:
                 df.attrs["compile_s"], df.attrs["compile_cpu_s"] = stats.wall_s, stats.cpu_s
                 df.attrs["chunk_size"] = chunk
             yield df
+        if n_nan:
+            warnings.warn(_diverged_message(label, n_nan, M, [hps[g] for g in nan_points]), RuntimeWarning,
+                          stacklevel=2)
+
+
+def _diverged_message(label: str, n_nan: int, n_members: int, points: list) -> str:
+    """One line: how many members of policy ``label`` diverged, and at which grid points."""
+    shown = "; ".join(", ".join(f"{f}={float(getattr(h, f)):g}" for f in type(h)._fields) for h in points[:3])
+    more = f" and {len(points) - 3} more" if len(points) > 3 else ""
+    return (f"sweep: policy {label!r}: the policy state of {n_nan} of {n_members} members became NaN (the policy "
+            f"diverged; grid point(s): {shown}{more}); their cum_reward, cum_regret and regret@ values are NaN")
 
 
 def _table_bytes(n_rows: int, n_cols: int) -> int:

@@ -135,8 +135,8 @@ def test_memory_does_not_grow_with_horizon_or_seeds(env):
         m = exe.memory_analysis()
         sizes[horizon] = (m.temp_size_in_bytes, m.output_size_in_bytes)
     assert sizes[short] == sizes[long]
-    # outputs: cum_reward, cum_regret and one checkpoint per member, float32
-    n_out = 16 * len(SW.jax.local_devices()) * 3 * 4
+    # outputs: cum_reward, cum_regret and one checkpoint per member, float32, and the NaN-state flag
+    n_out = 16 * len(SW.jax.local_devices()) * (3 * 4 + 1)
     assert n_out <= sizes[short][1] <= n_out + 64  # (+ the output tuple's pointer table)
     # per-member state plus one block of round inputs (keys, noise, contexts: about 25-30 words per
     # round) times the chunk: far below the 16 x 400 blocks x 4 bytes of one per-round float array
@@ -184,3 +184,38 @@ def test_compile_time_is_reported_once_per_configuration(env):
     assert first.attrs["compile_s"] > 0 and first.attrs["compile_cpu_s"] > 0
     assert again.attrs["compile_s"] == 0.0 and again.attrs["compile_cpu_s"] == 0.0
     pd.testing.assert_frame_equal(first, again, check_like=False)
+
+
+def _diverging(pol):
+    """LinUCB whose update writes a NaN into its state when ``alpha > 5`` (a stand-in for a policy
+    that diverges at some hyperparameters); otherwise exactly LinUCB (it adds 0 to theta)."""
+
+    def update(state, context, action, reward, hparams):
+        state = pol.update(state, context, action, reward, hparams)
+        return state._replace(theta=state.theta + SW.jnp.where(hparams.alpha > 5, SW.jnp.nan, 0.0))
+
+    return pol._replace(update=update)
+
+
+def test_a_member_whose_state_becomes_nan_reports_nan_and_a_warning(env, pol, batch):
+    with pytest.warns(RuntimeWarning) as caught:
+        df = SW.sweep(env, {"lin": _diverging(pol)}, [0, 417, 999], grid={"lin": {"alpha": [1.0, 10.0]}},
+                      horizon=T, checkpoints=[10, 20], chunk_size=CHUNK)
+    msgs = [str(w.message) for w in caught if "became NaN" in str(w.message)]
+    assert len(msgs) == 1
+    assert "policy 'lin'" in msgs[0] and "3 of 6 members" in msgs[0] and "alpha=10" in msgs[0]
+    assert "alpha=1," not in msgs[0]
+    cols = ["cum_reward", "cum_regret", "regret@10", "regret@20"]
+    bad, good = df[df["alpha"] == 10.0], df[df["alpha"] == 1.0]
+    assert bad[cols].isna().all().all()
+    # the members that did not diverge are untouched: bit for bit the plain LinUCB sweep
+    np.testing.assert_array_equal(good[cols].to_numpy(), _rows(batch, [0, 417, 999])[cols].to_numpy())
+
+
+def test_no_divergence_warning_when_every_state_stays_finite(env, pol):
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        df = SW.sweep(env, {"lin": _diverging(pol)}, 3, horizon=T, checkpoints=[10, 20], chunk_size=CHUNK)
+    assert np.isfinite(df[["cum_reward", "cum_regret"]].to_numpy()).all()
