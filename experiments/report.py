@@ -91,7 +91,9 @@ def summarize(df: pd.DataFrame, level: float = 0.95) -> pd.DataFrame:
     df: rows of the ``bakeoff`` table (one per key; :func:`experiments.store.load` guarantees it).
     Returns one row per group, sorted by config then regret. Columns: ``config_hash, env, horizon,
     policy, hparams, hparams_short, label, n, regret_mean, regret_lo, regret_hi, reward_per_round,
-    diff_mean, diff_lo, diff_hi, vs_best`` (text). Intervals are NaN for a single seed.
+    diff_mean, diff_lo, diff_hi, vs_best`` (text). Intervals are NaN for a single seed. A group with
+    NaN regrets (members whose policy diverged: :func:`bandits.engine.sweep.sweep`) has NaN figures,
+    ``vs_best`` says on how many seeds it diverged, and it is never the best.
     """
     if df.empty:
         raise store.StoreError("no bake-off rows to summarise")
@@ -106,6 +108,7 @@ def summarize(df: pd.DataFrame, level: float = 0.95) -> pd.DataFrame:
         rows = []
         for k, gg in g.groupby(keys, sort=True):
             pol, hp = k[0], k[-1]
+            n_nan = int(gg["cum_regret"].isna().sum())
             m, lo, hi = _t_interval(gg["cum_regret"].to_numpy(), level)
             horizon = int(gg["horizon"].iloc[0])
             rows.append({
@@ -113,10 +116,15 @@ def summarize(df: pd.DataFrame, level: float = 0.95) -> pd.DataFrame:
                 "hparams": hp, "hparams_short": _short_hparams(hp), "label": labels[tuple(k)],
                 "n": len(gg), "regret_mean": m, "regret_lo": lo, "regret_hi": hi,
                 "reward_per_round": float(gg["cum_reward"].mean() / horizon),
-                "_by_seed": gg.set_index("seed")["cum_regret"],
+                "_by_seed": gg.set_index("seed")["cum_regret"], "_nan": n_nan,
             })
-        best = min(rows, key=lambda r: r["regret_mean"])
+        finite = [r for r in rows if not r["_nan"]]
+        best = min(finite, key=lambda r: r["regret_mean"]) if finite else None
         for r in rows:
+            if r["_nan"]:
+                r.update(diff_mean=np.nan, diff_lo=np.nan, diff_hi=np.nan,
+                         vs_best=f"diverged on {r['_nan']} of {r['n']} seeds: no result")
+                continue
             if r is best:
                 r.update(diff_mean=0.0, diff_lo=0.0, diff_hi=0.0, vs_best="best")
                 continue
@@ -129,7 +137,7 @@ def summarize(df: pd.DataFrame, level: float = 0.95) -> pd.DataFrame:
             text = f"+{m:.2f} [{lo:.2f}, {hi:.2f}]" if d.size > 1 else f"+{m:.2f} (one common seed: no interval)"
             r.update(diff_mean=m, diff_lo=lo, diff_hi=hi, vs_best=text)
         out.extend(rows)
-    res = pd.DataFrame(out).drop(columns="_by_seed")
+    res = pd.DataFrame(out).drop(columns=["_by_seed", "_nan"])
     return res.sort_values(["config_hash", "regret_mean"], kind="stable").reset_index(drop=True)
 
 

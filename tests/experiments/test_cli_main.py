@@ -111,6 +111,26 @@ def test_summary_paired_difference_matches_numpy(multirun_store):
     assert other.diff_hi - other.diff_mean == pytest.approx(half, rel=1e-5)
 
 
+def test_summary_names_a_diverged_group_and_never_calls_it_best(multirun_store):
+    """A group whose regrets are NaN on some seeds (its policy diverged there) gets NaN figures and a
+    "diverged" note, even when it sorts first, and the best is chosen among the other groups."""
+    from experiments.report import summarize
+
+    df = store.load(multirun_store)
+    s = summarize(df)
+    best = s[s.vs_best == "best"].iloc[0]
+    hit = (df.policy == best.policy) & (df.hparams == best.hparams)
+    df.loc[hit & df.seed.isin([0, 3, 7]), "cum_regret"] = np.nan
+    s2 = summarize(df)
+    bad = s2[(s2.policy == best.policy) & (s2.hparams == best.hparams)].iloc[0]
+    assert bad.vs_best == f"diverged on 3 of {int(hit.sum())} seeds: no result"
+    assert np.isnan(bad.regret_mean) and np.isnan(bad.diff_mean)
+    new_best = s2[s2.vs_best == "best"]
+    assert len(new_best) == 1 and new_best.iloc[0].regret_mean == s[s.vs_best != "best"].regret_mean.min()
+    df.loc[:, "cum_regret"] = np.nan
+    assert (summarize(df).vs_best.str.startswith("diverged on")).all()
+
+
 def _same_rows(a: pd.DataFrame, b: pd.DataFrame) -> None:
     # git_commit is provenance: teammates may commit between the two runs, so compare the rest
     pd.testing.assert_frame_equal(a.drop(columns="git_commit"), b.drop(columns="git_commit"))
