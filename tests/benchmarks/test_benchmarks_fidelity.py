@@ -4,25 +4,17 @@ docs/fidelity.md quotes (a smoke test of the script; the study's figures are not
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
+from tests.benchmarks._run import run_json
 
 
 @pytest.mark.slow
 def test_fidelity_benchmark_prints_one_json_line(tmp_path):
-    cmd = [sys.executable, "benchmarks/fidelity.py", "--world", "toy", "--rows", "4000", "--item-prior", "none",
-           "--panel", "random,top_site,random_slate", "--penalties", "3,3", "--out", str(tmp_path / "f.json"),
-           "--plot", str(tmp_path / "f.png")]
-    proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=600)
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    lines = [ln for ln in proc.stdout.splitlines() if ln.strip()]
-    assert len(lines) == 1, proc.stdout
-    out = json.loads(lines[0])
+    (out,) = run_json(["benchmarks/fidelity.py", "--world", "toy", "--rows", "4000", "--item-prior", "none",
+                       "--panel", "random,top_site,random_slate", "--penalties", "3,3",
+                       "--out", tmp_path / "f.json", "--plot", tmp_path / "f.png"])
     for key in ("rows", "clicks", "simulator_auc", "kendall_tau_simulator", "median_abs_rel_error_simulator",
                 "max_abs_rel_error_simulator", "decision_regret_simulator", "estimators", "verdict",
                 "rows_needed_for_tau_0.9", "elapsed_s"):
@@ -34,10 +26,7 @@ def test_fidelity_benchmark_prints_one_json_line(tmp_path):
 
 @pytest.mark.slow
 def test_members_benchmark_prints_one_json_line():
-    cmd = [sys.executable, "benchmarks/members.py", "--seeds", "0"]
-    proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=600)
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    out = json.loads(proc.stdout.strip())
+    (out,) = run_json(["benchmarks/members.py", "--seeds", "0"])
     for key in ("model_loglik", "resample_loglik", "unseen_share", "model_loglik_seen", "resample_loglik_seen"):
         assert key in out, key
     assert len(out["runs"]) == 1 and out["n_rows"] == 10000
@@ -45,10 +34,8 @@ def test_members_benchmark_prints_one_json_line():
 
 @pytest.mark.slow
 def test_fidelity_fit_diagnostics_print_one_json_line():
-    cmd = [sys.executable, "benchmarks/fidelity.py", "--world", "toy", "--rows", "4000", "--item-prior", "none",
-           "--penalties", "3,3", "--fit-only"]
-    proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=600)
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    fits = json.loads(proc.stdout.strip())["fits"]
+    (out,) = run_json(["benchmarks/fidelity.py", "--world", "toy", "--rows", "4000", "--item-prior", "none",
+                       "--penalties", "3,3", "--fit-only"])
+    fits = out["fits"]
     assert [f["rows"] for f in fits] == [4000]
     assert {"penalties", "platt", "slot_effect_vs_top", "item_effect_corr_with_truth"} <= set(fits[0])

@@ -3,13 +3,13 @@
 
 from __future__ import annotations
 
-import json
 import math
-import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+
+from tests.benchmarks._run import run_json
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -17,14 +17,9 @@ ROOT = Path(__file__).resolve().parents[2]
 @pytest.mark.slow
 def test_throughput_benchmark_prints_one_json_line_with_references():
     policy = "linucb"
-    cmd = [sys.executable, "-m", "benchmarks.throughput", "--policy", policy, "--arms", "3", "--dim", "2",
-           "--horizon", "40", "--seeds", "4", "--repeat", "1", "--numpy-rounds", "30",
-           "--reference-horizon", "20", "--no-peers"]
-    proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=600)
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    lines = [ln for ln in proc.stdout.splitlines() if ln.strip()]
-    assert len(lines) == 1, proc.stdout
-    out = json.loads(lines[0])
+    (out,) = run_json(["-m", "benchmarks.throughput", "--policy", policy, "--arms", "3", "--dim", "2",
+                       "--horizon", "40", "--seeds", "4", "--repeat", "1", "--numpy-rounds", "30",
+                       "--reference-horizon", "20", "--no-peers"])
     for key in ("rounds_per_s", "median_rounds_per_s", "single_seed_rounds_per_s", "numpy_rounds_per_s",
                 "jax_reference_rounds_per_s", "single_seed_jax_reference_rounds_per_s",
                 "numpy_minimal_rounds_per_s", "machine_factor_vs_issue", "ratio_vs_jax_reference",
@@ -100,11 +95,8 @@ def test_numba_reference_loop_learns(policy):
 
 @pytest.mark.slow
 def test_profile_ops_reports_per_op_times():
-    cmd = [sys.executable, "-m", "benchmarks.profile_ops", "--arms", "3", "--dim", "2", "--horizon", "40",
-           "--seeds", "4", "--top", "3"]
-    proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=600)
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    out = json.loads(proc.stdout.strip().splitlines()[-1])
+    out = run_json(["-m", "benchmarks.profile_ops", "--arms", "3", "--dim", "2", "--horizon", "40", "--seeds", "4",
+                    "--top", "3"], lines=None)[-1]
     assert out["members"] == 4 and len(out["top_ops"]) == 3 and out["distinct_ops"] >= 3
     assert all(r["calls"] >= 1 and r["total_ms"] >= 0 for r in out["top_ops"])
     assert out["op_ms_total"] > 0 and out["wall_us_per_round"] > 0

@@ -3,27 +3,19 @@ quotes (a smoke test of the script, not a timing: speed is never asserted in tes
 
 from __future__ import annotations
 
-import json
 import math
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
+from tests.benchmarks._run import run_json
+
 VARIANTS = ("bits_4w", "bits_2w", "words_4w", "old_sampler", "new_sampler", "mt_sampler", "cheng_pass", "words4_sampler",
             "bts_select_old", "bts_select", "bts_select_words4", "bts_select_mt")
 
 
 @pytest.mark.slow
 def test_sampler_floor_prints_one_json_line_with_every_variant_and_ratio():
-    cmd = [sys.executable, "-m", "benchmarks.sampler_floor", "--members", "6", "--arms", "5", "--repeat", "2"]
-    proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=600)
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    lines = [ln for ln in proc.stdout.splitlines() if ln.strip()]
-    assert len(lines) == 1, proc.stdout
-    out = json.loads(lines[0])
+    (out,) = run_json(["-m", "benchmarks.sampler_floor", "--members", "6", "--arms", "5", "--repeat", "2"])
     assert (out["members"], out["arms"], out["repeat"]) == (6, 5, 2)
     us = out["us_per_member_round"]
     assert set(us) == set(VARIANTS)

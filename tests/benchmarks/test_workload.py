@@ -3,23 +3,17 @@
 
 from __future__ import annotations
 
-import json
 import math
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
+from tests.benchmarks._run import run_json
 
 
 def _run(*args):
-    cmd = [sys.executable, "-m", "benchmarks.workload", "--seeds", "4", "--horizon", "12", "--repeat", "1",
-           "--devices", "1", "--penalties", "300,3000", *args]  # the CV search's choice: skip it
-    proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=900)
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    return {row["policy"]: row for row in map(json.loads, filter(str.strip, proc.stdout.splitlines()))}
+    cmd = ["-m", "benchmarks.workload", "--seeds", "4", "--horizon", "12", "--repeat", "1", "--devices", "1",
+           "--penalties", "300,3000", *args]  # the CV search's choice: skip it
+    return {row["policy"]: row for row in run_json(cmd, timeout=900, lines=None)}
 
 
 @pytest.mark.slow
