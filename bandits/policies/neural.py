@@ -192,10 +192,22 @@ class NeuralLinearState(NamedTuple):
 
 
 class NeuralUCBState(NamedTuple):
-    """learner: :class:`Learner`. z: ``(P,)`` the diagonal of ``Z``, one entry per network parameter."""
+    """learner: :class:`Learner`. z_inv: ``(P,)`` the reciprocal of the diagonal of ``Z``, one entry
+    per network parameter.
+
+    Why the reciprocal: ``select`` weighs every parameter by ``1 / Z_j`` in every round, while an
+    update changes ``Z`` by ``g^2``; keeping ``1 / Z`` and updating it by
+    ``1 / (Z + g^2) = z_inv / (1 + g^2 z_inv)`` moves the per-parameter division out of ``select``
+    into the one pass over the parameters the update makes anyway. ``z`` gives ``Z`` itself.
+    """
 
     learner: Learner
-    z: Array
+    z_inv: Array
+
+    @property
+    def z(self) -> Array:
+        """``(P,)`` the diagonal of ``Z`` (``1 / z_inv``)."""
+        return 1 / self.z_inv
 
 
 class NeuralLinearTSHParams(NamedTuple):
@@ -574,22 +586,21 @@ def neural_ucb(num_actions: int, context_dim: int, dtype=jnp.float32, alpha: flo
     def init(key, hparams) -> NeuralUCBState:
         learner = _learner_init(cfg, key, hparams)
         lam = jnp.asarray(hparams.lam, dt)
-        return NeuralUCBState(learner=learner, z=jnp.full(learner.net.shape, lam, dt))
+        return NeuralUCBState(learner=learner, z_inv=jnp.full(learner.net.shape, 1 / lam, dt))
 
     def select(key, state, context, mask, hparams) -> Decision:
         _check_round(cfg, context, mask)
         x = jnp.asarray(context, dt)
-        f, width2 = cfg.mlp.apply_and_widths(state.learner.net, 1 / state.z, x)  # closed form, no Jacobian
+        f, width2 = cfg.mlp.apply_and_widths(state.learner.net, state.z_inv, x)  # closed form, no Jacobian
         probs = tie_split(f + jnp.asarray(hparams.alpha, dt) * jnp.sqrt(width2), mask)
         return Decision(action=sample_from_probs(key, probs), probs=probs)
 
     def update(state, context, action, reward, hparams) -> NeuralUCBState:
         _check_round(cfg, context)
         x, a = jnp.asarray(context, dt), jnp.asarray(action, jnp.int32)
-        g = cfg.mlp.output_grad(state.learner.net, x, a)
-        z = state.z + g ** 2
+        g2z = cfg.mlp.output_grad(state.learner.net, x, a) ** 2 * state.z_inv
         learner = _learn(cfg, state.learner, x, a, jnp.asarray(reward, dt), hparams)
-        return NeuralUCBState(learner=learner, z=z)
+        return NeuralUCBState(learner=learner, z_inv=state.z_inv / (1 + g2z))  # 1 / (Z + g^2)
 
     return Policy(cfg.name, cfg.K, cfg.d, defaults, init, select, update)
 

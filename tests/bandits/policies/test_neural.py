@@ -253,6 +253,24 @@ def test_neural_ucb_round_equals_the_autodiff_reference():
         np.testing.assert_allclose(new.learner.net, net, rtol=1e-10, atol=1e-12)
 
 
+def test_neural_ucb_inverse_z_recursion_holds_in_float32():
+    # the state keeps 1 / Z updated as z_inv / (1 + g^2 z_inv); after 60 float32 rounds it must equal
+    # 1 / (lam + sum g^2) accumulated in float64 from the same gradients, to float32 round-off (at
+    # most about two roundings of 2^-24 a round: 60 x 2 x 6e-8 = 7e-6 relative)
+    pol = make("neural_ucb", num_actions=K, context_dim=D, hidden=(8, 4), buffer_size=16, batch_size=4)
+    hp = jax.tree.map(lambda v: jnp.asarray(v, jnp.float32), pol.hparams(lam=0.5))
+    mlp, rng = MLP((D, 8, 4, K)), np.random.default_rng(5)
+    update, grad = jax.jit(pol.update), jax.jit(mlp.output_grad)
+    st = pol.init(jax.random.key(3), hp)
+    z_ref = np.full(st.z_inv.shape, 0.5)
+    for _ in range(60):
+        x, a = jnp.asarray(rng.normal(size=D), jnp.float32), jnp.asarray(rng.integers(K), jnp.int32)
+        z_ref += np.asarray(grad(st.learner.net, x, a), np.float64) ** 2
+        st = update(st, x, a, jnp.asarray(rng.normal(), jnp.float32), hp)
+    assert st.z_inv.dtype == jnp.float32 and np.all(np.asarray(st.z_inv) > 0)
+    np.testing.assert_allclose(np.asarray(st.z_inv, np.float64), 1 / z_ref, rtol=1e-5)
+
+
 # --------------------------------------------------------------------------- regret against LinTS
 
 
