@@ -321,19 +321,10 @@ def rank_one_eig(dvals: Array, z: Array) -> tuple[Array, Array]:
     def middle_way(_, c):
         # model psi and phi by one pole each, matching value and slope at mu, and solve the model
         lo, hi, mu = c
-        # f - 1, psi and both slopes as one variadic reduction over the poles: XLA CPU fuses the
-        # terms into it, where each plain sum is a library kernel that takes no producers (the
-        # terms t, t' and their masked copies would each be written out as (n, n) arrays)
-        den = jnp.where(act_j, delta - mu[None, :], 1)
-        t = w2[:, None] / den
-        tp = t / den
-        zero = jnp.zeros((), dt)
-        sum_t, psi, dpsi, dphi = jax.lax.reduce(
-            (t, jnp.where(upto, t, 0), jnp.where(upto, tp, 0), jnp.where(upto, 0, tp)), (zero,) * 4,
-            lambda a, b: tuple(x + y for x, y in zip(a, b, strict=True)), (0,))
-        f = 1 + sum_t
-        phi = sum_t - psi
+        f, t, tp = secular(delta, mu)
         lo, hi = jnp.where(f < 0, mu, lo), jnp.where(f < 0, hi, mu)
+        psi, dpsi = jnp.sum(jnp.where(upto, t, 0), axis=0), jnp.sum(jnp.where(upto, tp, 0), axis=0)
+        phi, dphi = f - 1 - psi, jnp.sum(jnp.where(upto, 0, tp), axis=0)
         b = dpsi * (p_pole - mu) ** 2
         e = dphi * (q_pole - mu) ** 2
         C = 1 + psi - dpsi * (p_pole - mu) + phi - dphi * (q_pole - mu)
