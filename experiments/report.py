@@ -122,7 +122,7 @@ def summarize(df: pd.DataFrame, level: float = 0.95) -> pd.DataFrame:
         best = min(finite, key=lambda r: r["regret_mean"]) if finite else None
         for r in rows:
             if r["_nan"]:
-                r.update(diff_mean=np.nan, diff_lo=np.nan, diff_hi=np.nan,
+                r.update(reward_per_round=np.nan, diff_mean=np.nan, diff_lo=np.nan, diff_hi=np.nan,
                          vs_best=f"diverged on {r['_nan']} of {r['n']} seeds: no result")
                 continue
             if r is best:

@@ -232,6 +232,14 @@ def ridge_row_rank_one(p_tri: Array, theta: Array, x: Array, reward: Array, sign
     return p_tri - gain[rows] * u[cols], theta + gain * (reward - theta @ x)
 
 
+def transposed(A: Array) -> Array:
+    """``A^T`` of a matrix, materialised. XLA folds a plain transpose into the dot that consumes it
+    as a transposed operand, and on CPU a dot contracting its left operand's leading axis leaves the
+    fast small-matrix kernels for a generic one that costs more than the copy; the barrier keeps the
+    transpose a copy of its own. Same values (the transpose only moves data)."""
+    return jax.lax.optimization_barrier(jnp.swapaxes(A, -1, -2))
+
+
 # --------------------------------------------------------------------------- rank-one eigen update
 #
 # The eigen-decomposition of ``diag(dvals) + z z^T`` from that of ``diag(dvals)`` (Bunch, Nielsen and

@@ -44,18 +44,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from bandits.policies._linalg import transposed
+
 Array = jax.Array
-
-
-def _rows_t(x: Array) -> Array:
-    """``x.T`` materialised: ``(B, n) -> (n, B)``.
-
-    Why: ``x.T @ delta`` (a weight gradient, summed over the batch rows) is otherwise compiled as one
-    dot contracting the leading axis of both operands, which XLA:CPU runs on a slower kernel than a
-    product in the standard layout; the barrier keeps XLA from folding the transpose back into the
-    dot, so the product contracts ``x.T``'s last axis. Same values (the transpose only moves data).
-    """
-    return jax.lax.optimization_barrier(x.T)
 
 
 class Dense(NamedTuple):
@@ -135,7 +126,7 @@ class MLP(NamedTuple):
         for i in range(len(layers) - 2, -1, -1):
             delta = jnp.where(zs[i] > 0, delta, 0)  # d / d z_{i+1}
             x_in = hs[i]
-            gw = _rows_t(x_in) @ delta if x_in.ndim == 2 else jnp.outer(x_in, delta)
+            gw = transposed(x_in) @ delta if x_in.ndim == 2 else jnp.outer(x_in, delta)
             gb = jnp.sum(delta, axis=0) if delta.ndim == 2 else delta
             parts = [gw.reshape(-1), gb, *parts]
             if i > 0:

@@ -62,6 +62,7 @@ from bandits.policies._linalg import (
     rank_one_eig,
     ridge_row_rank_one,
     tie_split,
+    transposed,
     tri_indices,
     unpack_sym,
 )
@@ -147,13 +148,6 @@ def _dot(A, B):
     return jnp.matmul(A, B, precision=jax.lax.Precision.HIGHEST)
 
 
-def _transposed(A):
-    """``A^T`` materialised: XLA folds a plain transpose into the consuming dot as a transposed
-    operand, and on CPU a dot contracting its left operand's leading axis leaves the fast small-matrix
-    kernels for a generic one that costs more than the copy."""
-    return jax.lax.optimization_barrier(A.T)
-
-
 def _discounted_init(K, d, dtype):
     def init(key, hparams):
         return DiscountedLinState(
@@ -184,12 +178,12 @@ def _discounted_update(K, d, dtype, with_vt: bool):
         Qn = _dot(Q, R)
         # one Newton-Schulz step towards the nearest orthogonal matrix: without it the float32
         # round-off of the products Q R accumulates, linearly, over an item's updates
-        Qn = 1.5 * Qn - 0.5 * _dot(Qn, _dot(_transposed(Qn), Qn))
+        Qn = 1.5 * Qn - 0.5 * _dot(Qn, _dot(transposed(Qn), Qn))
         out = dict(Q=put(state.Q, Qn), evals=put(state.evals, evals), beta=put(state.beta, beta),
                    tau=put(state.tau, state.t + 1), t=state.t + 1)
         if with_vt:
             y = jnp.sum(R * z[:, None], axis=0)  # R^T z
-            S = (c * c) * _dot(_transposed(R), _dot(take(state.S), R)) + jnp.outer(y, y)
+            S = (c * c) * _dot(transposed(R), _dot(take(state.S), R)) + jnp.outer(y, y)
             out["S"] = put(state.S, 0.5 * (S + S.T))
         else:
             out["S"] = state.S

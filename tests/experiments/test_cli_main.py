@@ -124,7 +124,7 @@ def test_summary_names_a_diverged_group_and_never_calls_it_best(multirun_store):
     s2 = summarize(df)
     bad = s2[(s2.policy == best.policy) & (s2.hparams == best.hparams)].iloc[0]
     assert bad.vs_best == f"diverged on 3 of {int(hit.sum())} seeds: no result"
-    assert np.isnan(bad.regret_mean) and np.isnan(bad.diff_mean)
+    assert np.isnan(bad.regret_mean) and np.isnan(bad.diff_mean) and np.isnan(bad.reward_per_round)
     new_best = s2[s2.vs_best == "best"]
     assert len(new_best) == 1 and new_best.iloc[0].regret_mean == s[s.vs_best != "best"].regret_mean.min()
     df.loc[:, "cum_regret"] = np.nan
